@@ -1,0 +1,1 @@
+"""Generator: simulated sensors on a timer, and a validated ingest endpoint for real devices."""

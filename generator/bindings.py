@@ -1,0 +1,64 @@
+"""Functions bindings of the generator: a timer and the device ingest route. Glue only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from generator.simulation import SensorSimulation
+from pipeline import names
+from pipeline.functions_http import forward_to_web_app
+from pipeline.settings import load_settings
+
+log = logging.getLogger(__name__)
+blueprint = func.Blueprint()
+
+_simulation: SensorSimulation | None = None
+_simulation_lock = threading.Lock()
+
+
+def simulation() -> SensorSimulation:
+    """The process's simulated sensors, built on first tick from settings."""
+    global _simulation
+    with _simulation_lock:
+        if _simulation is None:
+            settings = load_settings()
+            _simulation = SensorSimulation(
+                settings.sensor_ids, seed=settings.generator_seed,
+                timing=settings.generator_timing, temperature_model=settings.temperature_model,
+                speed=settings.generator_speed,
+            )
+        return _simulation
+
+
+@blueprint.function_name("generate_readings")
+@blueprint.timer_trigger(
+    arg_name="timer", schedule=names.binding_expression(names.GENERATOR_SCHEDULE),
+    run_on_startup=False, use_monitor=False,
+)
+@blueprint.retry(
+    strategy="exponential_backoff", max_retry_count="3",
+    minimum_interval="00:00:01", maximum_interval="00:00:08",
+)
+@blueprint.cosmos_db_output(
+    arg_name="readings", connection=names.COSMOS_CONNECTION,
+    database_name=names.binding_expression(names.COSMOS_DATABASE),
+    container_name=names.binding_expression(names.READINGS_CONTAINER),
+)
+def generate_readings(timer: func.TimerRequest, readings: func.Out[func.DocumentList]) -> None:
+    """Emit the readings the simulated sensors took since the last tick, in one bulk write."""
+    batch = simulation().readings_until(datetime.now(UTC))
+    if timer.past_due:
+        log.info("generator tick is past due; emitting the readings of the whole gap")
+    readings.set(func.DocumentList(func.Document.from_dict(r.to_document()) for r in batch))
+    log.info("generated %d readings", len(batch))
+
+
+@blueprint.function_name("post_readings")
+@blueprint.route(route="api/readings", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def post_readings(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    """Devices post readings here (function key in Azure); served by the web app."""
+    return await forward_to_web_app(req, context)

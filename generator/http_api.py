@@ -1,0 +1,57 @@
+"""`POST /api/readings`: readings from real devices, validated, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from generator.ingest import MAX_READINGS_PER_REQUEST, RejectedSubmission, readings_from_submission
+from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, SENSOR_ID_PATTERN
+from pipeline.storage import Store
+from pipeline.web_context import current_store
+
+router = APIRouter()
+MAX_BODY_BYTES = MAX_READINGS_PER_REQUEST * 1024
+_READING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["sensor_id", "temperature", "timestamp"],
+    "properties": {
+        "id": {"type": "string", "description": "generated when absent"},
+        "sensor_id": {"type": "string", "pattern": SENSOR_ID_PATTERN.pattern},
+        "temperature": {"type": "number", "minimum": MIN_TEMPERATURE, "maximum": MAX_TEMPERATURE},
+        "timestamp": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+@router.post(
+    "/api/readings",
+    status_code=201,
+    responses={400: {"description": "not JSON"}, 413: {}, 422: {"description": "invalid readings"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [_READING_SCHEMA, {"type": "array", "items": _READING_SCHEMA,
+                                    "maxItems": MAX_READINGS_PER_REQUEST}],
+    }}}}},
+)
+async def post_readings(
+    request: Request, store: Annotated[Store, Depends(current_store)],
+) -> JSONResponse:
+    """Store one reading or a list; every reading is valid or none is written."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    try:
+        payload: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return JSONResponse({"error": "body is not JSON"}, status_code=400)
+    try:
+        readings = readings_from_submission(payload, datetime.now(UTC))
+    except RejectedSubmission as rejected:
+        return JSONResponse({"error": "invalid readings", "details": rejected.errors}, status_code=422)
+    await run_in_threadpool(store.put_readings, [reading.to_document() for reading in readings])
+    return JSONResponse({"accepted": len(readings), "ids": [r.id for r in readings]}, status_code=201)

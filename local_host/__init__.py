@@ -1,0 +1,1 @@
+"""The local host: runs the registered functions on the embedded store."""

@@ -1,0 +1,105 @@
+"""`python -m local_host`: the whole pipeline in one process, no Azure needed.
+
+Runs the functions registered in `function_app.py` on the embedded SQLite store: the
+generator's timer on its schedule, the summariser fed from the store's change feed, and
+the web app (dashboard and API) on a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import names
+from pipeline.settings import SettingsError, load_settings
+
+
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_host",
+        description="Run generator, summariser and visualiser together on the embedded store.",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 7071),
+                        help="HTTP port of the dashboard and API (default: $PORT or 7071)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 to share it)")
+    parser.add_argument("--sensors", type=int, metavar="N",
+                        help=f"number of simulated sensors (default: ${names.SENSOR_COUNT} or 5)")
+    parser.add_argument("--interval", type=int, metavar="SECONDS",
+                        help="generator tick every SECONDS, 1-59 (default: every 10 s)")
+    parser.add_argument("--seed", type=int, help="seed for reproducible readings")
+    parser.add_argument("--speed", type=float, metavar="X",
+                        help="time acceleration for demos: devices report X times as often")
+    parser.add_argument("--store", type=Path, metavar="PATH",
+                        help="SQLite file of the embedded store (default: .data/pipeline.db)")
+    parser.add_argument("--reset", action="store_true",
+                        help="delete the store first and start from nothing")
+    parser.add_argument("--no-generator", action="store_true",
+                        help="do not run the timer functions (readings only via POST /api/readings)")
+    parser.add_argument("--feed-poll", type=float, default=0.25, metavar="SECONDS",
+                        help="how often an idle change feed is polled (default: 0.25)")
+    arguments = parser.parse_args(argv)
+    if not 1 <= arguments.port <= 65535:
+        parser.error("--port must be from 1 to 65535")
+    if arguments.interval is not None and not 1 <= arguments.interval <= 59:
+        parser.error("--interval must be from 1 to 59 seconds")
+    return arguments
+
+
+def apply_arguments(arguments: argparse.Namespace) -> None:
+    """Command-line options win over environment settings; the embedded store is the default."""
+    os.environ.setdefault(names.PIPELINE_STORE, "sqlite")
+    if arguments.sensors is not None:
+        os.environ[names.SENSOR_COUNT] = str(arguments.sensors)
+        os.environ.pop(names.SENSOR_IDS, None)
+    if arguments.interval is not None:
+        os.environ[names.GENERATOR_SCHEDULE] = f"*/{arguments.interval} * * * * *"
+    if arguments.seed is not None:
+        os.environ[names.GENERATOR_SEED] = str(arguments.seed)
+    if arguments.speed is not None:
+        os.environ[names.GENERATOR_SPEED] = str(arguments.speed)
+    if arguments.store is not None:
+        os.environ[names.SQLITE_PATH] = str(arguments.store)
+
+
+def remove_store(path: Path) -> None:
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.is_dir():
+            shutil.rmtree(candidate)
+        elif candidate.exists():
+            candidate.unlink()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    apply_arguments(arguments)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    if settings.store.value != "sqlite":
+        print(f"configuration error: setting {names.PIPELINE_STORE}: the local host runs on "
+              "the embedded store (sqlite); use `func start` for Cosmos DB", file=sys.stderr)
+        return 2
+    if arguments.reset:
+        remove_store(settings.sqlite_path)
+
+    # Imported after settings are in place: these build on them.
+    from local_host.server import run_pipeline
+
+    return run_pipeline(settings, arguments.host, arguments.port, arguments.no_generator,
+                        arguments.feed_poll)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""Drive the functions registered in `function_app.py` the way the Functions host does.
+
+Timers fire on their NCRONTAB schedule; Cosmos DB triggers are fed batches from the
+store's change feed with the trigger's semantics (at least once, in order per sensor,
+checkpoint after success, the function's retry policy honoured, and, as in Azure, the
+batch skipped once retries are exhausted); output bindings are written to the store.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+from croniter import croniter
+
+from pipeline import names
+from pipeline.settings import Settings
+from pipeline.storage import ChangeFeed, Store
+
+log = logging.getLogger("local_host")
+
+
+class UnsupportedBinding(RuntimeError):
+    """The function uses a binding the local host cannot provide."""
+
+
+@dataclass
+class Counters:
+    """What the local host has done, for its progress line."""
+
+    readings_written: int = 0
+    readings_summarised: int = 0
+    batches: int = 0
+    batch_failures: int = 0
+    batches_skipped: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class CollectingOut(func.Out):
+    """An output binding value that the host writes after the function returns."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, val: Any) -> None:
+        self._value = val
+
+    def get(self) -> Any:
+        return self._value
+
+
+def resolve(expression: str, settings: Settings) -> str:
+    """Resolve a `%SETTING%` binding expression from our settings (with their defaults)."""
+    if not (expression.startswith("%") and expression.endswith("%")):
+        return expression
+    setting = expression.strip("%")
+    values = {
+        names.COSMOS_DATABASE: settings.database,
+        names.READINGS_CONTAINER: settings.readings_container,
+        names.SUMMARIES_CONTAINER: settings.summaries_container,
+        names.LEASES_CONTAINER: settings.leases_container,
+        names.DEADLETTER_CONTAINER: settings.deadletter_container,
+        names.GENERATOR_SCHEDULE: settings.generator_schedule,
+    }
+    if setting not in values:
+        raise UnsupportedBinding(f"binding expression {expression} is not a known setting")
+    return values[setting]
+
+
+def _interval_seconds(text: str | None, default: float) -> float:
+    if not text:
+        return default
+    hours, minutes, seconds = (float(part) for part in text.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retry_count: int = 0
+    minimum_interval: float = 1.0
+    maximum_interval: float = 60.0
+    fixed: bool = False
+
+    @classmethod
+    def of(cls, function: func.decorators.function_app.Function) -> RetryPolicy:
+        setting = function.get_settings_dict("retry_policy")
+        if not setting:
+            return cls()
+        fixed = setting.get("strategy") == "fixed_delay"
+        delay = _interval_seconds(setting.get("delay_interval"), 1.0)
+        return cls(
+            max_retry_count=int(setting["max_retry_count"]),
+            minimum_interval=delay if fixed else _interval_seconds(setting.get("minimum_interval"), 1.0),
+            maximum_interval=delay if fixed else _interval_seconds(setting.get("maximum_interval"), 60.0),
+            fixed=fixed,
+        )
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        if self.fixed:
+            return self.minimum_interval
+        return min(self.maximum_interval, self.minimum_interval * 2 ** (attempt - 1))
+
+
+def _call_with_retries(
+    name: str, call: Callable[[], None], policy: RetryPolicy, stopping: threading.Event
+) -> bool:
+    """Run `call`, retrying per policy; False when retries are exhausted or we are stopping."""
+    attempt = 0
+    while True:
+        try:
+            call()
+            return True
+        except Exception:
+            attempt += 1
+            if attempt > policy.max_retry_count:
+                log.exception("%s failed; retries exhausted", name)
+                return False
+            wait = policy.delay(attempt)
+            log.warning("%s failed (attempt %d), retrying in %.1f s", name, attempt, wait,
+                        exc_info=True)
+            if stopping.wait(wait):
+                return False
+
+
+class TimerRunner:
+    """Fires one timer-triggered function on its schedule and writes its output bindings."""
+
+    def __init__(
+        self, function: Any, settings: Settings, store: Store, counters: Counters,
+    ) -> None:
+        self.name = function.get_function_name()
+        trigger = function.get_trigger().get_dict_repr()
+        self._schedule = resolve(trigger["schedule"], settings)
+        self._function = function.get_user_function()
+        self._policy = RetryPolicy.of(function)
+        self._store = store
+        self._counters = counters
+        self._outputs = []
+        for binding in function.get_bindings():
+            spec = binding.get_dict_repr()
+            if spec["direction"] != func.decorators.core.BindingDirection.OUT:
+                continue
+            container = resolve(spec.get("containerName", ""), settings)
+            if spec["type"] != "cosmosDB" or container != settings.readings_container:
+                raise UnsupportedBinding(f"{self.name}: output binding {spec} is not supported locally")
+            self._outputs.append(spec["name"])
+
+    def _invoke(self, past_due: bool) -> None:
+        outputs = {name: CollectingOut() for name in self._outputs}
+        self._function(TimerRequest(past_due=past_due), **outputs)
+        for out in outputs.values():
+            documents = out.get() or []
+            written = self._store.put_readings(document.to_dict() for document in documents)
+            self._counters.add(readings_written=written)
+
+    def run(self, stopping: threading.Event) -> None:
+        schedule = croniter(self._schedule, datetime.now(UTC), second_at_beginning=True)
+        while not stopping.is_set():
+            due: datetime = schedule.get_next(datetime)
+            wait = (due - datetime.now(UTC)).total_seconds()
+            if wait > 0 and stopping.wait(wait):
+                return
+            past_due = datetime.now(UTC) - due > timedelta(seconds=1)
+            _call_with_retries(
+                self.name, functools.partial(self._invoke, past_due), self._policy, stopping
+            )
+
+
+class FeedTriggerRunner:
+    """Feeds one Cosmos DB-triggered function from the store's change feed."""
+
+    def __init__(
+        self, function: Any, settings: Settings, feed: ChangeFeed, counters: Counters,
+        max_items: int = 1000, poll_delay: float = 0.25,
+    ) -> None:
+        self.name = function.get_function_name()
+        trigger = function.get_trigger().get_dict_repr()
+        container = resolve(trigger["containerName"], settings)
+        if container != settings.readings_container:
+            raise UnsupportedBinding(f"{self.name}: the local feed serves only {settings.readings_container}")
+        self._function = function.get_user_function()
+        self._policy = RetryPolicy.of(function)
+        self._feed = feed
+        self._counters = counters
+        self._max_items = max_items
+        self._poll_delay = poll_delay
+        # The lease name, as the Functions host keys leases by function.
+        self.consumer = f"{self.name}:{container}"
+
+    def run_once(self, stopping: threading.Event) -> int:
+        """Deliver one batch; return how many documents it held (0 when the feed is drained)."""
+        batch = self._feed.read_feed(self.consumer, self._max_items)
+        if not batch.documents:
+            return 0
+        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)
+        succeeded = _call_with_retries(
+            self.name, lambda: self._function(documents), self._policy, stopping
+        )
+        if not succeeded and stopping.is_set():
+            return 0  # not checkpointed: redelivered after the restart
+        if succeeded:
+            self._counters.add(batches=1, readings_summarised=len(batch.documents))
+        else:
+            # What the Functions host does too: the lease moves on. Writes are idempotent,
+            # so a manual replay (reset the checkpoint) repairs what was skipped.
+            self._counters.add(batches_skipped=1)
+        self._feed.commit_feed(self.consumer, batch.position)
+        return len(batch.documents)
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            if self.run_once(stopping) == 0 and stopping.wait(self._poll_delay):
+                return

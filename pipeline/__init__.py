@@ -1,0 +1,1 @@
+"""Shared code of the sensor pipeline: names, settings, documents, storage, logging."""

@@ -1,0 +1,49 @@
+"""Every setting name and default resource name, written once.
+
+The Functions bindings refer to settings as `%NAME%`, the settings module reads them,
+and the Bicep templates create resources with the defaults below; a test checks that
+all three agree.
+"""
+
+# Connection: a connection string (emulator), or `COSMOS_CONNECTION__accountEndpoint`
+# (+ `__credential=managedidentity`, `__clientId`) for managed identity in Azure.
+COSMOS_CONNECTION = "COSMOS_CONNECTION"
+COSMOS_VERIFY_TLS = "COSMOS_VERIFY_TLS"
+COSMOS_DATABASE = "COSMOS_DATABASE"
+READINGS_CONTAINER = "READINGS_CONTAINER"
+SUMMARIES_CONTAINER = "SUMMARIES_CONTAINER"
+LEASES_CONTAINER = "LEASES_CONTAINER"
+DEADLETTER_CONTAINER = "DEADLETTER_CONTAINER"
+CREATE_LEASE_CONTAINER = "CREATE_LEASE_CONTAINER"
+PIPELINE_STORE = "PIPELINE_STORE"
+SQLITE_PATH = "SQLITE_PATH"
+SENSOR_COUNT = "SENSOR_COUNT"
+SENSOR_IDS = "SENSOR_IDS"
+WINDOW_SIZE = "WINDOW_SIZE"
+GENERATOR_SCHEDULE = "GENERATOR_SCHEDULE"
+GENERATOR_SEED = "GENERATOR_SEED"
+GENERATOR_TIMING = "GENERATOR_TIMING"
+GENERATOR_SPEED = "GENERATOR_SPEED"
+TEMPERATURE_MODEL = "TEMPERATURE_MODEL"
+DASHBOARD_POLL_SECONDS = "DASHBOARD_POLL_SECONDS"
+CHART_POINTS = "CHART_POINTS"
+
+DEFAULT_DATABASE = "sensor-pipeline"
+DEFAULT_READINGS = "readings"
+DEFAULT_SUMMARIES = "summaries"
+DEFAULT_LEASES = "leases"
+DEFAULT_DEADLETTER = "deadletter"
+
+# Partition keys: readings and summaries by sensor so a window query stays in one
+# partition; leases by /id because the change-feed processor requires it.
+PARTITION_KEYS = {
+    DEFAULT_READINGS: "/sensor_id",
+    DEFAULT_SUMMARIES: "/sensor_id",
+    DEFAULT_LEASES: "/id",
+    DEFAULT_DEADLETTER: "/id",
+}
+
+
+def binding_expression(setting: str) -> str:
+    """The `%SETTING%` form the Functions host resolves from app settings."""
+    return f"%{setting}%"

@@ -1,0 +1,216 @@
+"""The documents of the pipeline (readings, summaries, dead letters) and their validation.
+
+Timestamps are UTC, ISO-8601 with millisecond precision and a `Z` suffix, so that string
+order is time order: stores sort and compare them as strings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CANONICAL_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# The coldest and hottest air temperatures ever recorded on Earth, with a margin:
+# anything outside is a broken sensor, not weather.
+MIN_TEMPERATURE = -100.0
+MAX_TEMPERATURE = 100.0
+# Readings stamped further ahead than this are a device clock gone wrong.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class InvalidReading(ValueError):
+    """A document is not a valid reading; `errors` maps each bad field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {why}" for field, why in errors.items()))
+        self.errors = errors
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical form: `2026-11-28T13:09:10.123Z`."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp that names its offset; raise ValueError otherwise."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("timestamp has no time zone")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    id: str
+    sensor_id: str
+    temperature: float
+    timestamp: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sensor_id": self.sensor_id,
+            "temperature": self.temperature,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Statistics over a sensor's latest readings as of one reading."""
+
+    id: str
+    sensor_id: str
+    timestamp: str
+    max_temp: float
+    min_temp: float
+    avg_temp: float
+    count: int
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sensor_id": self.sensor_id,
+            "timestamp": self.timestamp,
+            "max_temp": self.max_temp,
+            "min_temp": self.min_temp,
+            "avg_temp": self.avg_temp,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Summary:
+        return cls(
+            id=str(doc["id"]),
+            sensor_id=str(doc["sensor_id"]),
+            timestamp=str(doc["timestamp"]),
+            max_temp=float(doc["max_temp"]),
+            min_temp=float(doc["min_temp"]),
+            avg_temp=float(doc["avg_temp"]),
+            count=int(doc["count"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A document the summariser refused, kept with the reason so nothing is lost."""
+
+    id: str
+    source_id: str | None
+    reason: str
+    received_at: str
+    payload: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source_id": self.source_id,
+            "reason": self.reason,
+            "received_at": self.received_at,
+            "payload": self.payload,
+        }
+
+
+def summary_id(sensor_id: str, as_of_timestamp: str) -> str:
+    """Deterministic: the same sensor and as-of reading always give the same summary id."""
+    return f"{sensor_id}-{as_of_timestamp}"
+
+
+def _check_sensor_id(value: Any, errors: dict[str, str]) -> None:
+    if not isinstance(value, str):
+        errors["sensor_id"] = "required, a string"
+    elif not SENSOR_ID_PATTERN.match(value):
+        errors["sensor_id"] = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
+    # bool is an int subclass; true/false is not a temperature.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors["temperature"] = "required, a number"
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        errors["temperature"] = "must be finite"
+        return None
+    if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:
+        errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
+        return None
+    return number
+
+
+def reading_from_document(doc: Mapping[str, Any]) -> Reading:
+    """Validate a stored document as the summariser sees it; raise InvalidReading.
+
+    Stored readings must already be canonical: stores order and compare timestamps as
+    strings, so a reading in another format would sort in the wrong place.
+    """
+    errors: dict[str, str] = {}
+    reading_id = doc.get("id")
+    if not isinstance(reading_id, str) or not reading_id:
+        errors["id"] = "required, a string"
+    _check_sensor_id(doc.get("sensor_id"), errors)
+    temperature = _check_temperature(doc.get("temperature"), errors)
+    timestamp = doc.get("timestamp")
+    if not isinstance(timestamp, str) or not CANONICAL_TIMESTAMP.match(timestamp):
+        errors["timestamp"] = "required, UTC in the form YYYY-MM-DDTHH:MM:SS.mmmZ"
+    else:
+        try:
+            parse_timestamp(timestamp)
+        except ValueError:
+            errors["timestamp"] = "not a real date and time"
+    if errors:
+        raise InvalidReading(errors)
+    assert temperature is not None
+    return Reading(
+        id=str(reading_id), sensor_id=str(doc["sensor_id"]), temperature=temperature,
+        timestamp=str(timestamp),
+    )
+
+
+def reading_from_submission(
+    payload: Any, now: datetime, new_id: str
+) -> Reading:
+    """Validate a reading sent by a device; accept any ISO-8601 time with an offset.
+
+    The timestamp is normalised to the canonical form; a missing id gets `new_id`.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidReading({"body": "each reading must be a JSON object"})
+    errors: dict[str, str] = {}
+    unknown = sorted(set(payload) - {"id", "sensor_id", "temperature", "timestamp"})
+    if unknown:
+        errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
+    reading_id = payload.get("id", new_id)
+    if not isinstance(reading_id, str) or not READING_ID_PATTERN.match(reading_id):
+        errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"
+    _check_sensor_id(payload.get("sensor_id"), errors)
+    temperature = _check_temperature(payload.get("temperature"), errors)
+    raw_time = payload.get("timestamp")
+    timestamp = ""
+    if not isinstance(raw_time, str) or len(raw_time) > 40:
+        errors["timestamp"] = "required, an ISO-8601 time with a zone, e.g. 2026-01-31T12:00:00Z"
+    else:
+        try:
+            moment = parse_timestamp(raw_time)
+        except ValueError:
+            errors["timestamp"] = "not an ISO-8601 time with a zone, e.g. 2026-01-31T12:00:00Z"
+        else:
+            if moment > now + MAX_CLOCK_SKEW:
+                errors["timestamp"] = "is in the future"
+            elif moment.year < 2000:
+                errors["timestamp"] = "is before the year 2000"
+            timestamp = format_timestamp(moment)
+    if errors:
+        raise InvalidReading(errors)
+    assert temperature is not None
+    return Reading(
+        id=str(reading_id), sensor_id=str(payload["sensor_id"]),
+        temperature=temperature, timestamp=timestamp,
+    )

@@ -1,0 +1,224 @@
+"""Typed, immutable application settings read from environment / app settings.
+
+The setting names are the ones the Functions bindings use as `%NAME%` expressions
+(see `pipeline.names`), so one value drives both the host's bindings and our code.
+Parsing happens when `load_settings()` is first called, never at import time: in
+Azure an import that raises shows as "0 functions loaded" with no error at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from pipeline import names
+from pipeline.readings import SENSOR_ID_PATTERN
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the setting and the expected form."""
+
+    def __init__(self, setting: str, expected: str, got: str | None = None) -> None:
+        shown = "" if got is None else f" (got {got!r})"
+        super().__init__(f"setting {setting}: expected {expected}{shown}")
+        self.setting = setting
+
+
+class StoreKind(StrEnum):
+    SQLITE = "sqlite"
+    COSMOS = "cosmos"
+
+
+@dataclass(frozen=True)
+class CosmosConnection:
+    """How to reach Cosmos DB: a connection string (emulator) or an endpoint plus identity."""
+
+    connection_string: str | None = None
+    account_endpoint: str | None = None
+    managed_identity_client_id: str | None = None
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreKind
+    sqlite_path: Path
+    cosmos: CosmosConnection | None
+    database: str
+    readings_container: str
+    summaries_container: str
+    leases_container: str
+    deadletter_container: str
+    create_lease_container: bool
+    sensor_ids: tuple[str, ...]
+    window_size: int
+    generator_schedule: str
+    generator_seed: int | None
+    generator_timing: str
+    generator_speed: float
+    temperature_model: str
+    dashboard_poll_seconds: float
+    chart_points: int
+
+
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+_NCRONTAB_WITH_SECONDS = re.compile(r"^\S+( \S+){5}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"a whole number from {low} to {high}", raw) from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"a whole number from {low} to {high}", raw)
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"a number from {low} to {high}", raw) from None
+    if not low <= value <= high:  # also rejects NaN
+        raise SettingsError(name, f"a number from {low} to {high}", raw)
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(name, "true or false", raw)
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in choices:
+        raise SettingsError(name, " or ".join(choices), value)
+    return value
+
+
+def _container(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default)
+    if not _CONTAINER_NAME.match(value):
+        raise SettingsError(name, "a container name of letters, digits, '-' or '_'", value)
+    return value
+
+
+def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
+    explicit = env.get(names.SENSOR_IDS, "").strip()
+    if explicit:
+        ids = tuple(part.strip() for part in explicit.split(",") if part.strip())
+        bad = [sid for sid in ids if not SENSOR_ID_PATTERN.match(sid)]
+        if not ids or bad:
+            raise SettingsError(
+                names.SENSOR_IDS, "comma-separated ids of letters, digits, '.', '_' or '-'", explicit
+            )
+        if len(set(ids)) != len(ids):
+            raise SettingsError(names.SENSOR_IDS, "ids without repeats", explicit)
+        return ids
+    count = _int(env, names.SENSOR_COUNT, 5, 1, 100_000)
+    return tuple(f"sensor-{n}" for n in range(1, count + 1))
+
+
+def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
+    connection_string = env.get(names.COSMOS_CONNECTION, "").strip()
+    endpoint = env.get(f"{names.COSMOS_CONNECTION}__accountEndpoint", "").strip()
+    verify = _bool(env, names.COSMOS_VERIFY_TLS, True)
+    if connection_string:
+        parts = dict(
+            part.split("=", 1) for part in connection_string.split(";") if "=" in part
+        )
+        if not parts.get("AccountEndpoint") or not parts.get("AccountKey"):
+            raise SettingsError(
+                names.COSMOS_CONNECTION,
+                "'AccountEndpoint=https://...;AccountKey=...;' (the emulator's connection string)",
+                connection_string[:40] + "...",
+            )
+        return CosmosConnection(connection_string=connection_string, verify_tls=verify)
+    if endpoint:
+        if not endpoint.startswith("https://"):
+            raise SettingsError(
+                f"{names.COSMOS_CONNECTION}__accountEndpoint", "an https:// account endpoint", endpoint
+            )
+        client_id = env.get(f"{names.COSMOS_CONNECTION}__clientId", "").strip() or None
+        return CosmosConnection(
+            account_endpoint=endpoint, managed_identity_client_id=client_id, verify_tls=verify
+        )
+    return None
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
+    cosmos = _cosmos(env)
+    default_store = StoreKind.COSMOS if cosmos else StoreKind.SQLITE
+    store = StoreKind(_choice(env, names.PIPELINE_STORE, default_store.value, tuple(StoreKind)))
+    if store is StoreKind.COSMOS and cosmos is None:
+        raise SettingsError(
+            names.COSMOS_CONNECTION,
+            f"a connection string, or {names.COSMOS_CONNECTION}__accountEndpoint for managed identity",
+        )
+    if store is StoreKind.SQLITE and env.get("WEBSITE_INSTANCE_ID"):
+        # In Azure an embedded file store would silently lose data on scale-out.
+        raise SettingsError(
+            names.COSMOS_CONNECTION,
+            f"{names.COSMOS_CONNECTION}__accountEndpoint when running in Azure",
+        )
+    schedule = _text(env, names.GENERATOR_SCHEDULE, "*/10 * * * * *")
+    if not _NCRONTAB_WITH_SECONDS.match(schedule):
+        raise SettingsError(
+            names.GENERATOR_SCHEDULE, "an NCRONTAB expression with six fields (seconds first)", schedule
+        )
+    seed_raw = env.get(names.GENERATOR_SEED, "").strip()
+    seed = _int(env, names.GENERATOR_SEED, 0, 0, 2**63 - 1) if seed_raw else None
+    return Settings(
+        store=store,
+        sqlite_path=Path(_text(env, names.SQLITE_PATH, ".data/pipeline.db")),
+        cosmos=cosmos,
+        database=_container(env, names.COSMOS_DATABASE, names.DEFAULT_DATABASE),
+        readings_container=_container(env, names.READINGS_CONTAINER, names.DEFAULT_READINGS),
+        summaries_container=_container(env, names.SUMMARIES_CONTAINER, names.DEFAULT_SUMMARIES),
+        leases_container=_container(env, names.LEASES_CONTAINER, names.DEFAULT_LEASES),
+        deadletter_container=_container(env, names.DEADLETTER_CONTAINER, names.DEFAULT_DEADLETTER),
+        create_lease_container=_bool(env, names.CREATE_LEASE_CONTAINER, False),
+        sensor_ids=_sensor_ids(env),
+        window_size=_int(env, names.WINDOW_SIZE, 10, 1, 1000),
+        generator_schedule=schedule,
+        generator_seed=seed,
+        generator_timing=_choice(env, names.GENERATOR_TIMING, "poisson", ("poisson", "uniform")),
+        generator_speed=_float(env, names.GENERATOR_SPEED, 1.0, 0.01, 1000.0),
+        temperature_model=_choice(
+            env, names.TEMPERATURE_MODEL, "uniform", ("uniform", "random-walk")
+        ),
+        dashboard_poll_seconds=_float(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
+        chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
+    )
+
+
+@cache
+def load_settings() -> Settings:
+    """The process-wide settings, parsed once from os.environ on first use."""
+    return settings_from(os.environ)

@@ -1,0 +1,85 @@
+"""The storage contract: only the operations the generator, summariser and visualiser need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.readings import DeadLetter, Reading, Summary
+
+# A summary history never includes the per-sensor "latest" pointer.
+LATEST_POINTER_ID = "latest"
+
+
+class StoreError(RuntimeError):
+    """The store failed; callers on a trigger let it raise so the retry policy redelivers."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or is throttling beyond the configured retries."""
+
+
+class Store(Protocol):
+    """What the three services need from a document store.
+
+    Every write is idempotent: documents are upserted by id, so a retry or a replay of
+    the same input leaves the store as one delivery would.
+    """
+
+    def ensure_ready(self) -> None:
+        """Create the database and containers if missing (local runs and tests only)."""
+
+    def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        """Upsert raw reading documents as a device or output binding would; return the count."""
+
+    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+        """The sensor's latest `size` valid readings with timestamp <= as_of, newest first.
+
+        Ties on timestamp are broken by id, descending, so the window is deterministic.
+        """
+
+    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
+        """Upsert summaries by id and move each sensor's latest pointer forward, never back."""
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Upsert dead letters by id."""
+
+    def latest_summaries(self) -> dict[str, Summary]:
+        """Every sensor's newest summary, from one query."""
+
+    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
+        """A sensor's summaries, newest first."""
+
+    def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
+        """A sensor's valid readings, newest first."""
+
+    def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+
+    def ping(self) -> None:
+        """Raise StoreError if the store cannot answer a trivial request."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    """Documents from a change feed and the position to commit once they are processed."""
+
+    documents: list[dict[str, Any]]
+    position: int
+
+
+class ChangeFeed(Protocol):
+    """A resumable change feed of the readings container, ordered per sensor."""
+
+    def read_feed(self, consumer: str, max_items: int) -> FeedBatch:
+        """The next documents after the consumer's committed position (at least once)."""
+
+    def commit_feed(self, consumer: str, position: int) -> None:
+        """Checkpoint: the consumer has processed everything up to `position`."""
+
+    def feed_backlog(self, consumer: str) -> int:
+        """How many changes the consumer has not processed yet."""

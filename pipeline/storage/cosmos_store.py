@@ -1,0 +1,242 @@
+"""The Cosmos DB store on `azure-cosmos`.
+
+Queries are written to run on real Cosmos DB, the emulator and our test server alike:
+no GROUP BY, DISTINCT or OFFSET/LIMIT, and the partition key always in WHERE. Each
+sensor's newest summary is mirrored in a small pointer document (id "latest", same
+partition) so the dashboard gets every sensor's latest summary from one query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos.exceptions import CosmosHttpResponseError
+
+from pipeline import names
+from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
+from pipeline.settings import CosmosConnection
+from pipeline.storage.base import LATEST_POINTER_ID, StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# Throttling (429) and transient failures are retried inside the SDK with its own
+# exponential backoff; only what is left after that reaches our callers.
+_RETRY_OPTIONS: dict[str, Any] = {
+    "retry_total": 9,
+    "retry_backoff_max": 30,
+    "retry_connect": 3,
+    "retry_read": 3,
+}
+_CONCURRENCY_RETRIES = 8
+
+
+def build_client(connection: CosmosConnection) -> CosmosClient:
+    """One client per process: the connection string locally, an Entra ID credential in Azure."""
+    options: dict[str, Any] = dict(_RETRY_OPTIONS, connection_verify=connection.verify_tls)
+    if connection.connection_string:
+        return CosmosClient.from_connection_string(connection.connection_string, **options)
+    # Imported here: azure-identity costs ~0.3 s to import and is only needed in Azure.
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    credential = (
+        ManagedIdentityCredential(client_id=connection.managed_identity_client_id)
+        if connection.managed_identity_client_id
+        else DefaultAzureCredential()
+    )
+    return CosmosClient(connection.account_endpoint or "", credential=credential, **options)
+
+
+def _translate(error: Exception) -> StoreError:
+    if isinstance(error, CosmosHttpResponseError) and error.status_code not in (None, 408, 429, 503):
+        return StoreError(f"Cosmos DB answered {error.status_code}: {error.message[:200]}")
+    return StoreUnavailable(f"Cosmos DB unavailable: {str(error)[:200]}")
+
+
+class CosmosStore:
+    """Store on one Cosmos DB database; containers are resolved lazily, without I/O."""
+
+    def __init__(
+        self,
+        client: CosmosClient,
+        database: str,
+        readings: str = names.DEFAULT_READINGS,
+        summaries: str = names.DEFAULT_SUMMARIES,
+        deadletter: str = names.DEFAULT_DEADLETTER,
+        leases: str = names.DEFAULT_LEASES,
+    ) -> None:
+        self._client = client
+        self._database_name = database
+        self._container_names = {
+            names.DEFAULT_READINGS: readings,
+            names.DEFAULT_SUMMARIES: summaries,
+            names.DEFAULT_DEADLETTER: deadletter,
+            names.DEFAULT_LEASES: leases,
+        }
+        database_client = client.get_database_client(database)
+        self._readings = database_client.get_container_client(readings)
+        self._summaries = database_client.get_container_client(summaries)
+        self._deadletter = database_client.get_container_client(deadletter)
+
+    def ensure_ready(self) -> None:
+        try:
+            database = self._client.create_database_if_not_exists(self._database_name)
+            for role, name in self._container_names.items():
+                database.create_container_if_not_exists(
+                    id=name, partition_key=PartitionKey(path=names.PARTITION_KEYS[role])
+                )
+        except AzureError as error:
+            raise _translate(error) from error
+
+    def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        count = 0
+        try:
+            for document in documents:
+                self._readings.upsert_item(dict(document))
+                count += 1
+        except AzureError as error:
+            raise _translate(error) from error
+        return count
+
+    def _query(
+        self, container: ContainerProxy, query: str, parameters: list[dict[str, Any]],
+        partition_key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        try:
+            if partition_key is None:
+                items = container.query_items(
+                    query, parameters=parameters, enable_cross_partition_query=True
+                )
+            else:
+                items = container.query_items(query, parameters=parameters, partition_key=partition_key)
+            return list(items)
+        except AzureError as error:
+            raise _translate(error) from error
+
+    def _valid_readings(self, documents: Iterable[Mapping[str, Any]]) -> list[Reading]:
+        valid = []
+        for document in documents:
+            try:
+                valid.append(reading_from_document(document))
+            except InvalidReading:
+                continue  # dead-lettered by the summariser; never part of a window
+        return valid
+
+    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+        fetch = size + 1
+        while True:
+            documents = self._query(
+                self._readings,
+                "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp <= @as_of "
+                "ORDER BY c.timestamp DESC",
+                [{"name": "@n", "value": fetch}, {"name": "@sensor", "value": sensor_id},
+                 {"name": "@as_of", "value": as_of}],
+                partition_key=sensor_id,
+            )
+            valid = self._valid_readings(documents)
+            valid.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
+            complete = len(documents) < fetch
+            if complete or len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp:
+                return valid[:size]
+            # Either invalid documents took places, or readings share the boundary
+            # timestamp and ties must be broken by id over all of them: look further back.
+            fetch *= 2
+
+    def _move_pointer(self, summary: Summary) -> None:
+        """Point the sensor's "latest" document at `summary` unless it points at a newer one."""
+        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id)
+        for _ in range(_CONCURRENCY_RETRIES):
+            current = self._query(
+                self._summaries,
+                "SELECT * FROM c WHERE c.sensor_id = @sensor AND c.id = @id",
+                [{"name": "@sensor", "value": summary.sensor_id},
+                 {"name": "@id", "value": LATEST_POINTER_ID}],
+                partition_key=summary.sensor_id,
+            )
+            try:
+                if not current:
+                    self._summaries.create_item(pointer)
+                elif current[0]["timestamp"] > summary.timestamp:
+                    return
+                else:
+                    self._summaries.replace_item(
+                        LATEST_POINTER_ID, pointer, etag=current[0]["_etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                return
+            except CosmosHttpResponseError as error:
+                if error.status_code not in (409, 412):  # someone else moved it: look again
+                    raise _translate(error) from error
+            except AzureError as error:
+                raise _translate(error) from error
+        raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")
+
+    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
+        for summary in summaries:
+            try:
+                self._summaries.upsert_item(summary.to_document())
+            except AzureError as error:
+                raise _translate(error) from error
+            self._move_pointer(summary)
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        try:
+            for letter in letters:
+                self._deadletter.upsert_item(letter.to_document())
+        except AzureError as error:
+            raise _translate(error) from error
+
+    def latest_summaries(self) -> dict[str, Summary]:
+        documents = self._query(
+            self._summaries, "SELECT * FROM c WHERE c.id = @id",
+            [{"name": "@id", "value": LATEST_POINTER_ID}],
+        )
+        latest = {}
+        for document in documents:
+            summary = Summary.from_document(dict(document, id=document["summary_id"]))
+            latest[summary.sensor_id] = summary
+        return latest
+
+    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
+        documents = self._query(
+            self._summaries,
+            "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.id != @pointer "
+            "ORDER BY c.timestamp DESC",
+            [{"name": "@n", "value": limit}, {"name": "@sensor", "value": sensor_id},
+             {"name": "@pointer", "value": LATEST_POINTER_ID}],
+            partition_key=sensor_id,
+        )
+        return [Summary.from_document(document) for document in documents]
+
+    def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
+        documents = self._query(
+            self._readings,
+            "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC",
+            [{"name": "@n", "value": limit}, {"name": "@sensor", "value": sensor_id}],
+            partition_key=sensor_id,
+        )
+        readings = self._valid_readings(documents)
+        readings.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
+        return readings
+
+    def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
+        documents = self._query(
+            self._deadletter,
+            "SELECT TOP @n * FROM c ORDER BY c.received_at DESC",
+            [{"name": "@n", "value": limit}],
+        )
+        fields = ("id", "source_id", "reason", "received_at", "payload")
+        return [DeadLetter(**{field: document.get(field) for field in fields}) for document in documents]
+
+    def ping(self) -> None:
+        try:
+            self._client.get_database_client(self._database_name).read()
+        except AzureError as error:
+            raise _translate(error) from error
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,268 @@
+"""The embedded store: one SQLite file (WAL mode) with its own change feed.
+
+Readings keep their raw JSON so the change feed hands the summariser exactly what a
+device wrote, valid or not, as Cosmos DB's change feed does. Every upsert of a reading
+gets a new, ever-increasing sequence number: that is the feed's order (per sensor too),
+and a consumer's checkpoint is the last sequence number it processed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.readings import (
+    DeadLetter,
+    InvalidReading,
+    Reading,
+    Summary,
+    parse_timestamp,
+    reading_from_document,
+)
+from pipeline.storage.base import FeedBatch, StoreUnavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    sensor_id TEXT,
+    timestamp TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_by_sensor_time ON readings (sensor_id, timestamp);
+CREATE TABLE IF NOT EXISTS summaries (
+    sensor_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (sensor_id, id)
+);
+CREATE INDEX IF NOT EXISTS summaries_by_sensor_time ON summaries (sensor_id, timestamp);
+CREATE TABLE IF NOT EXISTS latest_summaries (
+    sensor_id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    consumer TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+"""
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dumps(document: Mapping[str, Any]) -> str:
+    # Cosmos DB stores JSON, which has no NaN or Infinity; keep them as strings so a
+    # poisoned reading is still stored (and dead-lettered later), never lost.
+    try:
+        return json.dumps(document, allow_nan=False)
+    except ValueError:
+        return json.dumps(
+            {k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in document.items()}
+        )
+
+
+class SqliteStore:
+    """Store and ChangeFeed on a SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._ready = False
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            except sqlite3.Error as error:
+                raise StoreUnavailable(f"cannot open SQLite store {self._path}: {error}") from error
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        if not self._ready:
+            self.ensure_ready()
+        return connection
+
+    def ensure_ready(self) -> None:
+        if self._ready:
+            return
+        self._ready = True
+        self._connection().executescript(_SCHEMA)
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        connection = self._connection()
+        # One writer at a time inside this process; BEGIN IMMEDIATE orders writers
+        # across processes, so each call is one atomic transaction.
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    connection.execute(sql, params)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        rows = []
+        for document in documents:
+            reading_id = document.get("id")
+            if not isinstance(reading_id, str) or not reading_id:
+                raise ValueError("every reading document needs a string id")
+            rows.append((
+                "INSERT OR REPLACE INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
+                (reading_id, _text_or_none(document.get("sensor_id")),
+                 _text_or_none(document.get("timestamp")), _dumps(document)),
+            ))
+        self._write(rows)
+        return len(rows)
+
+    def _valid_readings(self, rows: Iterable[tuple[str]]) -> list[Reading]:
+        valid = []
+        for (body,) in rows:
+            try:
+                valid.append(reading_from_document(json.loads(body)))
+            except InvalidReading:
+                continue  # dead-lettered by the summariser; never part of a window
+        return valid
+
+    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+        fetch = size + 1
+        while True:
+            rows = self._connection().execute(
+                "SELECT body FROM readings WHERE sensor_id = ? AND timestamp <= ? "
+                "ORDER BY timestamp DESC, id DESC LIMIT ?",
+                (sensor_id, as_of, fetch),
+            ).fetchall()
+            valid = self._valid_readings(rows)
+            if len(valid) >= size or len(rows) < fetch:
+                return valid[:size]
+            fetch *= 2  # invalid documents took places in the page; look further back
+
+    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for summary in summaries:
+            body = json.dumps(summary.to_document())
+            statements.append((
+                "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
+                (summary.sensor_id, summary.id, summary.timestamp, body),
+            ))
+            # The pointer only moves forward: a replayed or late batch never hides a newer summary.
+            statements.append((
+                "INSERT INTO latest_summaries (sensor_id, timestamp, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (sensor_id) DO UPDATE SET timestamp = excluded.timestamp, "
+                "body = excluded.body WHERE excluded.timestamp >= latest_summaries.timestamp",
+                (summary.sensor_id, summary.timestamp, body),
+            ))
+        self._write(statements)
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self._write(
+            ("INSERT OR REPLACE INTO dead_letters (id, received_at, body) VALUES (?, ?, ?)",
+             (letter.id, letter.received_at, json.dumps(letter.to_document())))
+            for letter in letters
+        )
+
+    def latest_summaries(self) -> dict[str, Summary]:
+        rows = self._connection().execute("SELECT body FROM latest_summaries").fetchall()
+        latest = (Summary.from_document(json.loads(body)) for (body,) in rows)
+        return {summary.sensor_id: summary for summary in latest}
+
+    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
+        rows = self._connection().execute(
+            "SELECT body FROM summaries WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
+            (sensor_id, limit),
+        ).fetchall()
+        return [Summary.from_document(json.loads(body)) for (body,) in rows]
+
+    def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
+        rows = self._connection().execute(
+            "SELECT body FROM readings WHERE sensor_id = ? ORDER BY timestamp DESC, id DESC LIMIT ?",
+            (sensor_id, limit),
+        ).fetchall()
+        return self._valid_readings(rows)
+
+    def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
+        rows = self._connection().execute(
+            "SELECT body FROM dead_letters ORDER BY received_at DESC, id LIMIT ?", (limit,)
+        ).fetchall()
+        return [DeadLetter(**json.loads(body)) for (body,) in rows]
+
+    def ping(self) -> None:
+        try:
+            self._connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite store {self._path}: {error}") from error
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # The change feed of the readings table.
+
+    def _position(self, consumer: str) -> int:
+        row = self._connection().execute(
+            "SELECT position FROM leases WHERE consumer = ?", (consumer,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    def read_feed(self, consumer: str, max_items: int) -> FeedBatch:
+        start = self._position(consumer)
+        rows = self._connection().execute(
+            "SELECT seq, body FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (start, max_items)
+        ).fetchall()
+        position = rows[-1][0] if rows else start
+        return FeedBatch(documents=[json.loads(body) for _, body in rows], position=position)
+
+    def commit_feed(self, consumer: str, position: int) -> None:
+        self._write([(
+            "INSERT INTO leases (consumer, position) VALUES (?, ?) ON CONFLICT (consumer) "
+            "DO UPDATE SET position = MAX(position, excluded.position)",
+            (consumer, position),
+        )])
+
+    def feed_lag_seconds(self, consumer: str) -> float:
+        """Age of the oldest reading the consumer has not processed (0 when caught up)."""
+        row = self._connection().execute(
+            "SELECT MIN(timestamp) FROM readings WHERE seq > ? AND timestamp IS NOT NULL",
+            (self._position(consumer),),
+        ).fetchone()
+        if not row or not row[0]:
+            return 0.0
+        try:
+            oldest = parse_timestamp(row[0])
+        except ValueError:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+    def dead_letter_count(self) -> int:
+        (count,) = self._connection().execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        return int(count)
+
+    def feed_backlog(self, consumer: str) -> int:
+        start = self._position(consumer)
+        (count,) = self._connection().execute(
+            "SELECT COUNT(*) FROM readings WHERE seq > ?", (start,)
+        ).fetchone()
+        return int(count)

@@ -1,0 +1,37 @@
+"""Per-process objects the web routes depend on, resolved on first request."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import Request
+
+from pipeline.settings import Settings, load_settings
+from pipeline.storage import Store, get_store
+from visualiser.read_model import ReadModel
+
+_lock = threading.Lock()
+
+
+def current_settings(request: Request) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else load_settings()
+
+
+def current_store(request: Request) -> Store:
+    store = getattr(request.app.state, "store", None)
+    return store if store is not None else get_store()
+
+
+def current_read_model(request: Request) -> ReadModel:
+    state = request.app.state
+    if getattr(state, "read_model", None) is None:
+        with _lock:
+            if getattr(state, "read_model", None) is None:
+                settings = current_settings(request)
+                state.read_model = ReadModel(
+                    current_store(request), settings.chart_points,
+                    # Fresh enough for a poll interval, shared by every viewer meanwhile.
+                    ttl_seconds=min(1.0, settings.dashboard_poll_seconds / 2),
+                )
+    return state.read_model

@@ -1,0 +1,1 @@
+"""Summariser: per-sensor window statistics from the readings change feed."""

@@ -1,0 +1,1 @@
+"""Visualiser: the live dashboard, PNG charts and the read-only JSON API."""
