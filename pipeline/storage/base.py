@@ -10,6 +10,8 @@ from pipeline.readings import DeadLetter, Reading, Summary
 
 # A summary history never includes the per-sensor "latest" pointer.
 LATEST_POINTER_ID = "latest"
+# Later than every canonical timestamp: a window "as of" it is the newest readings.
+END_OF_TIME = "9999-12-31T23:59:59.999Z"
 
 
 class StoreError(RuntimeError):

@@ -9,7 +9,9 @@ partition) so the dashboard gets every sensor's latest summary from one query.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,7 +22,7 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from pipeline import names
 from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
 from pipeline.settings import CosmosConnection
-from pipeline.storage.base import LATEST_POINTER_ID, StoreError, StoreUnavailable
+from pipeline.storage.base import END_OF_TIME, LATEST_POINTER_ID, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,28 @@ def build_client(connection: CosmosConnection) -> CosmosClient:
     return CosmosClient(connection.account_endpoint or "", credential=credential, **options)
 
 
+class RequestMeter:
+    """Counts Cosmos DB requests by kind and adds up the request units they were charged."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.request_units = 0.0
+        self._lock = threading.Lock()
+
+    def hook(self, kind: str) -> Callable[..., None]:
+        def record(headers: Mapping[str, str], *_: Any) -> None:
+            charge = float(headers.get("x-ms-request-charge", 0) or 0)
+            with self._lock:
+                self.requests[kind] += 1
+                self.request_units += charge
+
+        return record
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+
 def _translate(error: Exception) -> StoreError:
     if isinstance(error, CosmosHttpResponseError) and error.status_code not in (None, 408, 429, 503):
         return StoreError(f"Cosmos DB answered {error.status_code}: {error.message[:200]}")
@@ -70,6 +94,7 @@ class CosmosStore:
         leases: str = names.DEFAULT_LEASES,
     ) -> None:
         self._client = client
+        self.meter = RequestMeter()
         self._database_name = database
         self._container_names = {
             names.DEFAULT_READINGS: readings,
@@ -96,7 +121,7 @@ class CosmosStore:
         count = 0
         try:
             for document in documents:
-                self._readings.upsert_item(dict(document))
+                self._readings.upsert_item(dict(document), response_hook=self.meter.hook("upsert"))
                 count += 1
         except AzureError as error:
             raise _translate(error) from error
@@ -109,10 +134,14 @@ class CosmosStore:
         try:
             if partition_key is None:
                 items = container.query_items(
-                    query, parameters=parameters, enable_cross_partition_query=True
+                    query, parameters=parameters, enable_cross_partition_query=True,
+                    response_hook=self.meter.hook("query"),
                 )
             else:
-                items = container.query_items(query, parameters=parameters, partition_key=partition_key)
+                items = container.query_items(
+                    query, parameters=parameters, partition_key=partition_key,
+                    response_hook=self.meter.hook("query"),
+                )
             return list(items)
         except AzureError as error:
             raise _translate(error) from error
@@ -159,13 +188,14 @@ class CosmosStore:
             )
             try:
                 if not current:
-                    self._summaries.create_item(pointer)
+                    self._summaries.create_item(pointer, response_hook=self.meter.hook("create"))
                 elif current[0]["timestamp"] > summary.timestamp:
                     return
                 else:
                     self._summaries.replace_item(
                         LATEST_POINTER_ID, pointer, etag=current[0]["_etag"],
                         match_condition=MatchConditions.IfNotModified,
+                        response_hook=self.meter.hook("replace"),
                     )
                 return
             except CosmosHttpResponseError as error:
@@ -178,7 +208,7 @@ class CosmosStore:
     def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
         for summary in summaries:
             try:
-                self._summaries.upsert_item(summary.to_document())
+                self._summaries.upsert_item(summary.to_document(), response_hook=self.meter.hook("upsert"))
             except AzureError as error:
                 raise _translate(error) from error
             self._move_pointer(summary)
@@ -186,7 +216,7 @@ class CosmosStore:
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         try:
             for letter in letters:
-                self._deadletter.upsert_item(letter.to_document())
+                self._deadletter.upsert_item(letter.to_document(), response_hook=self.meter.hook("upsert"))
         except AzureError as error:
             raise _translate(error) from error
 
@@ -213,15 +243,7 @@ class CosmosStore:
         return [Summary.from_document(document) for document in documents]
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
-        documents = self._query(
-            self._readings,
-            "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC",
-            [{"name": "@n", "value": limit}, {"name": "@sensor", "value": sensor_id}],
-            partition_key=sensor_id,
-        )
-        readings = self._valid_readings(documents)
-        readings.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
-        return readings
+        return self.reading_window(sensor_id, END_OF_TIME, limit)
 
     def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
         documents = self._query(

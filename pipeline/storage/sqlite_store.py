@@ -25,7 +25,7 @@ from pipeline.readings import (
     parse_timestamp,
     reading_from_document,
 )
-from pipeline.storage.base import FeedBatch, StoreUnavailable
+from pipeline.storage.base import END_OF_TIME, FeedBatch, StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -195,11 +195,7 @@ class SqliteStore:
         return [Summary.from_document(json.loads(body)) for (body,) in rows]
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
-        rows = self._connection().execute(
-            "SELECT body FROM readings WHERE sensor_id = ? ORDER BY timestamp DESC, id DESC LIMIT ?",
-            (sensor_id, limit),
-        ).fetchall()
-        return self._valid_readings(rows)
+        return self.reading_window(sensor_id, END_OF_TIME, limit)
 
     def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = self._connection().execute(

@@ -1,0 +1,1 @@
+"""Benchmarks and measurements: `make bench` runs them; none is part of `make test`."""

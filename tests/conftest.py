@@ -1,0 +1,62 @@
+"""Fixtures: the two store back-ends, each on a real engine (SQLite file, Cosmos-compatible server)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.settings import CosmosConnection
+from pipeline.storage import Store
+from pipeline.storage.sqlite_store import SqliteStore
+from tests.servers import CosmosServer, cosmos_server
+
+# The test server's certificate is self-signed, as the emulator's is.
+warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def cosmos() -> Iterator[CosmosServer]:
+    with cosmos_server() as server:
+        yield server
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "pipeline.db")
+    store.ensure_ready()
+    yield store
+    store.close()
+
+
+def make_cosmos_store(server: CosmosServer):
+    from pipeline.storage.cosmos_store import CosmosStore, build_client
+
+    client = build_client(
+        CosmosConnection(connection_string=server.connection_string, verify_tls=False)
+    )
+    # A database per test: the server is shared by the session, the data is not.
+    store = CosmosStore(client, f"test-{uuid.uuid4().hex[:12]}")
+    store.ensure_ready()
+    return store
+
+
+@pytest.fixture
+def cosmos_store(cosmos: CosmosServer) -> Iterator[Store]:
+    store = make_cosmos_store(cosmos)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "cosmos"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Each test using this runs twice: on SQLite and on the Cosmos-compatible server."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_store")
+    else:
+        yield request.getfixturevalue("cosmos_store")

@@ -1,0 +1,90 @@
+"""Start and stop the real servers the tests talk to (no fakes of the Cosmos code path)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COSMOS_SERVER_PACKAGE = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
+# The Cosmos DB emulator's well-known key: public, and the test server accepts any key.
+EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+
+def require_all() -> bool:
+    """In CI every test must run: a missing server or browser is a failure, not a skip."""
+    return os.environ.get("REQUIRE_ALL", "") not in ("", "0", "false")
+
+
+def skip_or_fail(reason: str) -> None:
+    if require_all():
+        pytest.fail(f"{reason} (REQUIRE_ALL is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@dataclass(frozen=True)
+class CosmosServer:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}/"
+
+    @property
+    def connection_string(self) -> str:
+        return f"AccountEndpoint={self.endpoint};AccountKey={EMULATOR_KEY};"
+
+
+@contextmanager
+def cosmos_server(port: int | None = None) -> Iterator[CosmosServer]:
+    """`@vercel/cosmosdb-server` over HTTPS with keep-alive, in memory, on loopback."""
+    node = shutil.which("node")
+    if node is None or not COSMOS_SERVER_PACKAGE.is_dir():
+        skip_or_fail("the Cosmos-compatible server is not installed (run `npm ci`)")
+    port = port or free_port()
+    script = (
+        'require("@vercel/cosmosdb-server").createHttpsServer({keepAlive: true})'
+        f'.listen({port}, "127.0.0.1")'
+    )
+    process = subprocess.Popen(
+        [node, "-e", script], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, 20, process)
+        yield CosmosServer(port=port, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,135 @@
+"""One contract, two back-ends: every test here runs on SQLite and on the Cosmos-compatible server."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.readings import DeadLetter, Reading, Summary
+from pipeline.storage import Store
+from pipeline.storage.sqlite_store import SqliteStore
+
+
+def reading(n: int, sensor: str = "sensor-1", temperature: float | None = None) -> Reading:
+    return Reading(
+        id=f"{sensor}-r{n:03d}", sensor_id=sensor,
+        temperature=20.0 + n if temperature is None else temperature,
+        timestamp=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z",
+    )
+
+
+def summary(sensor: str, second: int, avg: float = 20.0) -> Summary:
+    timestamp = f"2026-01-01T00:00:{second:02d}.000Z"
+    return Summary(
+        id=f"{sensor}-{timestamp}", sensor_id=sensor, timestamp=timestamp,
+        max_temp=avg + 1, min_temp=avg - 1, avg_temp=avg, count=3,
+    )
+
+
+def test_window_is_the_latest_readings_up_to_as_of_newest_first(store: Store) -> None:
+    store.put_readings(reading(n).to_document() for n in range(30))
+    store.put_readings(reading(n, sensor="sensor-2").to_document() for n in range(5))
+
+    window = store.reading_window("sensor-1", reading(20).timestamp, 10)
+
+    assert [r.id for r in window] == [reading(n).id for n in range(20, 10, -1)]
+    assert window[0] == reading(20)
+
+
+def test_window_skips_invalid_documents_and_still_fills_up(store: Store) -> None:
+    store.put_readings(reading(n).to_document() for n in range(12))
+    poison = [
+        {"id": f"bad-{n}", "sensor_id": "sensor-1", "temperature": "hot",
+         "timestamp": f"2026-01-01T00:00:{20 + n:02d}.000Z"}
+        for n in range(5)
+    ]
+    store.put_readings(poison)
+
+    window = store.reading_window("sensor-1", "2026-01-01T00:00:30.000Z", 10)
+
+    assert [r.id for r in window] == [reading(n).id for n in range(11, 1, -1)]
+
+
+def test_window_breaks_timestamp_ties_by_id(store: Store) -> None:
+    same_time = "2026-01-01T00:00:05.000Z"
+    store.put_readings(
+        Reading(id=f"tie-{n}", sensor_id="sensor-1", temperature=20.0 + n, timestamp=same_time)
+        .to_document()
+        for n in range(6)
+    )
+    store.put_readings(reading(n).to_document() for n in range(5))  # seconds 0..4
+
+    window = store.reading_window("sensor-1", same_time, 4)
+
+    assert [r.id for r in window] == ["tie-5", "tie-4", "tie-3", "tie-2"]
+
+
+def test_put_readings_is_an_idempotent_upsert(store: Store) -> None:
+    store.put_readings([reading(1).to_document()])
+    store.put_readings([reading(1, temperature=33.0).to_document()])
+
+    assert store.recent_readings("sensor-1", 10) == [reading(1, temperature=33.0)]
+
+
+def test_recent_readings_are_newest_first_and_limited(store: Store) -> None:
+    store.put_readings(reading(n).to_document() for n in range(8))
+
+    assert [r.id for r in store.recent_readings("sensor-1", 3)] == [
+        reading(7).id, reading(6).id, reading(5).id
+    ]
+    assert store.recent_readings("sensor-9", 3) == []
+
+
+def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store) -> None:
+    store.upsert_summaries([summary("sensor-1", 10), summary("sensor-2", 4)])
+    store.upsert_summaries([summary("sensor-1", 20, avg=25.0)])
+    store.upsert_summaries([summary("sensor-1", 15)])  # a replay of an older batch
+    store.upsert_summaries([summary("sensor-1", 20, avg=26.0)])  # same id again: replaced
+
+    latest = store.latest_summaries()
+
+    assert latest == {"sensor-1": summary("sensor-1", 20, avg=26.0), "sensor-2": summary("sensor-2", 4)}
+    history = store.recent_summaries("sensor-1", 10)
+    assert [s.timestamp for s in history] == [summary("sensor-1", t).timestamp for t in (20, 15, 10)]
+    assert history[0].avg_temp == 26.0
+    assert [s.id for s in store.recent_summaries("sensor-1", 2)] == [
+        summary("sensor-1", 20).id, summary("sensor-1", 15).id
+    ]
+
+
+def test_dead_letters_upsert_by_id_newest_first(store: Store) -> None:
+    older = DeadLetter("a1", "r1", "temperature: required", "2026-01-01T00:00:01.000Z", '{"id": "r1"}')
+    newer = DeadLetter("b2", None, "not a JSON object", "2026-01-01T00:00:02.000Z", "[1, 2]")
+    store.add_dead_letters([older, newer])
+    store.add_dead_letters([older])
+
+    assert store.recent_dead_letters(10) == [newer, older]
+    assert store.recent_dead_letters(1) == [newer]
+
+
+def test_ping_answers_on_a_live_store(store: Store) -> None:
+    store.ping()
+
+
+@pytest.mark.parametrize("max_items", [1, 3, 100])
+def test_sqlite_change_feed_is_ordered_resumable_and_at_least_once(
+    sqlite_store: SqliteStore, max_items: int
+) -> None:
+    docs = [reading(n, sensor=f"sensor-{n % 3}").to_document() for n in range(10)]
+    sqlite_store.put_readings(docs)
+
+    first = sqlite_store.read_feed("consumer", max_items)
+    again = sqlite_store.read_feed("consumer", max_items)
+    assert first == again  # nothing is consumed until it is committed
+
+    delivered = []
+    while batch := sqlite_store.read_feed("consumer", max_items):
+        if not batch.documents:
+            break
+        delivered.extend(batch.documents)
+        sqlite_store.commit_feed("consumer", batch.position)
+    assert delivered == docs
+    assert sqlite_store.feed_backlog("consumer") == 0
+
+    sqlite_store.put_readings([docs[4]])  # an upsert reappears at the end, as in Cosmos DB
+    assert sqlite_store.read_feed("consumer", max_items).documents == [docs[4]]
+    assert sqlite_store.feed_backlog("other-consumer") == 10
