@@ -13,9 +13,9 @@ from tests.servers import ROOT
 
 HEAVY_MODULES = ("azure.cosmos", "azure.identity", "matplotlib", "fastapi", "sqlite3", "uvicorn")
 
-_IMPORT_PROBE = f"""
+_IMPORT_PROBE = """
 import json, os, socket, sys, time
-HEAVY_MODULES = {HEAVY_MODULES!r}
+HEAVY_MODULES = HEAVY_MODULES_LIST
 opened = []
 def refuse(self, *args):
     opened.append(repr(args))
@@ -31,7 +31,7 @@ print(json.dumps({
     "new_files": sorted(set(os.listdir(".")) - before),
     "heavy": sorted(m for m in HEAVY_MODULES if m in sys.modules),
 }))
-"""
+""".replace("HEAVY_MODULES_LIST", repr(HEAVY_MODULES))
 
 
 def test_import_is_fast_and_does_no_io(tmp_path) -> None:
