@@ -89,24 +89,21 @@ class SqliteStore:
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            except sqlite3.Error as error:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                if not self._ready:
+                    connection.executescript(_SCHEMA)
+                    self._ready = True
+            except (OSError, sqlite3.Error) as error:
                 raise StoreUnavailable(f"cannot open SQLite store {self._path}: {error}") from error
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
-        if not self._ready:
-            self.ensure_ready()
         return connection
 
     def ensure_ready(self) -> None:
-        if self._ready:
-            return
-        self._ready = True
-        self._connection().executescript(_SCHEMA)
+        self._connection()
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         connection = self._connection()
