@@ -88,3 +88,58 @@ def cosmos_server(port: int | None = None) -> Iterator[CosmosServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class LocalHost:
+    """`python -m local_host` (what `make run` starts) as a subprocess on a free port."""
+
+    port: int
+    store_path: Path
+    arguments: tuple[str, ...]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> LocalHost:
+        import sys
+
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_host", "--port", str(self.port),
+             "--store", str(self.store_path), *self.arguments],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        wait_for_port(self.port, timeout, self.process)
+        return self
+
+    def stop(self, signal_number: int | None = None, timeout: float = 10.0) -> int:
+        import signal
+
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal_number or signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def local_host(tmp_path: Path, *arguments: str) -> Iterator[LocalHost]:
+    host = LocalHost(free_port(), tmp_path / "pipeline.db", arguments, tmp_path / "local_host.log")
+    host.start()
+    try:
+        yield host
+    finally:
+        if host.process is not None and host.process.poll() is None:
+            host.stop()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 
 from pipeline.readings import Summary, parse_timestamp
 
 WIDTH_INCHES = 6.0
 HEIGHT_INCHES = 3.0
 DPI = 80
+FEW_POINTS = 12
 
 
 def render_chart(sensor_id: str, summaries: Sequence[Summary]) -> bytes:
@@ -28,9 +30,16 @@ def render_chart(sensor_id: str, summaries: Sequence[Summary]) -> bytes:
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.plot(times, [s.max_temp for s in ordered], color="#d62728", linewidth=1.2, label="max")
-    axes.plot(times, [s.avg_temp for s in ordered], color="#1f77b4", linewidth=2.0, label="avg")
-    axes.plot(times, [s.min_temp for s in ordered], color="#2ca02c", linewidth=1.2, label="min")
+    # Markers keep the first few summaries visible: one point alone draws no line.
+    marker = "o" if len(ordered) < FEW_POINTS else None
+    axes.plot(times, [s.max_temp for s in ordered], color="#d62728", linewidth=1.2, label="max",
+              marker=marker, markersize=3)
+    axes.plot(times, [s.avg_temp for s in ordered], color="#1f77b4", linewidth=2.0, label="avg",
+              marker=marker, markersize=3)
+    axes.plot(times, [s.min_temp for s in ordered], color="#2ca02c", linewidth=1.2, label="min",
+              marker=marker, markersize=3)
+    if times and times[0] == times[-1]:
+        axes.set_xlim(times[0] - timedelta(seconds=30), times[0] + timedelta(seconds=30))
     locator = AutoDateLocator(minticks=3, maxticks=6)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
