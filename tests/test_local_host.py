@@ -1,4 +1,4 @@
-"""`make run`'s host as a real subprocess: it serves, summarises exactly, survives SIGKILL, stops on Ctrl-C."""
+"""`make run`'s host as a subprocess: it serves, summarises exactly, survives SIGKILL and Ctrl-C."""
 
 from __future__ import annotations
 
