@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 ARGS ?=
+PYTEST_ARGS ?= -v
 
 .PHONY: run test lint bench func-start clean
 
