@@ -1,0 +1,182 @@
+// sensor-pipeline: Function App (Flex Consumption, Python 3.11) + Cosmos DB for NoSQL,
+// connected by a user-assigned managed identity. No keys anywhere: Cosmos DB and the
+// storage account have local (key) authentication disabled.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used to name every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources.')
+param location string
+
+@description('Cosmos DB capacity: serverless (pay per request) or provisioned autoscale.')
+@allowed([
+  'serverless'
+  'autoscale'
+])
+param cosmosCapacity string = 'serverless'
+
+@description('Autoscale maximum RU/s for the database (only with cosmosCapacity = autoscale).')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+@description('Seconds a reading is kept in the readings container (-1: forever).')
+param readingsTtlSeconds int = 2592000
+
+@description('Object id of the deploying user, granted Cosmos DB data access for local runs; empty to skip.')
+param principalId string = ''
+
+@description('Simulated sensors.')
+param sensorCount int = 5
+
+// The one place in the infrastructure where database, containers, partition keys and
+// setting names are written; tests/test_infra.py checks they match pipeline/names.py.
+var pipeline = {
+  database: 'sensor-pipeline'
+  containers: [
+    {
+      name: 'readings'
+      partitionKey: '/sensor_id'
+      ttl: readingsTtlSeconds
+    }
+    {
+      name: 'summaries'
+      partitionKey: '/sensor_id'
+      ttl: -1
+    }
+    {
+      name: 'leases'
+      partitionKey: '/id'
+      ttl: -1
+    }
+    {
+      name: 'deadletter'
+      partitionKey: '/id'
+      ttl: -1
+    }
+  ]
+}
+
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${token}'
+    appInsightsName: 'appi-${token}'
+    location: location
+    tags: tags
+    publisherPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module cosmos 'app/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: 'cosmos-${token}'
+    location: location
+    tags: tags
+    databaseName: pipeline.database
+    containers: pipeline.containers
+    serverless: cosmosCapacity == 'serverless'
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+  }
+}
+
+module cosmosAppAccess 'app/cosmos-rbac.bicep' = {
+  name: 'cosmos-rbac-app'
+  scope: rg
+  params: {
+    accountName: cosmos.outputs.name
+    principalId: identity.outputs.principalId
+  }
+}
+
+module cosmosUserAccess 'app/cosmos-rbac.bicep' = if (!empty(principalId)) {
+  name: 'cosmos-rbac-user'
+  scope: rg
+  params: {
+    accountName: cosmos.outputs.name
+    principalId: principalId
+  }
+}
+
+module function 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: 'func-${token}'
+    planName: 'plan-${token}'
+    location: location
+    tags: union(tags, {
+      'azd-service-name': 'api'
+    })
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    appSettings: {
+      COSMOS_CONNECTION__accountEndpoint: cosmos.outputs.endpoint
+      COSMOS_CONNECTION__credential: 'managedidentity'
+      COSMOS_CONNECTION__clientId: identity.outputs.clientId
+      COSMOS_DATABASE: pipeline.database
+      READINGS_CONTAINER: pipeline.containers[0].name
+      SUMMARIES_CONTAINER: pipeline.containers[1].name
+      LEASES_CONTAINER: pipeline.containers[2].name
+      DEADLETTER_CONTAINER: pipeline.containers[3].name
+      CREATE_LEASE_CONTAINER: 'false'
+      PIPELINE_STORE: 'cosmos'
+      SENSOR_COUNT: string(sensorCount)
+      WINDOW_SIZE: '10'
+      GENERATOR_SCHEDULE: '*/10 * * * * *'
+      DASHBOARD_POLL_SECONDS: '2'
+      CHART_POINTS: '50'
+    }
+  }
+  dependsOn: [
+    cosmosAppAccess
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = function.outputs.name
+output SERVICE_API_URI string = function.outputs.uri
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = pipeline.database
