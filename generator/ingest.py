@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +18,7 @@ class RejectedSubmission(ValueError):
         self.errors = errors
 
 
-def readings_from_submission(
-    payload: Any, now: datetime, new_id: Callable[[], str] = lambda: str(uuid.uuid4())
-) -> list[Reading]:
+def readings_from_submission(payload: Any, now: datetime) -> list[Reading]:
     """Validate one reading or a list of them; all are accepted or none (nothing half written)."""
     items = payload if isinstance(payload, list) else [payload]
     if not items:
@@ -36,12 +32,16 @@ def readings_from_submission(
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            readings.append(reading_from_submission(item, now, new_id()))
+            readings.append(reading_from_submission(item, now))
         except InvalidReading as invalid:
             errors.append({"index": index, "errors": invalid.errors})
-    ids = [reading.id for reading in readings]
-    if len(set(ids)) != len(ids):
-        errors.append({"index": None, "errors": {"id": "the same id appears twice"}})
+    # The same reading twice (a device resending within one request) is written once;
+    # one id for two different readings is a client error.
+    unique: dict[str, Reading] = {}
+    for reading in readings:
+        if unique.setdefault(reading.id, reading) != reading:
+            errors.append({"index": None, "errors": {"id": f"{reading.id!r} names two different readings"}})
+            break
     if errors:
         raise RejectedSubmission(errors)
-    return readings
+    return list(unique.values())

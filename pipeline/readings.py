@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -174,12 +175,20 @@ def reading_from_document(doc: Mapping[str, Any]) -> Reading:
     )
 
 
-def reading_from_submission(
-    payload: Any, now: datetime, new_id: str
-) -> Reading:
+# Ids of submitted readings that came without one: derived from their content, so a
+# device (or a proxy) that retries a request writes the same documents, not duplicates.
+SUBMISSION_ID_NAMESPACE = uuid.UUID("6f1d3c1e-4b4a-4e0e-9a59-2b8e3f0c7d21")
+
+
+def submission_id(sensor_id: str, timestamp: str, temperature: float) -> str:
+    return str(uuid.uuid5(SUBMISSION_ID_NAMESPACE, f"{sensor_id}\n{timestamp}\n{temperature!r}"))
+
+
+def reading_from_submission(payload: Any, now: datetime) -> Reading:
     """Validate a reading sent by a device; accept any ISO-8601 time with an offset.
 
-    The timestamp is normalised to the canonical form; a missing id gets `new_id`.
+    The timestamp is normalised to the canonical form; a missing id is derived from the
+    reading's content (see `submission_id`).
     """
     if not isinstance(payload, Mapping):
         raise InvalidReading({"body": "each reading must be a JSON object"})
@@ -187,8 +196,10 @@ def reading_from_submission(
     unknown = sorted(set(payload) - {"id", "sensor_id", "temperature", "timestamp"})
     if unknown:
         errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
-    reading_id = payload.get("id", new_id)
-    if not isinstance(reading_id, str) or not READING_ID_PATTERN.match(reading_id):
+    reading_id = payload.get("id")
+    if reading_id is not None and (
+        not isinstance(reading_id, str) or not READING_ID_PATTERN.match(reading_id)
+    ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"
     _check_sensor_id(payload.get("sensor_id"), errors)
     temperature = _check_temperature(payload.get("temperature"), errors)
@@ -210,7 +221,8 @@ def reading_from_submission(
     if errors:
         raise InvalidReading(errors)
     assert temperature is not None
+    sensor_id = str(payload["sensor_id"])
     return Reading(
-        id=str(reading_id), sensor_id=str(payload["sensor_id"]),
+        id=reading_id or submission_id(sensor_id, timestamp, temperature), sensor_id=sensor_id,
         temperature=temperature, timestamp=timestamp,
     )

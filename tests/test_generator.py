@@ -101,9 +101,16 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def test_submission_accepts_one_reading_or_a_list_and_normalises_time() -> None:
     [one] = readings_from_submission(
         {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T13:00:00+01:00"}, NOW,
-        new_id=lambda: "generated",
     )
-    assert one.id == "generated"
+    # A missing id is derived from the content: a retried request writes the same document.
+    [again] = readings_from_submission(
+        {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T12:00:00Z"}, NOW,
+    )
+    assert one.id == again.id and uuid.UUID(one.id).version == 5
+    [other] = readings_from_submission(
+        {"sensor_id": "dev-1", "temperature": 21.6, "timestamp": "2026-11-28T12:00:00Z"}, NOW,
+    )
+    assert other.id != one.id
     assert one.timestamp == "2026-11-28T12:00:00.000Z"
     many = readings_from_submission(
         [{"id": f"r{n}", "sensor_id": "dev-1", "temperature": 20 + n,
@@ -145,10 +152,12 @@ def test_one_bad_reading_rejects_the_whole_list() -> None:
 
 def test_size_limits() -> None:
     good = {"sensor_id": "a", "temperature": 20, "timestamp": "2026-11-28T11:00:00Z"}
-    assert len(readings_from_submission([good] * MAX_READINGS_PER_REQUEST, NOW)) == 1000
+    many = [dict(good, temperature=20 + n / 100) for n in range(MAX_READINGS_PER_REQUEST)]
+    assert len(readings_from_submission(many, NOW)) == 1000
+    assert len(readings_from_submission([good, good], NOW)) == 1  # a resent reading, written once
     with pytest.raises(RejectedSubmission):
         readings_from_submission([good] * (MAX_READINGS_PER_REQUEST + 1), NOW)
     with pytest.raises(RejectedSubmission):
         readings_from_submission([], NOW)
     with pytest.raises(RejectedSubmission):
-        readings_from_submission([dict(good, id="same"), dict(good, id="same")], NOW)
+        readings_from_submission([dict(good, id="same"), dict(good, id="same", temperature=21)], NOW)
