@@ -26,8 +26,9 @@ from pipeline.readings import (
     format_timestamp,
     reading_from_document,
 )
-from pipeline.storage import Store
+from pipeline.storage import LatestMoved, Store
 from summariser.window import summarise_window
+from summariser.window_cache import CachedWindow, WindowCache, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +69,48 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
 
 
 def _summarise_sensor(
-    store: Store, sensor_id: str, batch_readings: list[Reading], window_size: int
+    store: Store, cache: WindowCache, sensor_id: str, batch_readings: list[Reading],
+    window_size: int,
 ) -> Summary:
     as_of = max(reading.timestamp for reading in batch_readings)
+    cached = cache.get(sensor_id)
+    if cached is not None and min(r.timestamp for r in batch_readings) > cached.as_of:
+        # Fast path: every reading is newer than the cached window, which is still the
+        # sensor's history if the pointer is where this instance left it.
+        window = newest_first([*cached.window, *batch_readings], window_size)
+        summary = summarise_window(sensor_id, as_of, window)
+        try:
+            marker = store.move_latest(summary, cached.marker)
+        except LatestMoved:
+            cache.forget([sensor_id])
+        else:
+            store.put_summary(summary)
+            cache.put(sensor_id, CachedWindow(as_of, tuple(window), marker))
+            return summary
     stored = store.reading_window(sensor_id, as_of, window_size)
     # The batch's own readings are merged in, so a store that has not yet made a
     # just-written reading visible to queries cannot leave it out of its own window.
-    by_id = {reading.id: reading for reading in stored}
-    by_id.update((reading.id, reading) for reading in batch_readings)
-    window = sorted(by_id.values(), key=lambda r: (r.timestamp, r.id), reverse=True)[:window_size]
+    window = newest_first([*stored, *batch_readings], window_size)
     summary = summarise_window(sensor_id, as_of, window)
-    store.upsert_summaries([summary])
+    marker = store.move_latest(summary, None)
+    store.put_summary(summary)
+    if marker.timestamp == as_of:
+        cache.put(sensor_id, CachedWindow(as_of, tuple(window), marker))
+        return summary
+    # A late batch: newer summaries exist and their windows may now miss these readings.
+    # Recompute the newest one, so the summary users see covers every reading that arrived.
+    cache.forget([sensor_id])
+    newest = summarise_window(
+        sensor_id, marker.timestamp, store.reading_window(sensor_id, marker.timestamp, window_size)
+    )
+    store.move_latest(newest, marker)
+    store.put_summary(newest)
     return summary
 
 
 def summarise_batch(
-    documents: Iterable[Any], store: Store, window_size: int, now: datetime
+    documents: Iterable[Any], store: Store, window_size: int, now: datetime,
+    cache: WindowCache | None = None,
 ) -> BatchOutcome:
     """Summarise every sensor in the batch; dead-letter what fails validation.
 
@@ -111,13 +138,20 @@ def summarise_batch(
             log.warning("dead-lettered reading %s: %s", letter.source_id, letter.reason)
 
     summaries: list[Summary] = []
+    cache = cache if cache is not None else WindowCache()
     if by_sensor:
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
-            futures = [
-                pool.submit(_summarise_sensor, store, sensor_id, readings, window_size)
-                for sensor_id, readings in by_sensor.items()
-            ]
-            # result() re-raises the first store error, so the batch fails as a whole.
-            summaries = [future.result() for future in futures]
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
+                futures = [
+                    pool.submit(_summarise_sensor, store, cache, sensor_id, readings, window_size)
+                    for sensor_id, readings in by_sensor.items()
+                ]
+                # result() re-raises the first store error, so the batch fails as a whole.
+                summaries = [future.result() for future in futures]
+        except BaseException:
+            # The batch will be redelivered (or skipped): what was cached for its sensors
+            # may no longer be their history, so they take the query path next time.
+            cache.forget(by_sensor)
+            raise
     return BatchOutcome(readings=count, summaries=summaries, dead_letters=dead_letters)

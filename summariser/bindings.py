@@ -12,9 +12,12 @@ from pipeline import names
 from pipeline.settings import load_settings
 from pipeline.storage import get_store
 from summariser.batch import summarise_batch
+from summariser.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()
+# Per instance: the windows this instance last computed (see summariser.window_cache).
+_windows = WindowCache()
 
 # The host needs a literal bool here (binding expressions resolve strings only), so it
 # is read without raising; the settings module validates the same variable strictly.
@@ -41,7 +44,7 @@ def summarise_readings(documents: func.DocumentList) -> None:
     settings = load_settings()
     outcome = summarise_batch(
         (document.to_dict() for document in documents), get_store(),
-        settings.window_size, datetime.now(UTC),
+        settings.window_size, datetime.now(UTC), cache=_windows,
     )
     log.info(
         "summarised %d readings into %d summaries, %d dead letters",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -48,6 +49,14 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@functools.cache
+def registered_functions() -> dict:
+    """function_app's functions by name; get_functions() may be called once per app object."""
+    import function_app
+
+    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pipeline import names
-from tests.servers import ROOT
+from tests.servers import ROOT, registered_functions
 
 HEAVY_MODULES = ("azure.cosmos", "azure.identity", "matplotlib", "fastapi", "sqlite3", "uvicorn")
 
@@ -56,10 +56,7 @@ def test_import_is_fast_and_does_no_io(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def functions() -> dict:
-    import function_app
-
-    # get_functions() may be called once per app object: a second call raises.
-    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+    return registered_functions()
 
 
 def _binding(function, binding_type: str) -> dict:

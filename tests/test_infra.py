@@ -15,7 +15,7 @@ from pycep import BicepParser
 
 from pipeline import names
 from pipeline.settings import StoreKind, settings_from
-from tests.servers import ROOT
+from tests.servers import ROOT, registered_functions
 
 INFRA = ROOT / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
@@ -136,8 +136,6 @@ def app_settings(templates) -> dict:
 
 
 def test_app_settings_use_the_identity_form_and_match_bindings(templates) -> None:
-    import function_app
-
     settings = app_settings(templates)
     assert {f"{names.COSMOS_CONNECTION}__accountEndpoint", f"{names.COSMOS_CONNECTION}__credential",
             f"{names.COSMOS_CONNECTION}__clientId"} <= set(settings)
@@ -145,7 +143,7 @@ def test_app_settings_use_the_identity_form_and_match_bindings(templates) -> Non
     assert settings[f"{names.COSMOS_CONNECTION}__credential"] == "managedidentity"
     assert settings[names.CREATE_LEASE_CONTAINER] == "false"
     expressions = set()
-    for function in function_app.app.get_functions():
+    for function in registered_functions().values():
         for binding in function.get_bindings_dict()["bindings"]:
             expressions |= {v.strip("%") for v in binding.values()
                             if isinstance(v, str) and v.startswith("%") and v.endswith("%")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.readings import DeadLetter, Reading, Summary
-from pipeline.storage import Store
+from pipeline.storage import LatestMoved, Store
 from pipeline.storage.sqlite_store import SqliteStore
 
 
@@ -79,11 +79,24 @@ def test_recent_readings_are_newest_first_and_limited(store: Store) -> None:
     assert store.recent_readings("sensor-9", 3) == []
 
 
+def publish(store: Store, *summaries: Summary) -> None:
+    for item in summaries:
+        store.move_latest(item, None)
+        store.put_summary(item)
+
+
+def second_handle(store: Store) -> Store:
+    """Another instance's view of the same data: its own connections, nothing shared."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store._path)
+    return type(store)(store._client, store._database_name)
+
+
 def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store) -> None:
-    store.upsert_summaries([summary("sensor-1", 10), summary("sensor-2", 4)])
-    store.upsert_summaries([summary("sensor-1", 20, avg=25.0)])
-    store.upsert_summaries([summary("sensor-1", 15)])  # a replay of an older batch
-    store.upsert_summaries([summary("sensor-1", 20, avg=26.0)])  # same id again: replaced
+    publish(store, summary("sensor-1", 10), summary("sensor-2", 4))
+    publish(store, summary("sensor-1", 20, avg=25.0))
+    publish(store, summary("sensor-1", 15))  # a replay of an older batch
+    publish(store, summary("sensor-1", 20, avg=26.0))  # same id again: replaced
 
     latest = store.latest_summaries()
 
@@ -94,6 +107,31 @@ def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store
     assert [s.id for s in store.recent_summaries("sensor-1", 2)] == [
         summary("sensor-1", 20).id, summary("sensor-1", 15).id
     ]
+
+
+def test_latest_pointer_compare_and_swap_between_two_instances(store: Store) -> None:
+    other = second_handle(store)
+    mine = store.move_latest(summary("sensor-1", 10), None)
+    assert mine.timestamp == summary("sensor-1", 10).timestamp
+
+    theirs = other.move_latest(summary("sensor-1", 20), None)  # another instance moves it
+    with pytest.raises(LatestMoved):
+        store.move_latest(summary("sensor-1", 30), mine)  # my remembered version is stale
+    assert store.latest_summaries()["sensor-1"] == summary("sensor-1", 20)
+
+    mine = store.move_latest(summary("sensor-1", 30), None)
+    # A late summary never moves the pointer back, but touches it: the other's version is stale too.
+    with pytest.raises(LatestMoved):
+        other.move_latest(summary("sensor-1", 25), theirs)
+    touched = other.move_latest(summary("sensor-1", 25), None)
+    assert touched.timestamp == mine.timestamp and touched.version != mine.version
+    with pytest.raises(LatestMoved):
+        store.move_latest(summary("sensor-1", 40), mine)
+    assert store.latest_summaries()["sensor-1"] == summary("sensor-1", 30)
+
+    again = store.move_latest(summary("sensor-1", 40), touched)  # up to date: a plain swap
+    assert again.timestamp == summary("sensor-1", 40).timestamp
+    assert other.latest_summaries()["sensor-1"] == summary("sensor-1", 40)
 
 
 def test_dead_letters_upsert_by_id_newest_first(store: Store) -> None:

@@ -24,6 +24,7 @@ from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
 from summariser.window import summarise_window
+from summariser.window_cache import WindowCache
 
 WINDOW = 10
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -68,18 +69,26 @@ def storable(document: object) -> bool:
     return len(str(document.get("sensor_id", ""))) <= 2048
 
 
-def deliver(store: Store, batch: Sequence[Reading | dict]) -> list[Summary]:
+def deliver(
+    store: Store, batch: Sequence[Reading | dict], cache: WindowCache | None = None,
+) -> list[Summary]:
     """Write the batch to the store (as the feed's source) and summarise it."""
     documents = [r.to_document() if isinstance(r, Reading) else r for r in batch]
     store.put_readings(d for d in documents if storable(d))
-    return summarise_batch(documents, store, WINDOW, NOW).summaries
+    return summarise_batch(documents, store, WINDOW, NOW, cache=cache).summaries
 
 
-def process_in_batches(store: Store, readings: Sequence[Reading], cuts: Sequence[int]) -> None:
+def process_in_batches(
+    store: Store, readings: Sequence[Reading], cuts: Sequence[int],
+    instances: Sequence[tuple[Store, WindowCache]] = (), choices: Sequence[int] = (),
+) -> None:
+    """Deliver the readings cut into batches; batch i goes to instance choices[i] if given."""
     edges = [0, *sorted(set(cuts)), len(readings)]
-    for start, end in zip(edges, edges[1:], strict=False):
+    instances = instances or [(store, WindowCache())]
+    for number, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
         if end > start:
-            deliver(store, readings[start:end])
+            handle, cache = instances[choices[number % len(choices)] if choices else 0]
+            deliver(handle, readings[start:end], cache)
 
 
 def stored_summaries(store: Store, sensors: Sequence[str]) -> dict[str, Summary]:
@@ -118,13 +127,21 @@ def test_window_statistics_match_an_exact_recomputation(temperatures: list[float
     assert summarise_window("s", as_of, window[::-1]) == summarise_window("s", as_of, window)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=st.lists(st.integers(min_value=1, max_value=59), max_size=8))
-def test_any_batch_split_gives_exact_summaries(tmp_path_factory, cuts: list[int]) -> None:
-    store = SqliteStore(tmp_path_factory.mktemp("split") / "p.db")
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=59), max_size=10),
+    choices=st.lists(st.integers(min_value=0, max_value=1), min_size=1, max_size=11),
+)
+def test_any_batch_split_gives_exact_summaries(
+    tmp_path_factory, cuts: list[int], choices: list[int],
+) -> None:
+    """Any batch boundaries, with the batches shared by two instances (two window caches)."""
+    path = tmp_path_factory.mktemp("split") / "p.db"
+    store = SqliteStore(path)
     readings = make_readings(60, sensors=4, seed=7)
+    instances = [(store, WindowCache()), (SqliteStore(path), WindowCache())]
 
-    process_in_batches(store, readings, cuts)
+    process_in_batches(store, readings, cuts, instances, choices)
 
     found = assert_every_summary_is_exact(store, readings)
     # One summary per sensor per batch, as of that sensor's newest reading in the batch.
@@ -270,7 +287,7 @@ class FailingStore:
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
-    def upsert_summaries(self, summaries):
+    def put_summary(self, summary):
         from pipeline.storage import StoreUnavailable
 
         raise StoreUnavailable("simulated outage")
@@ -298,3 +315,50 @@ def test_summary_documents_have_the_documented_shape(tmp_path: Path) -> None:
         "id", "sensor_id", "timestamp", "max_temp", "min_temp", "avg_temp", "count",
     }
     assert summary.id == f"sensor-1-{readings[-1].timestamp}"
+
+
+class CountingStore:
+    """Counts window queries, to show which path the summariser took."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.window_queries = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def reading_window(self, *args, **kwargs):
+        self.window_queries += 1
+        return self._inner.reading_window(*args, **kwargs)
+
+
+def test_steady_state_needs_no_window_query_and_stays_exact(store: Store) -> None:
+    readings = make_readings(90, sensors=3, seed=11)
+    counting = CountingStore(store)
+    cache = WindowCache()
+    deliver(counting, readings[:30], cache)
+    assert counting.window_queries == 3  # cold: one query per sensor
+
+    deliver(counting, readings[30:60], cache)
+    deliver(counting, readings[60:], cache)
+
+    assert counting.window_queries == 3  # warm: the cached windows were enough
+    assert_every_summary_is_exact(store, readings)
+
+
+def test_late_reading_and_a_second_instance_invalidate_cached_windows(store: Store) -> None:
+    readings = make_readings(60, sensors=1, seed=12)
+    mine, theirs = WindowCache(), WindowCache()
+    deliver(store, readings[:20], mine)
+    deliver(store, readings[20:30], theirs)  # the lease moved to another instance for a while
+    late = Reading("late", "sensor-1", 39.99, readings[35].timestamp[:-4] + "999Z")
+    deliver(store, [*readings[30:40]], mine)  # my cached window is stale: must not be used
+    deliver(store, [late], theirs)  # a late reading, older than the latest summary
+    deliver(store, readings[40:], mine)  # must see the late reading in its window
+
+    # Every summary is exact over all readings: the one as of the late reading, the newest
+    # one at the time it arrived (recomputed), and those computed after it.
+    everything = [*readings, late]
+    found = assert_every_summary_is_exact(store, everything)
+    assert f"sensor-1-{late.timestamp}" in found
+    assert found[f"sensor-1-{readings[39].timestamp}"].max_temp == 39.99

@@ -8,13 +8,15 @@ from pipeline.settings import Settings, StoreKind, load_settings
 from pipeline.storage.base import (
     ChangeFeed,
     FeedBatch,
+    LatestMarker,
+    LatestMoved,
     Store,
     StoreError,
     StoreUnavailable,
 )
 
 __all__ = [
-    "ChangeFeed", "FeedBatch", "Store", "StoreError", "StoreUnavailable",
+    "ChangeFeed", "FeedBatch", "LatestMarker", "LatestMoved", "Store", "StoreError", "StoreUnavailable",
     "open_store", "get_store", "reset_store",
 ]
 

@@ -22,6 +22,18 @@ class StoreUnavailable(StoreError):
     """The store could not be reached or is throttling beyond the configured retries."""
 
 
+class LatestMoved(StoreError):
+    """The sensor's latest pointer changed since the caller last saw it (another writer)."""
+
+
+@dataclass(frozen=True)
+class LatestMarker:
+    """What a writer knows of a sensor's latest pointer: its timestamp and version (etag)."""
+
+    timestamp: str
+    version: str
+
+
 class Store(Protocol):
     """What the three services need from a document store.
 
@@ -41,8 +53,18 @@ class Store(Protocol):
         Ties on timestamp are broken by id, descending, so the window is deterministic.
         """
 
-    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
-        """Upsert summaries by id and move each sensor's latest pointer forward, never back."""
+    def put_summary(self, summary: Summary) -> None:
+        """Upsert one summary by id."""
+
+    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
+        """Make the sensor's latest pointer show `summary` unless it shows a newer one.
+
+        With `known`, the pointer is changed only if it is still at that version (a
+        compare-and-swap, no read): LatestMoved if it is not. Without, it is read first.
+        A pointer newer than `summary` is still touched (new version, same content), so
+        every writer that remembers it learns that the sensor's history changed.
+        Returns the pointer as it now is.
+        """
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Upsert dead letters by id."""

@@ -22,7 +22,14 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from pipeline import names
 from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
 from pipeline.settings import CosmosConnection
-from pipeline.storage.base import END_OF_TIME, LATEST_POINTER_ID, StoreError, StoreUnavailable
+from pipeline.storage.base import (
+    END_OF_TIME,
+    LATEST_POINTER_ID,
+    LatestMarker,
+    LatestMoved,
+    StoreError,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,43 +182,62 @@ class CosmosStore:
             # timestamp and ties must be broken by id over all of them: look further back.
             fetch *= 2
 
-    def _move_pointer(self, summary: Summary) -> None:
-        """Point the sensor's "latest" document at `summary` unless it points at a newer one."""
+    def _read_pointer(self, sensor_id: str) -> tuple[LatestMarker, dict[str, Any]] | None:
+        found = self._query(
+            self._summaries,
+            "SELECT * FROM c WHERE c.sensor_id = @sensor AND c.id = @id",
+            [{"name": "@sensor", "value": sensor_id}, {"name": "@id", "value": LATEST_POINTER_ID}],
+            partition_key=sensor_id,
+        )
+        if not found:
+            return None
+        return LatestMarker(found[0]["timestamp"], found[0]["_etag"]), found[0]
+
+    def put_summary(self, summary: Summary) -> None:
+        try:
+            self._summaries.upsert_item(summary.to_document(), response_hook=self.meter.hook("upsert"))
+        except AzureError as error:
+            raise _translate(error) from error
+
+    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
         pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id)
         for _ in range(_CONCURRENCY_RETRIES):
-            current = self._query(
-                self._summaries,
-                "SELECT * FROM c WHERE c.sensor_id = @sensor AND c.id = @id",
-                [{"name": "@sensor", "value": summary.sensor_id},
-                 {"name": "@id", "value": LATEST_POINTER_ID}],
-                partition_key=summary.sensor_id,
-            )
+            current: dict[str, Any] | None = None
+            if known is None:
+                found = self._read_pointer(summary.sensor_id)
+                known, current = found if found else (None, None)
             try:
-                if not current:
-                    self._summaries.create_item(pointer, response_hook=self.meter.hook("create"))
-                elif current[0]["timestamp"] > summary.timestamp:
-                    return
+                if known is None:
+                    written = self._summaries.create_item(pointer, response_hook=self.meter.hook("create"))
                 else:
-                    self._summaries.replace_item(
-                        LATEST_POINTER_ID, pointer, etag=current[0]["_etag"],
+                    document = pointer
+                    if known.timestamp > summary.timestamp:
+                        # Newer already: touch it (same content, new etag) so other writers
+                        # know this sensor's history changed under their cached windows.
+                        if current is None:
+                            found = self._read_pointer(summary.sensor_id)
+                            if found is None:
+                                known = None
+                                continue
+                            known, current = found
+                        document = {k: v for k, v in current.items() if not k.startswith("_")}
+                        document["touched"] = int(document.get("touched", 0)) + 1
+                    written = self._summaries.replace_item(
+                        LATEST_POINTER_ID, document, etag=known.version,
                         match_condition=MatchConditions.IfNotModified,
                         response_hook=self.meter.hook("replace"),
                     )
-                return
+                return LatestMarker(written["timestamp"], written["_etag"])
             except CosmosHttpResponseError as error:
-                if error.status_code not in (409, 412):  # someone else moved it: look again
+                if error.status_code not in (404, 409, 412):
                     raise _translate(error) from error
+                if current is None and known is not None:
+                    # A compare-and-swap on a remembered version failed: the caller decides.
+                    raise LatestMoved(f"latest pointer of {summary.sensor_id} moved") from error
+                known = None  # raced with another writer between our read and write: again
             except AzureError as error:
                 raise _translate(error) from error
         raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")
-
-    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
-        for summary in summaries:
-            try:
-                self._summaries.upsert_item(summary.to_document(), response_hook=self.meter.hook("upsert"))
-            except AzureError as error:
-                raise _translate(error) from error
-            self._move_pointer(summary)
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         try:

@@ -25,7 +25,7 @@ from pipeline.readings import (
     parse_timestamp,
     reading_from_document,
 )
-from pipeline.storage.base import END_OF_TIME, FeedBatch, StoreUnavailable
+from pipeline.storage.base import END_OF_TIME, FeedBatch, LatestMarker, LatestMoved, StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -47,6 +47,7 @@ CREATE INDEX IF NOT EXISTS summaries_by_sensor_time ON summaries (sensor_id, tim
 CREATE TABLE IF NOT EXISTS latest_summaries (
     sensor_id TEXT PRIMARY KEY,
     timestamp TEXT NOT NULL,
+    version INTEGER NOT NULL,
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -155,22 +156,44 @@ class SqliteStore:
                 return valid[:size]
             fetch *= 2  # invalid documents took places in the page; look further back
 
-    def upsert_summaries(self, summaries: Sequence[Summary]) -> None:
-        statements: list[tuple[str, Sequence[Any]]] = []
-        for summary in summaries:
-            body = json.dumps(summary.to_document())
-            statements.append((
-                "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
-                (summary.sensor_id, summary.id, summary.timestamp, body),
-            ))
-            # The pointer only moves forward: a replayed or late batch never hides a newer summary.
-            statements.append((
-                "INSERT INTO latest_summaries (sensor_id, timestamp, body) VALUES (?, ?, ?) "
-                "ON CONFLICT (sensor_id) DO UPDATE SET timestamp = excluded.timestamp, "
-                "body = excluded.body WHERE excluded.timestamp >= latest_summaries.timestamp",
-                (summary.sensor_id, summary.timestamp, body),
-            ))
-        self._write(statements)
+    def put_summary(self, summary: Summary) -> None:
+        self._write([(
+            "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
+            (summary.sensor_id, summary.id, summary.timestamp, json.dumps(summary.to_document())),
+        )])
+
+    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
+        connection = self._connection()
+        body = json.dumps(summary.to_document())
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = connection.execute(
+                    "SELECT timestamp, version FROM latest_summaries WHERE sensor_id = ?",
+                    (summary.sensor_id,),
+                ).fetchone()
+                current = LatestMarker(row[0], str(row[1])) if row else None
+                if known is not None and current != known:
+                    raise LatestMoved(f"latest pointer of {summary.sensor_id} moved")
+                version = int(current.version) + 1 if current else 1
+                if current is not None and current.timestamp > summary.timestamp:
+                    connection.execute(
+                        "UPDATE latest_summaries SET version = ? WHERE sensor_id = ?",
+                        (version, summary.sensor_id),
+                    )
+                    moved = LatestMarker(current.timestamp, str(version))
+                else:
+                    connection.execute(
+                        "INSERT OR REPLACE INTO latest_summaries (sensor_id, timestamp, version, body) "
+                        "VALUES (?, ?, ?, ?)",
+                        (summary.sensor_id, summary.timestamp, version, body),
+                    )
+                    moved = LatestMarker(summary.timestamp, str(version))
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        return moved
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self._write(
