@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from generator.simulation import SensorSimulation
-from pipeline import names
+from pipeline import metrics, names
 from pipeline.functions_http import forward_to_web_app
 from pipeline.settings import load_settings
+from pipeline.telemetry import invocation
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()
@@ -48,13 +49,17 @@ def simulation() -> SensorSimulation:
     database_name=names.binding_expression(names.COSMOS_DATABASE),
     container_name=names.binding_expression(names.READINGS_CONTAINER),
 )
-def generate_readings(timer: func.TimerRequest, readings: func.Out[func.DocumentList]) -> None:
+def generate_readings(
+    timer: func.TimerRequest, readings: func.Out[func.DocumentList], context: func.Context,
+) -> None:
     """Emit the readings the simulated sensors took since the last tick, in one bulk write."""
-    batch = simulation().readings_until(datetime.now(UTC))
-    if timer.past_due:
-        log.info("generator tick is past due; emitting the readings of the whole gap")
-    readings.set(func.DocumentList(func.Document.from_dict(r.to_document()) for r in batch))
-    log.info("generated %d readings", len(batch))
+    with invocation("generate_readings", context.invocation_id):
+        batch = simulation().readings_until(datetime.now(UTC))
+        if timer.past_due:
+            log.info("generator tick is past due; emitting the readings of the whole gap")
+        readings.set(func.DocumentList(func.Document.from_dict(r.to_document()) for r in batch))
+        metrics.record_generated(len(batch))
+        log.info("generated %d readings", len(batch), extra={"batch_size": len(batch)})
 
 
 @blueprint.function_name("post_readings")

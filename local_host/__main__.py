@@ -8,7 +8,6 @@ the web app (dashboard and API) on a local HTTP server.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from pipeline import names
 from pipeline.settings import SettingsError, load_settings
+from pipeline.telemetry import LOG_FORMAT, LOG_LEVEL, configure_logging
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -77,10 +77,14 @@ def remove_store(path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stdout,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(
+            os.environ.get(LOG_FORMAT, "text").strip().lower() or "text",
+            os.environ.get(LOG_LEVEL, "INFO").strip() or "INFO",
+        )
+    except ValueError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     apply_arguments(arguments)
     try:
         settings = load_settings()

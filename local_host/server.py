@@ -64,7 +64,8 @@ def run_pipeline(
     ))
     server = uvicorn.Server(uvicorn.Config(
         create_web_app(store=store, settings=settings), host=host, port=port,
-        log_level="warning", timeout_graceful_shutdown=2, lifespan="off",
+        log_level="warning", log_config=None, access_log=False, timeout_graceful_shutdown=2,
+        lifespan="off",
     ))
     for thread in threads:
         thread.start()

@@ -9,11 +9,14 @@ batch skipped once retries are exhausted); output bindings are written to the st
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -25,6 +28,7 @@ from pipeline.settings import Settings
 from pipeline.storage import ChangeFeed, Store
 
 log = logging.getLogger("local_host")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class UnsupportedBinding(RuntimeError):
@@ -46,6 +50,45 @@ class Counters:
         with self.lock:
             for name, amount in amounts.items():
                 setattr(self, name, getattr(self, name) + amount)
+
+
+class LocalContext(func.Context):
+    """The invocation context the Functions host passes, for one local invocation."""
+
+    def __init__(self, function_name: str) -> None:
+        self._function_name = function_name
+        self._invocation_id = str(uuid.uuid4())
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return str(ROOT)
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return threading.local()
+
+
+def context_arguments(name: str, function: Callable[..., Any]) -> dict[str, Any]:
+    """`context=` for functions that declare it, as the host does."""
+    if "context" in inspect.signature(function).parameters:
+        return {"context": LocalContext(name)}
+    return {}
 
 
 class CollectingOut(func.Out):
@@ -160,7 +203,9 @@ class TimerRunner:
 
     def _invoke(self, past_due: bool) -> None:
         outputs = {name: CollectingOut() for name in self._outputs}
-        self._function(TimerRequest(past_due=past_due), **outputs)
+        self._function(
+            TimerRequest(past_due=past_due), **outputs, **context_arguments(self.name, self._function)
+        )
         for out in outputs.values():
             documents = out.get() or []
             written = self._store.put_readings(document.to_dict() for document in documents)
@@ -207,7 +252,9 @@ class FeedTriggerRunner:
             return 0
         documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)
         succeeded = _call_with_retries(
-            self.name, lambda: self._function(documents), self._policy, stopping
+            self.name,
+            lambda: self._function(documents, **context_arguments(self.name, self._function)),
+            self._policy, stopping,
         )
         if not succeeded and stopping.is_set():
             return 0  # not checkpointed: redelivered after the restart

@@ -64,6 +64,7 @@ class Settings:
     temperature_model: str
     dashboard_poll_seconds: float
     chart_points: int
+    health_max_feed_lag_seconds: float
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -215,6 +216,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         ),
         dashboard_poll_seconds=_float(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
+        health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
     )
 
 

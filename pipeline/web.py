@@ -8,6 +8,7 @@ JSON reason, a store outage a 503 with Retry-After.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -16,10 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from generator.http_api import router as ingest_router
+from pipeline.readings import parse_timestamp
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
-from pipeline.web_context import current_store
+from pipeline.web_context import current_read_model, current_settings, current_store
 from visualiser.http_api import router as visualiser_router
+from visualiser.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _retry_after(error: Exception) -> int:
+    return getattr(error, "retry_after", RETRY_AFTER_SECONDS)
+
+
 def create_web_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
     """The web app; without arguments it uses the process-wide store and settings."""
     app = FastAPI(
@@ -53,17 +60,29 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
     app.include_router(visualiser_router)
     app.include_router(ingest_router)
 
-    @app.get("/api/health", responses={503: {"description": "store unreachable"}})
-    def health(store: Annotated[Store, Depends(current_store)]) -> JSONResponse:
-        """200 when the store answers, 503 when it does not."""
+    @app.get("/api/health", responses={503: {"description": "store unreachable or feed lagging"}})
+    def health(
+        store: Annotated[Store, Depends(current_store)],
+        read_model: Annotated[ReadModel, Depends(current_read_model)],
+        settings: Annotated[Settings, Depends(current_settings)],
+    ) -> JSONResponse:
+        """Store reachability and feed lag (now minus the newest summarised reading)."""
         try:
             store.ping()
+            newest = max((s.timestamp for s in read_model.latest().values()), default=None)
         except StoreError as error:
             return JSONResponse(
-                {"status": "unhealthy", "store": str(error)}, status_code=503,
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                {"status": "unhealthy", "store": str(error), "feed_lag_seconds": None},
+                status_code=503, headers={"Retry-After": str(_retry_after(error))},
             )
-        return JSONResponse({"status": "healthy", "store": "reachable"})
+        lag = None
+        if newest is not None:
+            lag = round((datetime.now(UTC) - parse_timestamp(newest)).total_seconds(), 3)
+        limit = settings.health_max_feed_lag_seconds
+        lagging = bool(limit) and lag is not None and lag > limit
+        body = {"status": "unhealthy" if lagging else "healthy", "store": "reachable",
+                "feed_lag_seconds": lag}
+        return JSONResponse(body, status_code=503 if lagging else 200)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -77,10 +96,11 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, error: StoreError) -> JSONResponse:
-        log.warning("store error on %s: %s", request.url.path, error)
+        log.warning("store error on %s: %s", request.url.path, error,
+                    extra={"path": request.url.path, "status": 503})
         return JSONResponse(
             {"error": "store unavailable, retry later"}, status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(_retry_after(error))},
         )
 
     @app.exception_handler(Exception)

@@ -6,11 +6,12 @@ import threading
 
 from fastapi import Request
 
+from pipeline.circuit import GuardedStore
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Store, get_store
 from visualiser.read_model import ReadModel
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # current_read_model builds the store inside it
 
 
 def current_settings(request: Request) -> Settings:
@@ -19,8 +20,14 @@ def current_settings(request: Request) -> Settings:
 
 
 def current_store(request: Request) -> Store:
-    store = getattr(request.app.state, "store", None)
-    return store if store is not None else get_store()
+    """The store behind the app's circuit breaker (one breaker per app)."""
+    state = request.app.state
+    if getattr(state, "guarded_store", None) is None:
+        with _lock:
+            if getattr(state, "guarded_store", None) is None:
+                store = getattr(state, "store", None)
+                state.guarded_store = GuardedStore(store if store is not None else get_store())
+    return state.guarded_store
 
 
 def current_read_model(request: Request) -> ReadModel:

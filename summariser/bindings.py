@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import UTC, datetime
 
 import azure.functions as func
 
-from pipeline import names
+from pipeline import metrics, names
+from pipeline.readings import parse_timestamp
 from pipeline.settings import load_settings
 from pipeline.storage import get_store
+from pipeline.telemetry import invocation
 from summariser.batch import summarise_batch
 from summariser.window_cache import WindowCache
 
@@ -39,14 +42,33 @@ _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower(
     strategy="exponential_backoff", max_retry_count="8",
     minimum_interval="00:00:01", maximum_interval="00:01:00",
 )
-def summarise_readings(documents: func.DocumentList) -> None:
+def summarise_readings(documents: func.DocumentList, context: func.Context) -> None:
     """Summarise each sensor in the batch; a store error raises so the batch is retried."""
-    settings = load_settings()
-    outcome = summarise_batch(
-        (document.to_dict() for document in documents), get_store(),
-        settings.window_size, datetime.now(UTC), cache=_windows,
-    )
-    log.info(
-        "summarised %d readings into %d summaries, %d dead letters",
-        outcome.readings, len(outcome.summaries), len(outcome.dead_letters),
-    )
+    with invocation("summarise_readings", context.invocation_id):
+        settings = load_settings()
+        store = get_store()
+        meter = getattr(store, "meter", None)  # Cosmos DB: requests and RU per batch
+        requests_before, units_before = (meter.total(), meter.request_units) if meter else (0, 0.0)
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        outcome = summarise_batch(
+            (document.to_dict() for document in documents), store, settings.window_size, now,
+            cache=_windows,
+        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        newest = max((s.timestamp for s in outcome.summaries), default=None)
+        feed_lag_s = (now - parse_timestamp(newest)).total_seconds() if newest else None
+        requests = meter.total() - requests_before if meter else None
+        units = round(meter.request_units - units_before, 2) if meter else None
+        metrics.record_batch(
+            outcome.readings, len(outcome.summaries), len(outcome.dead_letters), feed_lag_s,
+            duration_ms, requests, units,
+        )
+        log.info(
+            "summarised %d readings into %d summaries, %d dead letters",
+            outcome.readings, len(outcome.summaries), len(outcome.dead_letters),
+            extra={"batch_size": outcome.readings, "summaries": len(outcome.summaries),
+                   "dead_letters": len(outcome.dead_letters), "duration_ms": round(duration_ms, 1),
+                   "requests": requests, "request_charge": units,
+                   "feed_lag_s": None if feed_lag_s is None else round(feed_lag_s, 3)},
+        )

@@ -82,11 +82,11 @@ def test_timer_function_writes_its_readings_through_the_output_binding(monkeypat
     from azure.functions.timer import TimerRequest
 
     import generator.bindings as bindings
-    from local_host.triggers import CollectingOut
+    from local_host.triggers import CollectingOut, LocalContext
 
     monkeypatch.setattr(bindings, "_simulation", SensorSimulation(SENSORS, seed=11))
     out = CollectingOut()
-    bindings.generate_readings(TimerRequest(past_due=False), out)
+    bindings.generate_readings(TimerRequest(past_due=False), out, LocalContext("generate_readings"))
 
     documents = out.get()
     assert isinstance(documents, func.DocumentList)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -127,8 +128,44 @@ def test_dead_letter_listing(client: TestClient, store: Store) -> None:
     assert client.get("/api/deadletter", params={"limit": 0}).status_code == 400
 
 
-def test_health(client: TestClient) -> None:
-    assert client.get("/api/health").json() == {"status": "healthy", "store": "reachable"}
+def test_health_reports_store_and_feed_lag(client: TestClient, store: Store) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] == "healthy" and body["store"] == "reachable"
+    assert 0 < body["feed_lag_seconds"] < 60  # the newest summary is as of ~1 s before NOW
+    strict = create_web_app(
+        store=store, settings=settings_from({"HEALTH_MAX_FEED_LAG_SECONDS": "0.001"})
+    )
+    with TestClient(strict) as lagging:
+        response = lagging.get("/api/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unhealthy"
+
+
+def test_circuit_opens_after_repeated_store_failures_then_half_opens(tmp_path) -> None:
+    """A store that fails: 503s, then the circuit answers at once; after the cooldown one try."""
+    from pipeline.circuit import GuardedStore
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    guarded = GuardedStore(SqliteStore(blocker / "pipeline.db"), fail_max=3, cooldown_seconds=1)
+    app = create_web_app(store=SqliteStore(blocker / "x.db"), settings=settings_from({}))
+    app.state.guarded_store = guarded
+    with TestClient(app) as client:
+        for _ in range(3):
+            failed = client.get("/api/sensors/sensor-1/readings")
+            assert failed.status_code == 503
+        assert guarded.breaker.current_state == "open"
+        refused = client.get("/api/sensors/sensor-1/readings")
+        assert refused.status_code == 503
+        assert 1 <= int(refused.headers["retry-after"]) <= 1
+        assert client.get("/api/health").status_code == 503
+        # Bad input does not count as a store failure.
+        assert client.get("/api/sensors/sensor-1/readings", params={"limit": 0}).status_code == 400
+        time.sleep(1.1)
+        blocker.unlink()  # the store comes back
+        recovered = client.get("/api/sensors/sensor-1/readings")
+        assert recovered.status_code == 200 and recovered.json() == []
+        assert guarded.breaker.current_state == "closed"
 
 
 def test_health_is_503_when_the_store_cannot_answer(tmp_path) -> None:

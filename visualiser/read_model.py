@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
+from pipeline import metrics
 from pipeline.readings import Summary
 from pipeline.storage import Store
 from visualiser.charts import render_chart
@@ -75,9 +76,12 @@ class ReadModel:
             cached = self._charts.get(key)
             if cached is not None:
                 self.chart_hits += 1
+                metrics.record_chart(None)
                 return cached
         summaries = self._store.recent_summaries(sensor_id, self._chart_points)
+        started = time.perf_counter()
         chart = Chart(png=render_chart(sensor_id, summaries), etag=self._etag(newest))
+        metrics.record_chart((time.perf_counter() - started) * 1000)
         with self._charts_lock:
             self._charts[key] = chart
             self.chart_renders += 1
