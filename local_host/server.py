@@ -28,9 +28,10 @@ def _report_progress(
         lag = store.feed_lag_seconds(feeds[0].consumer) if feeds else 0.0
         log.info(
             "progress: %d readings written, %d summarised in %d batches, feed backlog %d "
-            "(lag %.1f s), %d dead letters, %d batches failed after retries",
+            "(lag %.1f s), %d dead letters, %d failed attempts retried, %d batches given up",
             counters.readings_written, counters.readings_summarised, counters.batches,
-            backlog, lag, store.dead_letter_count(), counters.batches_skipped,
+            backlog, lag, store.dead_letter_count(), counters.failed_attempts,
+            counters.batches_skipped,
         )
 
 

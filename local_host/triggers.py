@@ -44,6 +44,7 @@ class Counters:
     batches: int = 0
     batch_failures: int = 0
     batches_skipped: int = 0
+    failed_attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **amounts: int) -> None:
@@ -158,7 +159,8 @@ class RetryPolicy:
 
 
 def _call_with_retries(
-    name: str, call: Callable[[], None], policy: RetryPolicy, stopping: threading.Event
+    name: str, call: Callable[[], None], policy: RetryPolicy, stopping: threading.Event,
+    counters: Counters,
 ) -> bool:
     """Run `call`, retrying per policy; False when retries are exhausted or we are stopping."""
     attempt = 0
@@ -168,6 +170,7 @@ def _call_with_retries(
             return True
         except Exception:
             attempt += 1
+            counters.add(failed_attempts=1)
             if attempt > policy.max_retry_count:
                 log.exception("%s failed; retries exhausted", name)
                 return False
@@ -220,7 +223,8 @@ class TimerRunner:
                 return
             past_due = datetime.now(UTC) - due > timedelta(seconds=1)
             _call_with_retries(
-                self.name, functools.partial(self._invoke, past_due), self._policy, stopping
+                self.name, functools.partial(self._invoke, past_due), self._policy, stopping,
+                self._counters,
             )
 
 
@@ -254,7 +258,7 @@ class FeedTriggerRunner:
         succeeded = _call_with_retries(
             self.name,
             lambda: self._function(documents, **context_arguments(self.name, self._function)),
-            self._policy, stopping,
+            self._policy, stopping, self._counters,
         )
         if not succeeded and stopping.is_set():
             return 0  # not checkpointed: redelivered after the restart

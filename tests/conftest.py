@@ -37,8 +37,10 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
 def make_cosmos_store(server: CosmosServer):
     from pipeline.storage.cosmos_store import CosmosStore, build_client
 
+    # Over plain HTTP the SDK must not follow the server's https:// account metadata.
+    overrides = {} if server.scheme == "https" else {"enable_endpoint_discovery": False}
     client = build_client(
-        CosmosConnection(connection_string=server.connection_string, verify_tls=False)
+        CosmosConnection(connection_string=server.connection_string, verify_tls=False), **overrides
     )
     # A database per test: the server is shared by the session, the data is not.
     store = CosmosStore(client, f"test-{uuid.uuid4().hex[:12]}")

@@ -63,10 +63,11 @@ def registered_functions() -> dict:
 class CosmosServer:
     port: int
     process: subprocess.Popen
+    scheme: str = "https"
 
     @property
     def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     @property
     def connection_string(self) -> str:
@@ -74,14 +75,15 @@ class CosmosServer:
 
 
 @contextmanager
-def cosmos_server(port: int | None = None) -> Iterator[CosmosServer]:
-    """`@vercel/cosmosdb-server` over HTTPS with keep-alive, in memory, on loopback."""
+def cosmos_server(port: int | None = None, https: bool = True) -> Iterator[CosmosServer]:
+    """`@vercel/cosmosdb-server` with keep-alive, in memory, on loopback (HTTPS by default)."""
     node = shutil.which("node")
     if node is None or not COSMOS_SERVER_PACKAGE.is_dir():
         skip_or_fail("the Cosmos-compatible server is not installed (run `npm ci`)")
     port = port or free_port()
+    factory = "createHttpsServer" if https else "createHttpServer"
     script = (
-        'require("@vercel/cosmosdb-server").createHttpsServer({keepAlive: true})'
+        f'require("@vercel/cosmosdb-server").{factory}({{keepAlive: true}})'
         f'.listen({port}, "127.0.0.1")'
     )
     process = subprocess.Popen(
@@ -89,7 +91,7 @@ def cosmos_server(port: int | None = None) -> Iterator[CosmosServer]:
     )
     try:
         wait_for_port(port, 20, process)
-        yield CosmosServer(port=port, process=process)
+        yield CosmosServer(port=port, process=process, scheme="https" if https else "http")
     finally:
         process.terminate()
         try:

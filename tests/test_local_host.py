@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from pipeline.storage.sqlite_store import SqliteStore
+from tests.checks import check_api_summaries, eventually
 from tests.servers import LocalHost, local_host
 
 pytestmark = pytest.mark.slow
@@ -17,44 +17,8 @@ SENSORS = [f"sensor-{n}" for n in range(1, 6)]
 CONSUMER = "summarise_readings:readings"
 
 
-def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
-def recompute(readings: list[dict], as_of: str) -> dict:
-    window = sorted((r for r in readings if r["timestamp"] <= as_of),
-                    key=lambda r: (r["timestamp"], r["id"]), reverse=True)[:10]
-    temperatures = [r["temperature"] for r in window]
-    return {"max_temp": max(temperatures), "min_temp": min(temperatures),
-            "count": len(window), "mean": sum(temperatures) / len(window)}
-
-
 def check_summaries(url: str) -> dict[str, list[dict]]:
-    """Every summary equals a recomputation from the readings API; returns them per sensor."""
-    found = {}
-    for sensor in SENSORS:
-        readings = httpx.get(f"{url}/api/sensors/{sensor}/readings", params={"limit": 500}).json()
-        summaries = httpx.get(f"{url}/api/sensors/{sensor}/summaries", params={"limit": 500}).json()
-        assert summaries, f"{sensor} has no summaries"
-        ids = [s["id"] for s in summaries]
-        assert len(ids) == len(set(ids)), f"duplicate summary ids for {sensor}"
-        for summary in summaries:
-            expected = recompute(readings, summary["timestamp"])
-            assert summary["id"] == f"{sensor}-{summary['timestamp']}"
-            assert summary["count"] == expected["count"]
-            assert summary["max_temp"] == expected["max_temp"]
-            assert summary["min_temp"] == expected["min_temp"]
-            assert abs(summary["avg_temp"] - expected["mean"]) <= 0.005 + 1e-9
-        found[sensor] = summaries
-    return found
+    return check_api_summaries(url, SENSORS)
 
 
 def every_sensor_summarised(url: str) -> bool:

@@ -44,9 +44,13 @@ _RETRY_OPTIONS: dict[str, Any] = {
 _CONCURRENCY_RETRIES = 8
 
 
-def build_client(connection: CosmosConnection) -> CosmosClient:
-    """One client per process: the connection string locally, an Entra ID credential in Azure."""
+def build_client(connection: CosmosConnection, **overrides: Any) -> CosmosClient:
+    """One client per process: the connection string locally, an Entra ID credential in Azure.
+
+    `overrides` are passed to the SDK as they are (tests set `enable_endpoint_discovery`).
+    """
     options: dict[str, Any] = dict(_RETRY_OPTIONS, connection_verify=connection.verify_tls)
+    options.update(overrides)
     if connection.connection_string:
         return CosmosClient.from_connection_string(connection.connection_string, **options)
     # Imported here: azure-identity costs ~0.3 s to import and is only needed in Azure.
