@@ -135,7 +135,8 @@ def summarise_batch(
     if dead_letters:
         store.add_dead_letters(dead_letters)
         for letter in dead_letters:
-            log.warning("dead-lettered reading %s: %s", letter.source_id, letter.reason)
+            log.warning("dead-lettered reading %s: %s", letter.source_id, letter.reason,
+                        extra={"reading_id": letter.source_id})
 
     summaries: list[Summary] = []
     cache = cache if cache is not None else WindowCache()
