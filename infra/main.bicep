@@ -167,6 +167,7 @@ module function 'app/function.bicep' = {
       GENERATOR_SCHEDULE: '*/10 * * * * *'
       DASHBOARD_POLL_SECONDS: '2'
       CHART_POINTS: '50'
+      HEALTH_MAX_FEED_LAG_SECONDS: '120'
     }
   }
   dependsOn: [
