@@ -28,7 +28,7 @@ from summariser.batch import summarise_batch
 from summariser.window_cache import WindowCache
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-COUNTED = ("reading_window", "put_summary", "move_latest", "add_dead_letters")
+COUNTED = ("reading_window", "sensor_states", "publish", "add_dead_letters")
 
 
 class OperationCounter:

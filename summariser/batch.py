@@ -26,9 +26,9 @@ from pipeline.readings import (
     format_timestamp,
     reading_from_document,
 )
-from pipeline.storage import LatestMoved, Store
+from pipeline.storage import LatestMarker, LatestMoved, Publication, SensorState, Store
 from summariser.window import summarise_window
-from summariser.window_cache import CachedWindow, WindowCache, newest_first
+from summariser.window_cache import WindowCache, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -68,44 +68,71 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
     )
 
 
-def _summarise_sensor(
-    store: Store, cache: WindowCache, sensor_id: str, batch_readings: list[Reading],
-    window_size: int,
-) -> Summary:
+def _from_window(
+    store: Store, sensor_id: str, batch_readings: list[Reading], window_size: int,
+) -> Publication:
+    """The slow path: read the window from the store, as of the batch's newest reading."""
     as_of = max(reading.timestamp for reading in batch_readings)
-    cached = cache.get(sensor_id)
-    if cached is not None and min(r.timestamp for r in batch_readings) > cached.as_of:
-        # Fast path: every reading is newer than the cached window, which is still the
-        # sensor's history if the pointer is where this instance left it.
-        window = newest_first([*cached.window, *batch_readings], window_size)
-        summary = summarise_window(sensor_id, as_of, window)
-        try:
-            marker = store.move_latest(summary, cached.marker)
-        except LatestMoved:
-            cache.forget([sensor_id])
-        else:
-            store.put_summary(summary)
-            cache.put(sensor_id, CachedWindow(as_of, tuple(window), marker))
-            return summary
     stored = store.reading_window(sensor_id, as_of, window_size)
     # The batch's own readings are merged in, so a store that has not yet made a
     # just-written reading visible to queries cannot leave it out of its own window.
     window = newest_first([*stored, *batch_readings], window_size)
-    summary = summarise_window(sensor_id, as_of, window)
-    marker = store.move_latest(summary, None)
-    store.put_summary(summary)
-    if marker.timestamp == as_of:
-        cache.put(sensor_id, CachedWindow(as_of, tuple(window), marker))
-        return summary
-    # A late batch: newer summaries exist and their windows may now miss these readings.
-    # Recompute the newest one, so the summary users see covers every reading that arrived.
-    cache.forget([sensor_id])
-    newest = summarise_window(
-        sensor_id, marker.timestamp, store.reading_window(sensor_id, marker.timestamp, window_size)
-    )
-    store.move_latest(newest, marker)
-    store.put_summary(newest)
-    return summary
+    return Publication(summarise_window(sensor_id, as_of, window), tuple(window), None)
+
+
+def _from_state(state: SensorState, batch_readings: list[Reading], window_size: int) -> Publication:
+    """The fast path: every reading is newer than the state's window, so extend that."""
+    as_of = max(reading.timestamp for reading in batch_readings)
+    window = newest_first([*state.window, *batch_readings], window_size)
+    summary = summarise_window(state.summary.sensor_id, as_of, window)
+    return Publication(summary, tuple(window), state.marker)
+
+
+def _extends(state: SensorState | None, batch_readings: list[Reading]) -> bool:
+    return state is not None and min(r.timestamp for r in batch_readings) > state.summary.timestamp
+
+
+def _summarise_sensors(
+    store: Store, cache: WindowCache, by_sensor: dict[str, list[Reading]], window_size: int,
+    pool: ThreadPoolExecutor,
+) -> list[Summary]:
+    states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
+    unknown = [sensor_id for sensor_id, state in states.items() if state is None]
+    if unknown:
+        states.update(store.sensor_states(unknown))  # one query per 500 sensors
+    fast = {s: _from_state(states[s], r, window_size) for s, r in by_sensor.items()
+            if _extends(states[s], r)}
+    fast_results = store.publish(list(fast.values()))
+    published: dict[str, tuple[Publication, LatestMarker]] = {
+        sensor_id: (publication, marker)
+        for (sensor_id, publication), marker in zip(fast.items(), fast_results, strict=True)
+        if marker is not None
+    }
+    # Sensors without a usable state, late batches, and lost compare-and-swaps.
+    slow_sensors = [sensor_id for sensor_id in by_sensor if sensor_id not in published]
+    cache.forget(slow_sensors)
+    slow = list(pool.map(
+        lambda sensor_id: _from_window(store, sensor_id, by_sensor[sensor_id], window_size),
+        slow_sensors,
+    ))
+    for publication, marker in zip(slow, store.publish(slow), strict=True):
+        assert marker is not None  # a publication without `expected` always lands
+        published[publication.summary.sensor_id] = (publication, marker)
+
+    late = []
+    for sensor_id, (publication, marker) in published.items():
+        if marker.timestamp == publication.summary.timestamp:
+            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))
+        else:
+            late.append((sensor_id, marker))
+    for sensor_id, marker in late:
+        # A late batch: newer summaries exist and their windows may miss these readings.
+        # Recompute the newest one, so the summary users see covers every reading.
+        window = store.reading_window(sensor_id, marker.timestamp, window_size)
+        newest = summarise_window(sensor_id, marker.timestamp, window)
+        if store.publish([Publication(newest, tuple(window), marker)])[0] is None:
+            raise LatestMoved(f"latest pointer of {sensor_id} moved while repairing a late batch")
+    return [publication.summary for publication, _ in published.values()]
 
 
 def summarise_batch(
@@ -144,12 +171,8 @@ def summarise_batch(
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
-                futures = [
-                    pool.submit(_summarise_sensor, store, cache, sensor_id, readings, window_size)
-                    for sensor_id, readings in by_sensor.items()
-                ]
-                # result() re-raises the first store error, so the batch fails as a whole.
-                summaries = [future.result() for future in futures]
+                # Any store error propagates, so the batch fails (and is retried) as a whole.
+                summaries = _summarise_sensors(store, cache, by_sensor, window_size, pool)
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors
             # may no longer be their history, so they take the query path next time.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.readings import DeadLetter, Reading, Summary
-from pipeline.storage import LatestMoved, Store
+from pipeline.storage import Publication, Store
 from pipeline.storage.sqlite_store import SqliteStore
 
 
@@ -80,9 +80,7 @@ def test_recent_readings_are_newest_first_and_limited(store: Store) -> None:
 
 
 def publish(store: Store, *summaries: Summary) -> None:
-    for item in summaries:
-        store.move_latest(item, None)
-        store.put_summary(item)
+    store.publish([Publication(item, (), None) for item in summaries])
 
 
 def second_handle(store: Store) -> Store:
@@ -109,27 +107,44 @@ def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store
     ]
 
 
-def test_latest_pointer_compare_and_swap_between_two_instances(store: Store) -> None:
+def test_sensor_states_keep_the_window_and_version(store: Store) -> None:
+    window = tuple(reading(n) for n in (5, 4, 3))
+    [marker] = store.publish([Publication(summary("sensor-1", 5), window, None)])
+    publish(store, summary("sensor-2", 7))
+
+    states = store.sensor_states(["sensor-1", "sensor-2", "sensor-9"])
+
+    assert set(states) == {"sensor-1", "sensor-2"}
+    assert states["sensor-1"].summary == summary("sensor-1", 5)
+    assert states["sensor-1"].window == window
+    assert states["sensor-1"].marker == marker
+    many = [f"s-{n}" for n in range(1200)]  # more than one query's worth
+    store.publish([Publication(summary(sensor, 1), (), None) for sensor in many[::100]])
+    assert set(store.sensor_states(many)) == set(many[::100])
+
+
+def test_publish_is_a_compare_and_swap_between_two_instances(store: Store) -> None:
     other = second_handle(store)
-    mine = store.move_latest(summary("sensor-1", 10), None)
+    [mine] = store.publish([Publication(summary("sensor-1", 10), (), None)])
     assert mine.timestamp == summary("sensor-1", 10).timestamp
 
-    theirs = other.move_latest(summary("sensor-1", 20), None)  # another instance moves it
-    with pytest.raises(LatestMoved):
-        store.move_latest(summary("sensor-1", 30), mine)  # my remembered version is stale
+    [theirs] = other.publish([Publication(summary("sensor-1", 20), (), None)])
+    # My remembered version is stale: nothing is written, not even the summary.
+    assert store.publish([Publication(summary("sensor-1", 30), (), mine)]) == [None]
     assert store.latest_summaries()["sensor-1"] == summary("sensor-1", 20)
+    assert summary("sensor-1", 30).id not in {s.id for s in store.recent_summaries("sensor-1", 10)}
 
-    mine = store.move_latest(summary("sensor-1", 30), None)
-    # A late summary never moves the pointer back, but touches it: the other's version is stale too.
-    with pytest.raises(LatestMoved):
-        other.move_latest(summary("sensor-1", 25), theirs)
-    touched = other.move_latest(summary("sensor-1", 25), None)
+    [mine] = store.publish([Publication(summary("sensor-1", 30), (), None)])
+    # A late summary never moves the pointer back, but touches it: every remembered version
+    # (theirs, mine) is stale afterwards.
+    assert other.publish([Publication(summary("sensor-1", 25), (), theirs)]) == [None]
+    [touched] = other.publish([Publication(summary("sensor-1", 25), (), None)])
     assert touched.timestamp == mine.timestamp and touched.version != mine.version
-    with pytest.raises(LatestMoved):
-        store.move_latest(summary("sensor-1", 40), mine)
+    assert store.publish([Publication(summary("sensor-1", 40), (), mine)]) == [None]
     assert store.latest_summaries()["sensor-1"] == summary("sensor-1", 30)
+    assert summary("sensor-1", 25).id in {s.id for s in store.recent_summaries("sensor-1", 10)}
 
-    again = store.move_latest(summary("sensor-1", 40), touched)  # up to date: a plain swap
+    [again] = store.publish([Publication(summary("sensor-1", 40), (), touched)])
     assert again.timestamp == summary("sensor-1", 40).timestamp
     assert other.latest_summaries()["sensor-1"] == summary("sensor-1", 40)
 

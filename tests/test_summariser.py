@@ -287,7 +287,7 @@ class FailingStore:
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
-    def put_summary(self, summary):
+    def publish(self, publications):
         from pipeline.storage import StoreUnavailable
 
         raise StoreUnavailable("simulated outage")
@@ -340,9 +340,10 @@ def test_steady_state_needs_no_window_query_and_stays_exact(store: Store) -> Non
     assert counting.window_queries == 3  # cold: one query per sensor
 
     deliver(counting, readings[30:60], cache)
-    deliver(counting, readings[60:], cache)
-
     assert counting.window_queries == 3  # warm: the cached windows were enough
+
+    deliver(counting, readings[60:], WindowCache())  # a new instance takes over
+    assert counting.window_queries == 3  # the windows kept in the pointer documents were enough
     assert_every_summary_is_exact(store, readings)
 
 

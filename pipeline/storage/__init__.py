@@ -10,13 +10,16 @@ from pipeline.storage.base import (
     FeedBatch,
     LatestMarker,
     LatestMoved,
+    Publication,
+    SensorState,
     Store,
     StoreError,
     StoreUnavailable,
 )
 
 __all__ = [
-    "ChangeFeed", "FeedBatch", "LatestMarker", "LatestMoved", "Store", "StoreError", "StoreUnavailable",
+    "ChangeFeed", "FeedBatch", "LatestMarker", "LatestMoved", "Publication",
+    "SensorState", "Store", "StoreError", "StoreUnavailable",
     "open_store", "get_store", "reset_store",
 ]
 

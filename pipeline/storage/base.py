@@ -34,6 +34,46 @@ class LatestMarker:
     version: str
 
 
+@dataclass(frozen=True)
+class SensorState:
+    """A sensor's latest summary, the window it was computed from, and the pointer's version.
+
+    Kept in the sensor's "latest" pointer document, so a summariser that starts cold, or
+    takes over a sensor from another instance, needs no window query to continue.
+    """
+
+    summary: Summary
+    window: tuple[Reading, ...]
+    marker: LatestMarker
+
+
+def encode_window(window: Sequence[Reading]) -> list[list[Any]]:
+    """A window as compact JSON: [[timestamp, id, temperature], ...], newest first."""
+    return [[reading.timestamp, reading.id, reading.temperature] for reading in window]
+
+
+def decode_window(sensor_id: str, encoded: Sequence[Sequence[Any]]) -> tuple[Reading, ...]:
+    return tuple(
+        Reading(id=str(reading_id), sensor_id=sensor_id, temperature=float(temperature),
+                timestamp=str(timestamp))
+        for timestamp, reading_id, temperature in encoded
+    )
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A summary to publish, with its window and the pointer version it was computed against.
+
+    `expected=None` means "read the pointer first": it then moves forward only, and a newer
+    pointer is touched (new version, same content) instead, so that every writer that
+    remembers it learns the sensor's history changed.
+    """
+
+    summary: Summary
+    window: tuple[Reading, ...]
+    expected: LatestMarker | None
+
+
 class Store(Protocol):
     """What the three services need from a document store.
 
@@ -53,17 +93,14 @@ class Store(Protocol):
         Ties on timestamp are broken by id, descending, so the window is deterministic.
         """
 
-    def put_summary(self, summary: Summary) -> None:
-        """Upsert one summary by id."""
+    def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
+        """The latest state of each of these sensors that has one (one query per 500)."""
 
-    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
-        """Make the sensor's latest pointer show `summary` unless it shows a newer one.
+    def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
+        """Move each sensor's pointer (compare-and-swap) and, where it moved, upsert the summary.
 
-        With `known`, the pointer is changed only if it is still at that version (a
-        compare-and-swap, no read): LatestMoved if it is not. Without, it is read first.
-        A pointer newer than `summary` is still touched (new version, same content), so
-        every writer that remembers it learns that the sensor's history changed.
-        Returns the pointer as it now is.
+        Returns, per publication, the pointer as it now is, or None where `expected` was
+        stale (another writer moved it): then nothing of that publication was written.
         """
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:

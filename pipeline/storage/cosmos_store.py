@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from azure.core import MatchConditions
@@ -26,9 +27,12 @@ from pipeline.storage.base import (
     END_OF_TIME,
     LATEST_POINTER_ID,
     LatestMarker,
-    LatestMoved,
+    Publication,
+    SensorState,
     StoreError,
     StoreUnavailable,
+    decode_window,
+    encode_window,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ _RETRY_OPTIONS: dict[str, Any] = {
     "retry_read": 3,
 }
 _CONCURRENCY_RETRIES = 8
+STATE_CHUNK = 500
+PARALLEL_REQUESTS = 16
 
 
 def build_client(connection: CosmosConnection, **overrides: Any) -> CosmosClient:
@@ -186,44 +192,53 @@ class CosmosStore:
             # timestamp and ties must be broken by id over all of them: look further back.
             fetch *= 2
 
-    def _read_pointer(self, sensor_id: str) -> tuple[LatestMarker, dict[str, Any]] | None:
+    def _state_of(self, document: Mapping[str, Any]) -> SensorState:
+        sensor_id = str(document["sensor_id"])
+        summary = Summary.from_document(dict(document, id=document["summary_id"]))
+        return SensorState(
+            summary, decode_window(sensor_id, document.get("window") or []),
+            LatestMarker(summary.timestamp, str(document["_etag"])),
+        )
+
+    def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
+        states: dict[str, SensorState] = {}
+        for start in range(0, len(sensor_ids), STATE_CHUNK):
+            documents = self._query(
+                self._summaries,
+                "SELECT * FROM c WHERE c.id = @id AND ARRAY_CONTAINS(@sensors, c.sensor_id)",
+                [{"name": "@id", "value": LATEST_POINTER_ID},
+                 {"name": "@sensors", "value": list(sensor_ids[start:start + STATE_CHUNK])}],
+            )
+            states.update((str(d["sensor_id"]), self._state_of(d)) for d in documents)
+        return states
+
+    def _read_pointer(self, sensor_id: str) -> dict[str, Any] | None:
         found = self._query(
             self._summaries,
             "SELECT * FROM c WHERE c.sensor_id = @sensor AND c.id = @id",
             [{"name": "@sensor", "value": sensor_id}, {"name": "@id", "value": LATEST_POINTER_ID}],
             partition_key=sensor_id,
         )
-        if not found:
-            return None
-        return LatestMarker(found[0]["timestamp"], found[0]["_etag"]), found[0]
+        return found[0] if found else None
 
-    def put_summary(self, summary: Summary) -> None:
-        try:
-            self._summaries.upsert_item(summary.to_document(), response_hook=self.meter.hook("upsert"))
-        except AzureError as error:
-            raise _translate(error) from error
-
-    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
-        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id)
+    def _move_pointer(self, publication: Publication) -> LatestMarker | None:
+        summary = publication.summary
+        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id,
+                       window=encode_window(publication.window))
+        known = publication.expected
         for _ in range(_CONCURRENCY_RETRIES):
             current: dict[str, Any] | None = None
-            if known is None:
-                found = self._read_pointer(summary.sensor_id)
-                known, current = found if found else (None, None)
+            if publication.expected is None:
+                current = self._read_pointer(summary.sensor_id)
+                known = LatestMarker(current["timestamp"], current["_etag"]) if current else None
             try:
                 if known is None:
                     written = self._summaries.create_item(pointer, response_hook=self.meter.hook("create"))
                 else:
                     document = pointer
-                    if known.timestamp > summary.timestamp:
+                    if current is not None and known.timestamp > summary.timestamp:
                         # Newer already: touch it (same content, new etag) so other writers
                         # know this sensor's history changed under their cached windows.
-                        if current is None:
-                            found = self._read_pointer(summary.sensor_id)
-                            if found is None:
-                                known = None
-                                continue
-                            known, current = found
                         document = {k: v for k, v in current.items() if not k.startswith("_")}
                         document["touched"] = int(document.get("touched", 0)) + 1
                     written = self._summaries.replace_item(
@@ -235,13 +250,30 @@ class CosmosStore:
             except CosmosHttpResponseError as error:
                 if error.status_code not in (404, 409, 412):
                     raise _translate(error) from error
-                if current is None and known is not None:
-                    # A compare-and-swap on a remembered version failed: the caller decides.
-                    raise LatestMoved(f"latest pointer of {summary.sensor_id} moved") from error
-                known = None  # raced with another writer between our read and write: again
+                if publication.expected is not None:
+                    return None  # the compare-and-swap failed: the caller decides
             except AzureError as error:
                 raise _translate(error) from error
         raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")
+
+    def _publish_one(self, publication: Publication) -> LatestMarker | None:
+        marker = self._move_pointer(publication)
+        if marker is not None:
+            try:
+                self._summaries.upsert_item(
+                    publication.summary.to_document(), response_hook=self.meter.hook("upsert")
+                )
+            except AzureError as error:
+                raise _translate(error) from error
+        return marker
+
+    def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
+        if len(publications) <= 1:
+            return [self._publish_one(publication) for publication in publications]
+        # Each sensor is its own partition: the requests are independent, so send them
+        # side by side; the first error is re-raised once all have finished.
+        with ThreadPoolExecutor(min(PARALLEL_REQUESTS, len(publications))) as pool:
+            return list(pool.map(self._publish_one, publications))
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         try:
@@ -252,7 +284,9 @@ class CosmosStore:
 
     def latest_summaries(self) -> dict[str, Summary]:
         documents = self._query(
-            self._summaries, "SELECT * FROM c WHERE c.id = @id",
+            self._summaries,
+            "SELECT c.sensor_id, c.summary_id, c.timestamp, c.max_temp, c.min_temp, c.avg_temp, "
+            "c.count FROM c WHERE c.id = @id",  # not the windows: the dashboard needs none
             [{"name": "@id", "value": LATEST_POINTER_ID}],
         )
         latest = {}

@@ -25,7 +25,16 @@ from pipeline.readings import (
     parse_timestamp,
     reading_from_document,
 )
-from pipeline.storage.base import END_OF_TIME, FeedBatch, LatestMarker, LatestMoved, StoreUnavailable
+from pipeline.storage.base import (
+    END_OF_TIME,
+    FeedBatch,
+    LatestMarker,
+    Publication,
+    SensorState,
+    StoreUnavailable,
+    decode_window,
+    encode_window,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -48,7 +57,8 @@ CREATE TABLE IF NOT EXISTS latest_summaries (
     sensor_id TEXT PRIMARY KEY,
     timestamp TEXT NOT NULL,
     version INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    window TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     id TEXT PRIMARY KEY,
@@ -60,6 +70,9 @@ CREATE TABLE IF NOT EXISTS leases (
     position INTEGER NOT NULL
 );
 """
+
+
+STATE_CHUNK = 500
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -156,44 +169,64 @@ class SqliteStore:
                 return valid[:size]
             fetch *= 2  # invalid documents took places in the page; look further back
 
-    def put_summary(self, summary: Summary) -> None:
-        self._write([(
+    def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
+        states: dict[str, SensorState] = {}
+        for start in range(0, len(sensor_ids), STATE_CHUNK):
+            chunk = list(sensor_ids[start:start + STATE_CHUNK])
+            rows = self._connection().execute(
+                "SELECT sensor_id, version, body, window FROM latest_summaries "
+                f"WHERE sensor_id IN ({', '.join('?' * len(chunk))})", chunk,
+            ).fetchall()
+            for sensor_id, version, body, window in rows:
+                summary = Summary.from_document(json.loads(body))
+                states[sensor_id] = SensorState(
+                    summary, decode_window(sensor_id, json.loads(window)),
+                    LatestMarker(summary.timestamp, str(version)),
+                )
+        return states
+
+    def _publish_one(
+        self, connection: sqlite3.Connection, publication: Publication,
+    ) -> LatestMarker | None:
+        summary = publication.summary
+        row = connection.execute(
+            "SELECT timestamp, version FROM latest_summaries WHERE sensor_id = ?", (summary.sensor_id,)
+        ).fetchone()
+        current = LatestMarker(row[0], str(row[1])) if row else None
+        if publication.expected is not None and current != publication.expected:
+            return None
+        version = int(current.version) + 1 if current else 1
+        if current is not None and current.timestamp > summary.timestamp:
+            connection.execute(
+                "UPDATE latest_summaries SET version = ? WHERE sensor_id = ?", (version, summary.sensor_id)
+            )
+            moved = LatestMarker(current.timestamp, str(version))
+        else:
+            connection.execute(
+                "INSERT OR REPLACE INTO latest_summaries (sensor_id, timestamp, version, body, window) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (summary.sensor_id, summary.timestamp, version, json.dumps(summary.to_document()),
+                 json.dumps(encode_window(publication.window))),
+            )
+            moved = LatestMarker(summary.timestamp, str(version))
+        connection.execute(
             "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
             (summary.sensor_id, summary.id, summary.timestamp, json.dumps(summary.to_document())),
-        )])
+        )
+        return moved
 
-    def move_latest(self, summary: Summary, known: LatestMarker | None) -> LatestMarker:
+    def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
         connection = self._connection()
-        body = json.dumps(summary.to_document())
+        # One transaction for the whole batch: SQLite's cost is per commit, not per row.
         with self._write_lock:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                row = connection.execute(
-                    "SELECT timestamp, version FROM latest_summaries WHERE sensor_id = ?",
-                    (summary.sensor_id,),
-                ).fetchone()
-                current = LatestMarker(row[0], str(row[1])) if row else None
-                if known is not None and current != known:
-                    raise LatestMoved(f"latest pointer of {summary.sensor_id} moved")
-                version = int(current.version) + 1 if current else 1
-                if current is not None and current.timestamp > summary.timestamp:
-                    connection.execute(
-                        "UPDATE latest_summaries SET version = ? WHERE sensor_id = ?",
-                        (version, summary.sensor_id),
-                    )
-                    moved = LatestMarker(current.timestamp, str(version))
-                else:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO latest_summaries (sensor_id, timestamp, version, body) "
-                        "VALUES (?, ?, ?, ?)",
-                        (summary.sensor_id, summary.timestamp, version, body),
-                    )
-                    moved = LatestMarker(summary.timestamp, str(version))
+                results = [self._publish_one(connection, publication) for publication in publications]
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
-        return moved
+        return results
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self._write(
