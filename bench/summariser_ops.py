@@ -67,8 +67,10 @@ class OpsFigure:
         return None if self.requests is None else sum(self.requests.values()) / self.readings
 
 
-def measure(store: Store, sensors: int, history: int = 2, window_size: int = 10) -> OpsFigure:
-    """Warm up with one batch, then measure a batch of one new reading per sensor."""
+def measure(
+    store: Store, sensors: int, history: int = 2, window_size: int = 10, per_sensor: int = 1,
+) -> OpsFigure:
+    """Warm up with one batch, then measure a batch of `per_sensor` new readings per sensor."""
     ids = [f"ops-{n:05d}" for n in range(sensors)]
     past = [
         Reading(f"{sid}-h{h}", sid, 20.0 + h, format_timestamp(START + timedelta(seconds=h)))
@@ -79,8 +81,9 @@ def measure(store: Store, sensors: int, history: int = 2, window_size: int = 10)
     warm_up = [r.to_document() for r in past[-sensors:]]
     summarise_batch(warm_up, store, window_size, datetime.now(UTC), cache)
     batch = [
-        Reading(f"{sid}-new", sid, 30.0, format_timestamp(START + timedelta(seconds=history)))
-        for sid in ids
+        Reading(f"{sid}-new{n}", sid, 30.0 + n % 7,
+                format_timestamp(START + timedelta(seconds=history + n)))
+        for n in range(per_sensor) for sid in ids
     ]
     store.put_readings(r.to_document() for r in batch)
     meter = getattr(store, "meter", None)

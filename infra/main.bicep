@@ -41,21 +41,35 @@ var pipeline = {
       name: 'readings'
       partitionKey: '/sensor_id'
       ttl: readingsTtlSeconds
+      excludedPaths: []
     }
     {
       name: 'summaries'
       partitionKey: '/sensor_id'
       ttl: -1
+      // The window kept in each sensor's pointer document is never queried: indexing it
+      // would only add RU to every pointer write.
+      excludedPaths: [
+        {
+          path: '/window/*'
+        }
+      ]
     }
     {
       name: 'leases'
       partitionKey: '/id'
       ttl: -1
+      excludedPaths: []
     }
     {
       name: 'deadletter'
       partitionKey: '/id'
       ttl: -1
+      excludedPaths: [
+        {
+          path: '/payload/?'
+        }
+      ]
     }
   ]
 }

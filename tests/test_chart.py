@@ -67,3 +67,16 @@ def test_a_changed_series_does_not_match_the_baseline(tmp_path: Path) -> None:
     actual = tmp_path / "shifted.png"
     actual.write_bytes(render_chart("sensor-1", shifted))
     assert compare_images(str(BASELINE), str(actual), tol=TOLERANCE) is not None
+
+
+def test_a_reused_figure_draws_exactly_what_a_fresh_one_does() -> None:
+    import threading
+
+    one_point = fixed_summaries()[:1]
+    render_chart("sensor-9", one_point)  # leaves markers, a fixed x range, another title
+    reused = render_chart("sensor-1", fixed_summaries())
+    fresh: list[bytes] = []
+    thread = threading.Thread(target=lambda: fresh.append(render_chart("sensor-1", fixed_summaries())))
+    thread.start()
+    thread.join()
+    assert reused == fresh[0]

@@ -129,6 +129,8 @@ def test_database_containers_and_partition_keys_match_the_code(templates) -> Non
     containers = {c["name"]: c["partitionKey"] for c in pipeline["containers"]}
     assert containers == names.PARTITION_KEYS
     assert containers[names.DEFAULT_LEASES] == "/id"  # the change-feed processor requires it
+    excluded = {c["name"]: [p["path"] for p in c["excludedPaths"]] for c in pipeline["containers"]}
+    assert excluded[names.DEFAULT_SUMMARIES] == ["/window/*"]  # pointer windows are never queried
 
 
 def app_settings(templates) -> dict:

@@ -1,15 +1,19 @@
 """PNG line charts of a sensor's summaries (avg / min / max), drawn with matplotlib's Agg.
 
-Uses the object-oriented API (`Figure` + `FigureCanvasAgg`): no pyplot global state,
-so renders in different threads never share a figure. matplotlib is imported on the
-first render only: it costs ~0.7 s, which no timer or trigger should pay.
+Uses the object-oriented API (`Figure` + `FigureCanvasAgg`), never pyplot's global state.
+Building a figure costs more than drawing it, so each thread keeps one figure and only
+swaps the data of its three lines (about 3x faster than a new figure per chart; measured
+by `make bench`). matplotlib is imported on the first render only: it costs ~0.7 s,
+which no timer or trigger should pay.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from pipeline.readings import Summary, parse_timestamp
 
@@ -17,39 +21,67 @@ WIDTH_INCHES = 6.0
 HEIGHT_INCHES = 3.0
 DPI = 80
 FEW_POINTS = 12
+SERIES = (("max", "#d62728", 1.2), ("avg", "#1f77b4", 2.0), ("min", "#2ca02c", 1.2))
+
+_local = threading.local()
+
+
+class _Canvas:
+    """One reusable figure: axes, labels, legend and three lines, drawn again with new data."""
+
+    def __init__(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
+        FigureCanvasAgg(self.figure)
+        # Fixed margins instead of tight_layout(), which costs more than the drawing.
+        self.figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.18)
+        self.axes = self.figure.add_subplot()
+        self.lines = {
+            name: self.axes.plot([], [], color=colour, linewidth=width, label=name, markersize=3)[0]
+            for name, colour, width in SERIES
+        }
+        locator = AutoDateLocator(minticks=3, maxticks=6)
+        self.axes.xaxis.set_major_locator(locator)
+        self.axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
+        self.axes.set_ylabel("°C")
+        self.axes.set_xlabel("time (UTC)")
+        self.title = self.axes.set_title("", fontsize=10)
+        self.axes.grid(True, alpha=0.3)
+        self.axes.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
+        self.axes.margins(x=0.02, y=0.25)
+
+    def render(self, sensor_id: str, ordered: Sequence[Summary]) -> bytes:
+        times: list[Any] = [parse_timestamp(s.timestamp).replace(tzinfo=None) for s in ordered]
+        values = {
+            "max": [s.max_temp for s in ordered],
+            "avg": [s.avg_temp for s in ordered],
+            "min": [s.min_temp for s in ordered],
+        }
+        # Markers keep the first few summaries visible: one point alone draws no line.
+        marker = "o" if len(ordered) < FEW_POINTS else "None"
+        for name, line in self.lines.items():
+            line.set_data(times, values[name])
+            line.set_marker(marker)
+        self.title.set_text(sensor_id)
+        self.axes.relim()
+        self.axes.set_autoscale_on(True)
+        self.axes.autoscale_view()
+        if times and times[0] == times[-1]:
+            self.axes.set_xlim(times[0] - timedelta(seconds=30), times[0] + timedelta(seconds=30))
+        buffer = io.BytesIO()
+        # Fast zlib level: the PNG is a few kB either way and is cached once rendered.
+        self.figure.savefig(
+            buffer, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1}
+        )
+        return buffer.getvalue()
 
 
 def render_chart(sensor_id: str, summaries: Sequence[Summary]) -> bytes:
     """A PNG of the summaries, oldest on the left; `summaries` may come in any order."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-
-    ordered = sorted(summaries, key=lambda summary: summary.timestamp)
-    times = [parse_timestamp(summary.timestamp).replace(tzinfo=None) for summary in ordered]
-    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    # Markers keep the first few summaries visible: one point alone draws no line.
-    marker = "o" if len(ordered) < FEW_POINTS else None
-    axes.plot(times, [s.max_temp for s in ordered], color="#d62728", linewidth=1.2, label="max",
-              marker=marker, markersize=3)
-    axes.plot(times, [s.avg_temp for s in ordered], color="#1f77b4", linewidth=2.0, label="avg",
-              marker=marker, markersize=3)
-    axes.plot(times, [s.min_temp for s in ordered], color="#2ca02c", linewidth=1.2, label="min",
-              marker=marker, markersize=3)
-    if times and times[0] == times[-1]:
-        axes.set_xlim(times[0] - timedelta(seconds=30), times[0] + timedelta(seconds=30))
-    locator = AutoDateLocator(minticks=3, maxticks=6)
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
-    axes.set_ylabel("°C")
-    axes.set_xlabel("time (UTC)")
-    axes.set_title(sensor_id, fontsize=10)
-    axes.grid(True, alpha=0.3)
-    axes.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
-    axes.margins(x=0.02, y=0.25)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    canvas: _Canvas | None = getattr(_local, "canvas", None)
+    if canvas is None:
+        canvas = _local.canvas = _Canvas()
+    return canvas.render(sensor_id, sorted(summaries, key=lambda summary: summary.timestamp))

@@ -3,7 +3,7 @@ param name string
 param location string
 param tags object
 param databaseName string
-@description('Each: { name, partitionKey, ttl } (ttl -1: no expiry).')
+@description('Each: { name, partitionKey, ttl (-1: no expiry), excludedPaths (not indexed) }.')
 param containers array
 param serverless bool = true
 param autoscaleMaxThroughput int = 1000
@@ -64,6 +64,20 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
         kind: 'Hash'
       }
       defaultTtl: container.ttl
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: union(container.excludedPaths, [
+          {
+            path: '/"_etag"/?'
+          }
+        ])
+      }
     }
   }
 }]

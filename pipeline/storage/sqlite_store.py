@@ -189,29 +189,44 @@ class SqliteStore:
         self, connection: sqlite3.Connection, publication: Publication,
     ) -> LatestMarker | None:
         summary = publication.summary
-        row = connection.execute(
-            "SELECT timestamp, version FROM latest_summaries WHERE sensor_id = ?", (summary.sensor_id,)
-        ).fetchone()
-        current = LatestMarker(row[0], str(row[1])) if row else None
-        if publication.expected is not None and current != publication.expected:
-            return None
-        version = int(current.version) + 1 if current else 1
-        if current is not None and current.timestamp > summary.timestamp:
-            connection.execute(
-                "UPDATE latest_summaries SET version = ? WHERE sensor_id = ?", (version, summary.sensor_id)
-            )
-            moved = LatestMarker(current.timestamp, str(version))
+        body = json.dumps(summary.to_document())
+        window = json.dumps(encode_window(publication.window))
+        expected = publication.expected
+        if expected is not None and expected.timestamp <= summary.timestamp:
+            # The compare-and-swap in one statement: it changes a row only at that version.
+            changed = connection.execute(
+                "UPDATE latest_summaries SET timestamp = ?, version = version + 1, body = ?, "
+                "window = ? WHERE sensor_id = ? AND version = ?",
+                (summary.timestamp, body, window, summary.sensor_id, int(expected.version)),
+            ).rowcount
+            if changed == 0:
+                return None
+            moved = LatestMarker(summary.timestamp, str(int(expected.version) + 1))
         else:
-            connection.execute(
-                "INSERT OR REPLACE INTO latest_summaries (sensor_id, timestamp, version, body, window) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (summary.sensor_id, summary.timestamp, version, json.dumps(summary.to_document()),
-                 json.dumps(encode_window(publication.window))),
-            )
-            moved = LatestMarker(summary.timestamp, str(version))
+            row = connection.execute(
+                "SELECT timestamp, version FROM latest_summaries WHERE sensor_id = ?",
+                (summary.sensor_id,),
+            ).fetchone()
+            current = LatestMarker(row[0], str(row[1])) if row else None
+            if expected is not None and current != expected:
+                return None
+            version = int(current.version) + 1 if current else 1
+            if current is not None and current.timestamp > summary.timestamp:
+                connection.execute(
+                    "UPDATE latest_summaries SET version = ? WHERE sensor_id = ?",
+                    (version, summary.sensor_id),
+                )
+                moved = LatestMarker(current.timestamp, str(version))
+            else:
+                connection.execute(
+                    "INSERT OR REPLACE INTO latest_summaries (sensor_id, timestamp, version, body, "
+                    "window) VALUES (?, ?, ?, ?, ?)",
+                    (summary.sensor_id, summary.timestamp, version, body, window),
+                )
+                moved = LatestMarker(summary.timestamp, str(version))
         connection.execute(
             "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
-            (summary.sensor_id, summary.id, summary.timestamp, json.dumps(summary.to_document())),
+            (summary.sensor_id, summary.id, summary.timestamp, body),
         )
         return moved
 
