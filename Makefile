@@ -29,6 +29,10 @@ test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## bench: every benchmark side by side (a few minutes); writes docs/benchmarks.md
+bench: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python -m bench.run
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true

@@ -221,10 +221,15 @@ class CosmosStore:
         )
         return found[0] if found else None
 
+    @staticmethod
+    def pointer_document(summary: Summary, window: Sequence[Reading]) -> dict[str, Any]:
+        """The sensor's "latest" document: its newest summary and the window behind it."""
+        return dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id,
+                    window=encode_window(window))
+
     def _move_pointer(self, publication: Publication) -> LatestMarker | None:
         summary = publication.summary
-        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id,
-                       window=encode_window(publication.window))
+        pointer = self.pointer_document(summary, publication.window)
         known = publication.expected
         for _ in range(_CONCURRENCY_RETRIES):
             current: dict[str, Any] | None = None

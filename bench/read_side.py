@@ -1,0 +1,103 @@
+"""The dashboard's read cost: store queries per hour for 1 and 100 viewers, ours vs the original.
+
+Viewers poll `/api/summary-timestamps` every 2 s and fetch the charts that changed, while a
+writer publishes a new summary for every sensor every 10 s. Ours is the real web app
+(shared short-lived cache per instance, charts cached by their latest summary); the
+original visualiser made one query per poll and one per chart request. Time is simulated
+(a clock the app reads), so an hour's worth of polling runs in seconds; queries are
+counted by the Cosmos SDK's response hook on the Cosmos-compatible server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from pipeline.readings import Summary, format_timestamp
+from pipeline.settings import settings_from
+from pipeline.storage import Publication
+from pipeline.storage.cosmos_store import CosmosStore
+from pipeline.web import create_web_app
+from visualiser.read_model import ReadModel
+
+POLL_SECONDS = 2.0
+SUMMARY_EVERY_SECONDS = 10.0
+SIMULATED_SECONDS = 60.0
+
+
+class SimulatedClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(frozen=True)
+class ReadCost:
+    viewers: int
+    queries: int
+    simulated_seconds: float
+
+    @property
+    def queries_per_hour(self) -> float:
+        return self.queries * 3600 / self.simulated_seconds
+
+
+def _publish_round(store: CosmosStore, sensors: list[str], round_number: int) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    timestamp = format_timestamp(start + timedelta(seconds=round_number * SUMMARY_EVERY_SECONDS))
+    store.publish([
+        Publication(Summary(f"{sensor}-{timestamp}", sensor, timestamp, 30.0, 20.0, 25.0, 10), (), None)
+        for sensor in sensors
+    ])
+
+
+def ours(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
+    """The real web app, its read model on a simulated clock."""
+    clock = SimulatedClock()
+    settings = settings_from({})
+    app = create_web_app(store=store, settings=settings)
+    client = TestClient(app)
+    # The same read model the app builds, on the simulated clock.
+    app.state.read_model = ReadModel(
+        store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=clock
+    )
+    seen: list[dict[str, str]] = [{} for _ in range(viewers)]
+    etags: list[dict[str, str]] = [{} for _ in range(viewers)]
+    before = store.meter.requests["query"]
+    steps = int(SIMULATED_SECONDS / POLL_SECONDS)
+    for step in range(steps):
+        if step % int(SUMMARY_EVERY_SECONDS / POLL_SECONDS) == 0:
+            _publish_round(writer, sensors, step)
+        for viewer in range(viewers):
+            # Viewers are spread evenly over the poll interval, as real ones are.
+            clock.now = step * POLL_SECONDS + viewer * POLL_SECONDS / viewers
+            latest = client.get("/api/summary-timestamps").json()
+            for sensor, timestamp in latest.items():
+                if seen[viewer].get(sensor) != timestamp:
+                    headers = {"If-None-Match": etags[viewer][sensor]} if sensor in etags[viewer] else {}
+                    response = client.get(f"/plot/{sensor}.png", headers=headers)
+                    etags[viewer][sensor] = response.headers.get("etag", "")
+            seen[viewer] = latest
+    client.close()
+    return ReadCost(viewers, store.meter.requests["query"] - before, steps * POLL_SECONDS)
+
+
+def original(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
+    """The original visualiser: a query per poll, a query per chart request, no cache."""
+    seen: list[dict[str, str]] = [{} for _ in range(viewers)]
+    before = store.meter.requests["query"]
+    steps = int(SIMULATED_SECONDS / POLL_SECONDS)
+    for step in range(steps):
+        if step % int(SUMMARY_EVERY_SECONDS / POLL_SECONDS) == 0:
+            _publish_round(writer, sensors, step)
+        for viewer in range(viewers):
+            latest = {s: summary.timestamp for s, summary in store.latest_summaries().items()}
+            for sensor, timestamp in latest.items():
+                if seen[viewer].get(sensor) != timestamp:
+                    store.recent_summaries(sensor, 50)  # then rendered; no query saved
+            seen[viewer] = latest
+    return ReadCost(viewers, store.meter.requests["query"] - before, steps * POLL_SECONDS)
