@@ -88,7 +88,6 @@ def prepare(store: Store, sensors: int, history: int) -> tuple[list[str], Window
             written = container.create_item(CosmosStore.pointer_document(summary, window))
             marker_version = written["_etag"]
             cache.put(summary.sensor_id, SensorState(summary, window, _marker(summary, marker_version)))
-            container.upsert_item(summary.to_document())
     else:
         markers = store.publish([Publication(summary, window, None) for summary, window in states])
         for (summary, window), marker in zip(states, markers, strict=True):

@@ -73,21 +73,25 @@ def plot(
     return Response(chart.png, media_type="image/png", headers=dict(headers, ETag=chart.etag))
 
 
-@router.get("/api/summary-timestamps")
-def summary_timestamps(
-    read_model: Annotated[ReadModel, Depends(current_read_model)],
-) -> dict[str, str]:
+@router.get(
+    "/api/summary-timestamps", response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": {"type": "string"}}}}}},
+)
+def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
     """`{sensor_id: timestamp of its latest summary}`, for the dashboard's polling."""
-    return {sensor_id: s.timestamp for sensor_id, s in sorted(read_model.latest().items())}
+    return Response(read_model.encoded("timestamps"), media_type="application/json")
 
 
-@router.get("/api/sensors")
-def sensors(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> list[dict[str, Any]]:
+@router.get(
+    "/api/sensors", response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {
+        "type": "object", "properties": {"sensor_id": {"type": "string"}, "latest": {"type": "object"}},
+    }}}}}},
+)
+def sensors(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
     """Every sensor with its latest summary, sorted by sensor id."""
-    return [
-        {"sensor_id": sensor_id, "latest": _summary_json(summary)}
-        for sensor_id, summary in sorted(read_model.latest().items())
-    ]
+    return Response(read_model.encoded("sensors"), media_type="application/json")
 
 
 @router.get("/api/sensors/{sensor_id}/summaries")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.readings import DeadLetter, Reading, Summary
+from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
 
 # A summary history never includes the per-sensor "latest" pointer.
 LATEST_POINTER_ID = "latest"
@@ -45,6 +45,17 @@ class SensorState:
     summary: Summary
     window: tuple[Reading, ...]
     marker: LatestMarker
+
+
+def valid_readings(documents: Iterable[Mapping[str, Any]]) -> list[Reading]:
+    """The documents that are valid readings; the others are the summariser's dead letters."""
+    valid = []
+    for document in documents:
+        try:
+            valid.append(reading_from_document(document))
+        except InvalidReading:
+            continue  # dead-lettered by the summariser; never part of a window
+    return valid
 
 
 def encode_window(window: Sequence[Reading]) -> list[list[Any]]:

@@ -21,7 +21,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
 from pipeline import names
-from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
+from pipeline.readings import DeadLetter, Reading, Summary
 from pipeline.settings import CosmosConnection
 from pipeline.storage.base import (
     END_OF_TIME,
@@ -33,6 +33,7 @@ from pipeline.storage.base import (
     StoreUnavailable,
     decode_window,
     encode_window,
+    valid_readings,
 )
 
 log = logging.getLogger(__name__)
@@ -163,15 +164,6 @@ class CosmosStore:
         except AzureError as error:
             raise _translate(error) from error
 
-    def _valid_readings(self, documents: Iterable[Mapping[str, Any]]) -> list[Reading]:
-        valid = []
-        for document in documents:
-            try:
-                valid.append(reading_from_document(document))
-            except InvalidReading:
-                continue  # dead-lettered by the summariser; never part of a window
-        return valid
-
     def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
         fetch = size + 1
         while True:
@@ -183,7 +175,7 @@ class CosmosStore:
                  {"name": "@as_of", "value": as_of}],
                 partition_key=sensor_id,
             )
-            valid = self._valid_readings(documents)
+            valid = valid_readings(documents)
             valid.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
             complete = len(documents) < fetch
             if complete or len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp:

@@ -19,11 +19,9 @@ from typing import Any
 
 from pipeline.readings import (
     DeadLetter,
-    InvalidReading,
     Reading,
     Summary,
     parse_timestamp,
-    reading_from_document,
 )
 from pipeline.storage.base import (
     END_OF_TIME,
@@ -34,6 +32,7 @@ from pipeline.storage.base import (
     StoreUnavailable,
     decode_window,
     encode_window,
+    valid_readings,
 )
 
 _SCHEMA = """
@@ -147,15 +146,6 @@ class SqliteStore:
         self._write(rows)
         return len(rows)
 
-    def _valid_readings(self, rows: Iterable[tuple[str]]) -> list[Reading]:
-        valid = []
-        for (body,) in rows:
-            try:
-                valid.append(reading_from_document(json.loads(body)))
-            except InvalidReading:
-                continue  # dead-lettered by the summariser; never part of a window
-        return valid
-
     def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
         fetch = size + 1
         while True:
@@ -164,7 +154,7 @@ class SqliteStore:
                 "ORDER BY timestamp DESC, id DESC LIMIT ?",
                 (sensor_id, as_of, fetch),
             ).fetchall()
-            valid = self._valid_readings(rows)
+            valid = valid_readings(json.loads(body) for (body,) in rows)
             if len(valid) >= size or len(rows) < fetch:
                 return valid[:size]
             fetch *= 2  # invalid documents took places in the page; look further back
