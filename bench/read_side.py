@@ -55,18 +55,21 @@ def _publish_round(store: CosmosStore, sensors: list[str], round_number: int) ->
     ])
 
 
-def ours(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
-    """The real web app, its read model on a simulated clock."""
-    clock = SimulatedClock()
-    settings = settings_from({})
-    app = create_web_app(store=store, settings=settings)
-    client = TestClient(app)
-    # The same read model the app builds, on the simulated clock.
-    app.state.read_model = ReadModel(
-        store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=clock
-    )
+class Viewers:
+    """How one visualiser answers a viewer's poll and chart requests."""
+
+    def poll(self, viewer: int, moment: float) -> dict[str, str]:
+        raise NotImplementedError
+
+    def chart(self, viewer: int, sensor: str) -> None:
+        raise NotImplementedError
+
+
+def simulate(
+    store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int, visualiser: Viewers,
+) -> ReadCost:
+    """Viewers poll every 2 s and fetch changed charts; a new summary per sensor every 10 s."""
     seen: list[dict[str, str]] = [{} for _ in range(viewers)]
-    etags: list[dict[str, str]] = [{} for _ in range(viewers)]
     before = store.meter.requests["query"]
     steps = int(SIMULATED_SECONDS / POLL_SECONDS)
     for step in range(steps):
@@ -74,30 +77,58 @@ def ours(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: i
             _publish_round(writer, sensors, step)
         for viewer in range(viewers):
             # Viewers are spread evenly over the poll interval, as real ones are.
-            clock.now = step * POLL_SECONDS + viewer * POLL_SECONDS / viewers
-            latest = client.get("/api/summary-timestamps").json()
+            latest = visualiser.poll(viewer, step * POLL_SECONDS + viewer * POLL_SECONDS / viewers)
             for sensor, timestamp in latest.items():
                 if seen[viewer].get(sensor) != timestamp:
-                    headers = {"If-None-Match": etags[viewer][sensor]} if sensor in etags[viewer] else {}
-                    response = client.get(f"/plot/{sensor}.png", headers=headers)
-                    etags[viewer][sensor] = response.headers.get("etag", "")
+                    visualiser.chart(viewer, sensor)
             seen[viewer] = latest
-    client.close()
     return ReadCost(viewers, store.meter.requests["query"] - before, steps * POLL_SECONDS)
+
+
+class Ours(Viewers):
+    """The real web app, its read model on a simulated clock."""
+
+    def __init__(self, store: CosmosStore) -> None:
+        self.clock = SimulatedClock()
+        settings = settings_from({})
+        app = create_web_app(store=store, settings=settings)
+        # The same read model the app builds, on the simulated clock.
+        app.state.read_model = ReadModel(
+            store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=self.clock
+        )
+        self.client = TestClient(app)
+        self.etags: dict[tuple[int, str], str] = {}
+
+    def poll(self, viewer: int, moment: float) -> dict[str, str]:
+        self.clock.now = moment
+        return self.client.get("/api/summary-timestamps").json()
+
+    def chart(self, viewer: int, sensor: str) -> None:
+        known = self.etags.get((viewer, sensor))
+        response = self.client.get(f"/plot/{sensor}.png", headers={"If-None-Match": known} if known else {})
+        self.etags[(viewer, sensor)] = response.headers.get("etag", "")
+
+
+class Original(Viewers):
+    """The original visualiser: a query per poll, a query per chart request, no cache."""
+
+    def __init__(self, store: CosmosStore) -> None:
+        self.store = store
+
+    def poll(self, viewer: int, moment: float) -> dict[str, str]:
+        return {sensor: summary.timestamp for sensor, summary in self.store.latest_summaries().items()}
+
+    def chart(self, viewer: int, sensor: str) -> None:
+        self.store.recent_summaries(sensor, 50)  # then rendered; no query saved
+
+
+def ours(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
+    visualiser = Ours(store)
+    try:
+        return simulate(store, writer, sensors, viewers, visualiser)
+    finally:
+        visualiser.client.close()
 
 
 def original(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
-    """The original visualiser: a query per poll, a query per chart request, no cache."""
-    seen: list[dict[str, str]] = [{} for _ in range(viewers)]
-    before = store.meter.requests["query"]
-    steps = int(SIMULATED_SECONDS / POLL_SECONDS)
-    for step in range(steps):
-        if step % int(SUMMARY_EVERY_SECONDS / POLL_SECONDS) == 0:
-            _publish_round(writer, sensors, step)
-        for viewer in range(viewers):
-            latest = {s: summary.timestamp for s, summary in store.latest_summaries().items()}
-            for sensor, timestamp in latest.items():
-                if seen[viewer].get(sensor) != timestamp:
-                    store.recent_summaries(sensor, 50)  # then rendered; no query saved
-            seen[viewer] = latest
-    return ReadCost(viewers, store.meter.requests["query"] - before, steps * POLL_SECONDS)
+    return simulate(store, writer, sensors, viewers, Original(store))
