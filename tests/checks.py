@@ -53,8 +53,10 @@ def check_api_summaries(url: str, sensors: list[str]) -> dict[str, list[dict]]:
     """Check every sensor's summaries against its readings, both read through the HTTP API."""
     found = {}
     for sensor in sensors:
-        readings = httpx.get(f"{url}/api/sensors/{sensor}/readings", params={"limit": 500}).json()
+        # Summaries first: readings written meanwhile are newer than every summary read, so
+        # they cannot change any recomputation, while the other order races with the pipeline.
         summaries = httpx.get(f"{url}/api/sensors/{sensor}/summaries", params={"limit": 500}).json()
+        readings = httpx.get(f"{url}/api/sensors/{sensor}/readings", params={"limit": 500}).json()
         assert_summaries_exact(sensor, readings, summaries)
         found[sensor] = summaries
     return found
