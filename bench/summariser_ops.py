@@ -5,9 +5,9 @@
 
 Each sensor gets a short history, a first batch warms the instance up (as a running
 instance is), then one change-feed batch holding one new reading per sensor (the
-steady state: every device reports once per batch) is measured. Store operations are
-counted at the store interface; on the Cosmos-compatible server the SDK's response
-hook also counts the HTTP requests, which is what Cosmos DB bills.
+steady state: every device reports once per batch) is measured. On the Cosmos-compatible
+server the SDK's response hook counts the HTTP requests (what Cosmos DB bills); on
+SQLite a trace callback counts the SQL statements.
 """
 
 from __future__ import annotations
@@ -28,43 +28,36 @@ from summariser.batch import summarise_batch
 from summariser.window_cache import WindowCache
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-COUNTED = ("reading_window", "sensor_states", "publish", "add_dead_letters")
+class StatementCounter:
+    """Counts the SQL statements SQLite runs on this thread's connection, by verb."""
 
+    def __init__(self, store: SqliteStore) -> None:
+        self.statements: Counter[str] = Counter()
+        self._connection = store._connection()
 
-class OperationCounter:
-    """A store that counts the summariser's calls on the way through."""
+    def __enter__(self) -> StatementCounter:
+        self._connection.set_trace_callback(self._count)
+        return self
 
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
+    def _count(self, statement: str) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"):
+            self.statements[verb] += 1
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if name not in COUNTED:
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attribute(*args, **kwargs)
-
-        return counted
+    def __exit__(self, *_: Any) -> None:
+        self._connection.set_trace_callback(None)
 
 
 @dataclass(frozen=True)
 class OpsFigure:
     sensors: int
     readings: int
-    operations: dict[str, int]
-    requests: dict[str, int] | None
+    operations: dict[str, int]  # HTTP requests (Cosmos DB) or SQL statements (SQLite), by kind
     seconds: float
 
     @property
     def operations_per_reading(self) -> float:
         return sum(self.operations.values()) / self.readings
-
-    @property
-    def requests_per_reading(self) -> float | None:
-        return None if self.requests is None else sum(self.requests.values()) / self.readings
 
 
 def measure(
@@ -86,22 +79,23 @@ def measure(
         for n in range(per_sensor) for sid in ids
     ]
     store.put_readings(r.to_document() for r in batch)
-    meter = getattr(store, "meter", None)
-    requests_before = Counter(meter.requests) if meter else None
-    counter = OperationCounter(store)
+    documents = [r.to_document() for r in batch]
     started = time.perf_counter()
-    summarise_batch([r.to_document() for r in batch], counter, window_size, datetime.now(UTC), cache)
-    seconds = time.perf_counter() - started
-    requests = dict(Counter(meter.requests) - requests_before) if meter else None
-    return OpsFigure(sensors, len(batch), dict(counter.calls), requests, seconds)
+    if isinstance(store, SqliteStore):
+        with StatementCounter(store) as counter:
+            summarise_batch(documents, store, window_size, datetime.now(UTC), cache)
+        operations = dict(counter.statements)
+    else:
+        before = Counter(store.meter.requests)
+        summarise_batch(documents, store, window_size, datetime.now(UTC), cache)
+        operations = dict(Counter(store.meter.requests) - before)
+    return OpsFigure(sensors, len(batch), operations, time.perf_counter() - started)
 
 
 def describe(backend: str, figure: OpsFigure) -> str:
-    line = (f"summariser on {backend}, {figure.sensors} sensors: "
-            f"{figure.operations_per_reading:.2f} store operations per reading {figure.operations}")
-    if figure.requests is not None:
-        line += f", {figure.requests_per_reading:.2f} HTTP requests per reading {figure.requests}"
-    return line + f", {figure.readings / figure.seconds:,.0f} readings/s"
+    unit = "SQL statements" if backend == "SQLite" else "HTTP requests"
+    return (f"summariser on {backend}, {figure.sensors} sensors: {figure.operations_per_reading:.2f} "
+            f"{unit} per reading {figure.operations}, {figure.readings / figure.seconds:,.0f} readings/s")
 
 
 def main() -> None:

@@ -42,7 +42,6 @@ class Counters:
     readings_written: int = 0
     readings_summarised: int = 0
     batches: int = 0
-    batch_failures: int = 0
     batches_skipped: int = 0
     failed_attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
