@@ -26,7 +26,7 @@ from pipeline.readings import (
     format_timestamp,
     reading_from_document,
 )
-from pipeline.storage import LatestMarker, LatestMoved, Publication, SensorState, Store
+from pipeline.storage import LatestMarker, LatestMoved, Publication, SensorState, Store, StoreError
 from summariser.window import summarise_window
 from summariser.window_cache import WindowCache, newest_first
 
@@ -116,7 +116,8 @@ def _summarise_sensors(
         slow_sensors,
     ))
     for publication, marker in zip(slow, store.publish(slow), strict=True):
-        assert marker is not None  # a publication without `expected` always lands
+        if marker is None:  # the store broke its contract: without `expected` it always lands
+            raise StoreError(f"publishing {publication.summary.id} was refused")
         published[publication.summary.sensor_id] = (publication, marker)
 
     late = []
