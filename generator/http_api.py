@@ -42,8 +42,11 @@ async def post_readings(
     request: Request, store: Annotated[Store, Depends(current_store)],
 ) -> JSONResponse:
     """Store one reading or a list; every reading is valid or none is written."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
+        return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > MAX_BODY_BYTES:  # chunked bodies declare no length
         return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
         payload: Any = json.loads(body)

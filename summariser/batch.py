@@ -27,8 +27,8 @@ from pipeline.readings import (
     reading_from_document,
 )
 from pipeline.storage import LatestMarker, LatestMoved, Publication, SensorState, Store, StoreError
+from summariser.state_cache import SensorStateCache, newest_first
 from summariser.window import summarise_window
-from summariser.window_cache import WindowCache, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _extends(state: SensorState | None, batch_readings: list[Reading]) -> bool:
 
 
 def _summarise_sensors(
-    store: Store, cache: WindowCache, by_sensor: dict[str, list[Reading]], window_size: int,
+    store: Store, cache: SensorStateCache, by_sensor: dict[str, list[Reading]], window_size: int,
     pool: ThreadPoolExecutor,
 ) -> list[Summary]:
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
@@ -138,7 +138,7 @@ def _summarise_sensors(
 
 def summarise_batch(
     documents: Iterable[Any], store: Store, window_size: int, now: datetime,
-    cache: WindowCache | None = None,
+    cache: SensorStateCache | None = None,
 ) -> BatchOutcome:
     """Summarise every sensor in the batch; dead-letter what fails validation.
 
@@ -167,7 +167,7 @@ def summarise_batch(
                         extra={"reading_id": letter.source_id})
 
     summaries: list[Summary] = []
-    cache = cache if cache is not None else WindowCache()
+    cache = cache if cache is not None else SensorStateCache()
     if by_sensor:
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
         try:

@@ -15,12 +15,12 @@ from pipeline.settings import load_settings
 from pipeline.storage import get_store
 from pipeline.telemetry import invocation
 from summariser.batch import summarise_batch
-from summariser.window_cache import WindowCache
+from summariser.state_cache import SensorStateCache
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()
-# Per instance: the windows this instance last computed (see summariser.window_cache).
-_windows = WindowCache()
+# Per instance: the sensor states this instance last wrote (see summariser.state_cache).
+_states = SensorStateCache()
 
 # The host needs a literal bool here (binding expressions resolve strings only), so it
 # is read without raising; the settings module validates the same variable strictly.
@@ -53,7 +53,7 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
         now = datetime.now(UTC)
         outcome = summarise_batch(
             (document.to_dict() for document in documents), store, settings.window_size, now,
-            cache=_windows,
+            cache=_states,
         )
         duration_ms = (time.perf_counter() - started) * 1000
         newest = max((s.timestamp for s in outcome.summaries), default=None)

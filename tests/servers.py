@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,8 +118,6 @@ class LocalHost:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> LocalHost:
-        import sys
-
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_host", "--port", str(self.port),
@@ -130,8 +130,6 @@ class LocalHost:
         return self
 
     def stop(self, signal_number: int | None = None, timeout: float = 10.0) -> int:
-        import signal
-
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal_number or signal.SIGINT)

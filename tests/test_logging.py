@@ -69,11 +69,11 @@ def test_metrics_count_batches_dead_letters_and_chart_renders(sqlite_store, monk
     from pipeline.settings import settings_from
     from pipeline.storage import reset_store
     from pipeline.web import create_web_app
-    from summariser.window_cache import WindowCache
+    from summariser.state_cache import SensorStateCache
     from tests.servers import registered_functions
     from tests.test_summariser import make_readings
 
-    monkeypatch.setattr(summariser.bindings, "_windows", WindowCache())
+    monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
     before = metrics.snapshot()
     readings = [r.to_document() for r in make_readings(30, sensors=3)]
     sqlite_store.put_readings(readings)

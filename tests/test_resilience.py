@@ -24,7 +24,7 @@ from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import CosmosConnection, settings_from
 from pipeline.storage import reset_store
 from pipeline.storage.cosmos_store import CosmosStore, build_client
-from summariser.window_cache import WindowCache
+from summariser.state_cache import SensorStateCache
 from tests.checks import ListFeed, assert_summaries_exact, check_api_summaries, eventually
 from tests.conftest import make_cosmos_store
 from tests.proxies import TcpProxy, ThrottlingProxy
@@ -46,7 +46,7 @@ def store_via(endpoint: str, database: str) -> CosmosStore:
 @pytest.fixture
 def summariser_runner(monkeypatch) -> Iterator[tuple[ListFeed, Counters, threading.Event]]:
     """The registered summariser function fed from a list feed, in a thread, as the host does."""
-    monkeypatch.setattr(summariser.bindings, "_windows", WindowCache())
+    monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
     feed, counters, stopping = ListFeed(), Counters(), threading.Event()
     runner = FeedTriggerRunner(
         registered_functions()["summarise_readings"], settings_from({}), feed, counters,

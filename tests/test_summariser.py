@@ -23,8 +23,8 @@ from pipeline.readings import Reading, Summary, format_timestamp
 from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
+from summariser.state_cache import SensorStateCache
 from summariser.window import summarise_window
-from summariser.window_cache import WindowCache
 
 WINDOW = 10
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -70,7 +70,7 @@ def storable(document: object) -> bool:
 
 
 def deliver(
-    store: Store, batch: Sequence[Reading | dict], cache: WindowCache | None = None,
+    store: Store, batch: Sequence[Reading | dict], cache: SensorStateCache | None = None,
 ) -> list[Summary]:
     """Write the batch to the store (as the feed's source) and summarise it."""
     documents = [r.to_document() if isinstance(r, Reading) else r for r in batch]
@@ -80,11 +80,11 @@ def deliver(
 
 def process_in_batches(
     store: Store, readings: Sequence[Reading], cuts: Sequence[int],
-    instances: Sequence[tuple[Store, WindowCache]] = (), choices: Sequence[int] = (),
+    instances: Sequence[tuple[Store, SensorStateCache]] = (), choices: Sequence[int] = (),
 ) -> None:
     """Deliver the readings cut into batches; batch i goes to instance choices[i] if given."""
     edges = [0, *sorted(set(cuts)), len(readings)]
-    instances = instances or [(store, WindowCache())]
+    instances = instances or [(store, SensorStateCache())]
     for number, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
         if end > start:
             handle, cache = instances[choices[number % len(choices)] if choices else 0]
@@ -139,7 +139,7 @@ def test_any_batch_split_gives_exact_summaries(
     path = tmp_path_factory.mktemp("split") / "p.db"
     store = SqliteStore(path)
     readings = make_readings(60, sensors=4, seed=7)
-    instances = [(store, WindowCache()), (SqliteStore(path), WindowCache())]
+    instances = [(store, SensorStateCache()), (SqliteStore(path), SensorStateCache())]
 
     process_in_batches(store, readings, cuts, instances, choices)
 
@@ -335,21 +335,21 @@ class CountingStore:
 def test_steady_state_needs_no_window_query_and_stays_exact(store: Store) -> None:
     readings = make_readings(90, sensors=3, seed=11)
     counting = CountingStore(store)
-    cache = WindowCache()
+    cache = SensorStateCache()
     deliver(counting, readings[:30], cache)
     assert counting.window_queries == 3  # cold: one query per sensor
 
     deliver(counting, readings[30:60], cache)
     assert counting.window_queries == 3  # warm: the cached windows were enough
 
-    deliver(counting, readings[60:], WindowCache())  # a new instance takes over
+    deliver(counting, readings[60:], SensorStateCache())  # a new instance takes over
     assert counting.window_queries == 3  # the windows kept in the pointer documents were enough
     assert_every_summary_is_exact(store, readings)
 
 
 def test_late_reading_and_a_second_instance_invalidate_cached_windows(store: Store) -> None:
     readings = make_readings(60, sensors=1, seed=12)
-    mine, theirs = WindowCache(), WindowCache()
+    mine, theirs = SensorStateCache(), SensorStateCache()
     deliver(store, readings[:20], mine)
     deliver(store, readings[20:30], theirs)  # the lease moved to another instance for a while
     late = Reading("late", "sensor-1", 39.99, readings[35].timestamp[:-4] + "999Z")

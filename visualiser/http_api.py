@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from pipeline.readings import SENSOR_ID_PATTERN, Reading, Summary
+from pipeline.readings import SENSOR_ID_PATTERN
 from pipeline.settings import Settings
 from pipeline.storage import Store
 from pipeline.web_context import current_read_model, current_settings, current_store
@@ -21,14 +21,6 @@ SensorId = Annotated[
     str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64, description="sensor id")
 ]
 Limit = Annotated[int, Query(ge=1, le=500, description="how many, newest first")]
-
-
-def _summary_json(summary: Summary) -> dict[str, Any]:
-    return summary.to_document()
-
-
-def _reading_json(reading: Reading) -> dict[str, Any]:
-    return reading.to_document()
 
 
 def _not_found(sensor_id: str) -> JSONResponse:
@@ -99,7 +91,7 @@ def sensor_summaries(
     sensor_id: SensorId, store: Annotated[Store, Depends(current_store)], limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """The sensor's summaries, newest first."""
-    return [_summary_json(summary) for summary in store.recent_summaries(sensor_id, limit)]
+    return [summary.to_document() for summary in store.recent_summaries(sensor_id, limit)]
 
 
 @router.get("/api/sensors/{sensor_id}/readings")
@@ -107,7 +99,7 @@ def sensor_readings(
     sensor_id: SensorId, store: Annotated[Store, Depends(current_store)], limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """The sensor's readings, newest first."""
-    return [_reading_json(reading) for reading in store.recent_readings(sensor_id, limit)]
+    return [reading.to_document() for reading in store.recent_readings(sensor_id, limit)]
 
 
 @router.get("/api/deadletter")

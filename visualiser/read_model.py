@@ -54,8 +54,6 @@ class ReadModel:
         self._latest_lock = threading.Lock()
         self._charts: LRUCache[tuple[str, str], Chart] = LRUCache(maxsize=CHART_CACHE_ENTRIES)
         self._charts_lock = threading.Lock()
-        self.chart_renders = 0
-        self.chart_hits = 0
 
     def latest(self) -> dict[str, Summary]:
         """Every sensor's newest summary; at most one store query per time-to-live."""
@@ -136,7 +134,6 @@ class ReadModel:
         with self._charts_lock:
             cached = self._charts.get(key)
             if cached is not None:
-                self.chart_hits += 1
                 metrics.record_chart(None)
                 return cached
         summaries = self._store.recent_summaries(sensor_id, self._chart_points)
@@ -145,5 +142,4 @@ class ReadModel:
         metrics.record_chart((time.perf_counter() - started) * 1000)
         with self._charts_lock:
             self._charts[key] = chart
-            self.chart_renders += 1
         return chart

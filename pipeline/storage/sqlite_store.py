@@ -12,7 +12,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,19 +119,25 @@ class SqliteStore:
     def ensure_ready(self) -> None:
         self._connection()
 
-    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction on this thread's connection."""
         connection = self._connection()
         # One writer at a time inside this process; BEGIN IMMEDIATE orders writers
-        # across processes, so each call is one atomic transaction.
+        # across processes.
         with self._write_lock:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in statements:
-                    connection.execute(sql, params)
+                yield connection
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        with self._transaction() as connection:
+            for sql, params in statements:
+                connection.execute(sql, params)
 
     def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
         rows = []
@@ -221,17 +228,9 @@ class SqliteStore:
         return moved
 
     def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
-        connection = self._connection()
         # One transaction for the whole batch: SQLite's cost is per commit, not per row.
-        with self._write_lock:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                results = [self._publish_one(connection, publication) for publication in publications]
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        return results
+        with self._transaction() as connection:
+            return [self._publish_one(connection, publication) for publication in publications]
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self._write(

@@ -26,7 +26,7 @@ def newest_first(readings: Iterable[Reading], size: int) -> list[Reading]:
     return sorted(by_id.values(), key=lambda r: (r.timestamp, r.id), reverse=True)[:size]
 
 
-class WindowCache:
+class SensorStateCache:
     """Thread-safe, bounded map of sensor id to its last state as this instance wrote it."""
 
     def __init__(self, max_sensors: int = DEFAULT_SENSORS_REMEMBERED) -> None:
