@@ -31,8 +31,11 @@ def import_seconds(runs: int = 5) -> float:
     probe = "import time; t = time.perf_counter(); import function_app; print(time.perf_counter() - t)"
     subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, check=True)
     times = [
-        float(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
+            ).stdout
+        )
         for _ in range(runs)
     ]
     return statistics.median(times)
@@ -45,8 +48,11 @@ def first_render_seconds() -> float:
         "from visualiser.charts import render_chart; t = time.perf_counter();"
         "render_chart('sensor-1', s); print(time.perf_counter() - t)"
     )
-    return float(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout)
+    return float(
+        subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,9 @@ def end_to_end(folder: Path, readings: int = 120, writers: int = 4) -> EndToEnd:
             for _ in range(readings // writers):
                 sensor = f"e2e-{number}"
                 timestamp = format_timestamp(datetime.now(UTC))
-                client.post("/api/readings", json={"sensor_id": sensor, "temperature": 21.5,
-                                                   "timestamp": timestamp}).raise_for_status()
+                client.post(
+                    "/api/readings", json={"sensor_id": sensor, "temperature": 21.5, "timestamp": timestamp}
+                ).raise_for_status()
                 written = time.perf_counter()
                 while client.get("/api/summary-timestamps").json().get(sensor, "") < timestamp:
                     time.sleep(0.02)
@@ -107,8 +114,9 @@ class Scale:
 
 def scale(folder: Path, sensors: int = 10_000, seconds: float = 60.0) -> Scale:
     """10,000 sensors reporting every ~5.5 s for a minute: lag and dashboard latency."""
-    host = LocalHost(free_port(), folder / "scale.db", ("--sensors", str(sensors)),
-                     folder / "scale.log").start()
+    host = LocalHost(
+        free_port(), folder / "scale.db", ("--sensors", str(sensors)), folder / "scale.log"
+    ).start()
     store = SqliteStore(host.store_path)
     lags: list[float] = []
     timings: list[float] = []
@@ -130,8 +138,16 @@ def scale(folder: Path, sensors: int = 10_000, seconds: float = 60.0) -> Scale:
     finally:
         store.close()
         host.stop()
-    return Scale(sensors, seconds, written, max(lags), final_lag, percentile(timings, 0.95),
-                 percentile(timings, 0.5), cards)
+    return Scale(
+        sensors,
+        seconds,
+        written,
+        max(lags),
+        final_lag,
+        percentile(timings, 0.95),
+        percentile(timings, 0.5),
+        cards,
+    )
 
 
 def dashboard_cards(url: str) -> int | None:
@@ -143,8 +159,13 @@ def dashboard_cards(url: str) -> int | None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page()
         page.goto(url + "/")

@@ -49,10 +49,12 @@ class ReadCost:
 def _publish_round(store: CosmosStore, sensors: list[str], round_number: int) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     timestamp = format_timestamp(start + timedelta(seconds=round_number * SUMMARY_EVERY_SECONDS))
-    store.publish([
-        Publication(Summary(f"{sensor}-{timestamp}", sensor, timestamp, 30.0, 20.0, 25.0, 10), (), None)
-        for sensor in sensors
-    ])
+    store.publish(
+        [
+            Publication(Summary(f"{sensor}-{timestamp}", sensor, timestamp, 30.0, 20.0, 25.0, 10), (), None)
+            for sensor in sensors
+        ]
+    )
 
 
 class Viewers:
@@ -66,7 +68,11 @@ class Viewers:
 
 
 def simulate(
-    store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int, visualiser: Viewers,
+    store: CosmosStore,
+    writer: CosmosStore,
+    sensors: list[str],
+    viewers: int,
+    visualiser: Viewers,
 ) -> ReadCost:
     """Viewers poll every 2 s and fetch changed charts; a new summary per sensor every 10 s."""
     seen: list[dict[str, str]] = [{} for _ in range(viewers)]

@@ -55,8 +55,11 @@ def summariser(folder: Path) -> dict[str, float]:
         base = throughput.run_baseline(store, ids, 2 + per_sensor, per_sensor, BASELINE_SECONDS)
         say("summariser", f"SQLite, {sensors} sensors: ours readings/s", f"{ours.rate:,.0f}")
         say("summariser", f"SQLite, {sensors} sensors: baseline readings/s", f"{base.rate:,.0f}")
-        say("summariser", f"SQLite, {sensors} sensors: SQL statements/reading ours vs baseline",
-            f"{ours.operations_per_reading:.3f} vs {base.operations_per_reading:.3f}")
+        say(
+            "summariser",
+            f"SQLite, {sensors} sensors: SQL statements/reading ours vs baseline",
+            f"{ours.operations_per_reading:.3f} vs {base.operations_per_reading:.3f}",
+        )
         figures[f"sqlite_{sensors}"] = ours.rate
         store.close()
     with cosmos_server() as server:
@@ -76,18 +79,17 @@ def summariser(folder: Path) -> dict[str, float]:
             base_ru = throughput.estimated_ru(base, {"upsert": 1.0})
             label = f"Cosmos server, {sensors} sensors"
             say("summariser", f"{label}: ours readings/s", f"{ours.rate:,.0f}")
-            say("summariser", f"{label}: baseline readings/s ({base.readings} measured)",
-                f"{base.rate:,.1f}")
+            say("summariser", f"{label}: baseline readings/s ({base.readings} measured)", f"{base.rate:,.1f}")
             say("summariser", f"{label}: speedup", f"{ours.rate / base.rate:.1f}x")
-            say("summariser", f"{label}: requests/reading ours vs baseline",
+            say(
+                "summariser",
+                f"{label}: requests/reading ours vs baseline",
                 f"{ours.operations_per_reading:.3f} vs {base.operations_per_reading:.3f} "
-                f"{ours.operations} vs {base.operations}")
-            say("summariser", f"{label}: est. RU/reading ours vs baseline",
-                f"{ours_ru:.2f} vs {base_ru:.2f}")
-            figures[f"cosmos_{sensors}_speedup"] = ours.rate / base.rate
-            figures[f"cosmos_{sensors}_ops_ratio"] = (
-                ours.operations_per_reading / base.operations_per_reading
+                f"{ours.operations} vs {base.operations}",
             )
+            say("summariser", f"{label}: est. RU/reading ours vs baseline", f"{ours_ru:.2f} vs {base_ru:.2f}")
+            figures[f"cosmos_{sensors}_speedup"] = ours.rate / base.rate
+            figures[f"cosmos_{sensors}_ops_ratio"] = ours.operations_per_reading / base.operations_per_reading
             figures[f"cosmos_{sensors}_ru_ratio"] = ours_ru / base_ru
             figures[f"cosmos_{sensors}_ru"] = ours_ru
             figures[f"cosmos_{sensors}_base_ru"] = base_ru
@@ -106,8 +108,11 @@ def reads(server) -> dict[str, float]:
             cost = visualiser(store, writer, sensors, viewers)
             per_hour = cost.queries_per_hour
             costs[(name, viewers)] = per_hour
-            say("read side", f"{name}, {viewers} viewer(s): queries/hour (RU/hour)",
-                f"{per_hour:,.0f} ({per_hour * throughput.RU_PER_QUERY:,.0f} RU)")
+            say(
+                "read side",
+                f"{name}, {viewers} viewer(s): queries/hour (RU/hour)",
+                f"{per_hour:,.0f} ({per_hour * throughput.RU_PER_QUERY:,.0f} RU)",
+            )
     ratio = costs[("ours", 100)] / costs[("original", 100)]
     say("read side", "ours / original at 100 viewers", f"{ratio:.3f}")
     say("read side", "ours: 100 viewers / 1 viewer", f"{costs[('ours', 100)] / costs[('ours', 1)]:.2f}")
@@ -120,7 +125,7 @@ def charts(folder: Path) -> dict[str, float]:
     renders = []
     for n in range(30):
         started = time.perf_counter()
-        render_chart(f"sensor-{n}", summaries[n % 5:])
+        render_chart(f"sensor-{n}", summaries[n % 5 :])
         renders.append((time.perf_counter() - started) * 1000)
     first = latency.first_render_seconds() * 1000
     store = SqliteStore(folder / "charts.db")
@@ -144,15 +149,20 @@ def charts(folder: Path) -> dict[str, float]:
             not_modified.append((time.perf_counter() - started) * 1000)
     store.close()
     figures = {
-        "render_ms": statistics.median(renders), "first_ms": first,
-        "cached_ms": statistics.median(hits), "http_cached_ms": statistics.median(http_hits),
+        "render_ms": statistics.median(renders),
+        "first_ms": first,
+        "cached_ms": statistics.median(hits),
+        "http_cached_ms": statistics.median(http_hits),
         "not_modified_ms": statistics.median(not_modified),
     }
     say("charts", "first render in a fresh process (import included), ms", f"{first:.0f}")
     say("charts", "render, median of 30, ms", f"{figures['render_ms']:.1f}")
     say("charts", "cache hit in the read model, median, ms", f"{figures['cached_ms']:.3f}")
-    say("charts", "cache hit through HTTP (in-process test client), median, ms",
-        f"{figures['http_cached_ms']:.2f}")
+    say(
+        "charts",
+        "cache hit through HTTP (in-process test client), median, ms",
+        f"{figures['http_cached_ms']:.2f}",
+    )
     say("charts", "304 Not Modified through HTTP, median, ms", f"{figures['not_modified_ms']:.2f}")
     return figures
 
@@ -160,8 +170,11 @@ def charts(folder: Path) -> dict[str, float]:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         model = cpu
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -169,21 +182,32 @@ def machine() -> str:
 
 
 def write_report(final_line: str) -> None:
-    revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Command: `make bench` (`python -m bench.run`), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"revision {revision or 'uncommitted'}.", "",
-        f"Machine: {machine()}.", "",
+        f"revision {revision or 'uncommitted'}.",
+        "",
+        f"Machine: {machine()}.",
+        "",
         "Ratios matter more than absolute times: both sides run in the same process, on the same",
         "store and data. The Cosmos-compatible server is `@vercel/cosmosdb-server` (in memory, one",
         "Node process, it scans every document per query), not Cosmos DB; RU are estimated from",
-        "request counts with the documented charges (1 KB write ~ 6 RU, small query ~ 7 RU).", "",
-        "| section | measurement | value |", "| --- | --- | --- |",
+        "request counts with the documented charges (1 KB write ~ 6 RU, small query ~ 7 RU).",
+        "",
+        "| section | measurement | value |",
+        "| --- | --- | --- |",
         *[f"| {section} | {what} | {value} |" for section, what, value in rows],
-        "", "```", final_line, "```", "",
-        "## What profiling changed (pyinstrument)", "",
+        "",
+        "```",
+        final_line,
+        "```",
+        "",
+        "## What profiling changed (pyinstrument)",
+        "",
         "- Charts: `tight_layout()` and matplotlib's date locator/formatter took more than half of",
         "  each render; fixed margins, a plain numeric time axis and one reused figure per thread",
         "  brought a render from ~120 ms to under 40 ms.",
@@ -194,7 +218,8 @@ def write_report(final_line: str) -> None:
         "  and the refresh on the request path gave a p95 of ~400 ms; the answer is now encoded once",
         "  per refresh and refreshed in the background (p95 ~110-150 ms).",
         "",
-        "## Reading the figures", "",
+        "## Reading the figures",
+        "",
         "- The speedup at 10,000 sensors is inflated by the test server, which scans every document",
         "  for each query: the baseline makes one query per sensor, ours none in the steady state.",
         "  On Cosmos DB (indexed, ~5 ms per request) expect the ratio of one sequential query+write",
@@ -221,15 +246,24 @@ def main() -> None:
         say("cold start", "import function_app, median of 5, s", f"{import_s:.3f}")
         figures.update(summariser(folder))
         e2e = latency.end_to_end(folder)
-        say("end to end", f"reading written -> summary visible, {len(e2e.latencies)} readings, p50 s",
-            f"{e2e.p50:.2f}")
+        say(
+            "end to end",
+            f"reading written -> summary visible, {len(e2e.latencies)} readings, p50 s",
+            f"{e2e.p50:.2f}",
+        )
         say("end to end", "p95 s", f"{e2e.p95:.2f}")
         scale = latency.scale(folder)
-        say("scale", f"{scale.sensors} sensors for {scale.seconds:.0f} s: readings written",
-            f"{scale.readings:,}")
+        say(
+            "scale",
+            f"{scale.sensors} sensors for {scale.seconds:.0f} s: readings written",
+            f"{scale.readings:,}",
+        )
         say("scale", "feed lag, max / at the end, s", f"{scale.max_lag:.1f} / {scale.final_lag:.1f}")
-        say("scale", "/api/summary-timestamps p50 / p95, ms",
-            f"{scale.timestamps_p50_ms:.0f} / {scale.timestamps_p95_ms:.0f}")
+        say(
+            "scale",
+            "/api/summary-timestamps p50 / p95, ms",
+            f"{scale.timestamps_p50_ms:.0f} / {scale.timestamps_p95_ms:.0f}",
+        )
         say("scale", "chart images on the dashboard at once", str(scale.cards_on_page))
     final_line = (
         f"bench: speedup={figures['cosmos_10000_speedup']:.1f} "

@@ -28,8 +28,10 @@ def measure(store: Store, sensors: int) -> Run:
 
 def describe(backend: str, sensors: int, run: Run) -> str:
     unit = "SQL statements" if backend == "SQLite" else "HTTP requests"
-    return (f"summariser on {backend}, {sensors} sensors: {run.operations_per_reading:.2f} "
-            f"{unit} per reading {run.operations}, {run.rate:,.0f} readings/s")
+    return (
+        f"summariser on {backend}, {sensors} sensors: {run.operations_per_reading:.2f} "
+        f"{unit} per reading {run.operations}, {run.rate:,.0f} readings/s"
+    )
 
 
 def main() -> None:

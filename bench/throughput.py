@@ -64,6 +64,7 @@ def counting(store: Store) -> Iterator[Counter[str]]:
     """What the store executes inside the block: the SDK's requests, or SQLite's statements."""
     counted: Counter[str] = Counter()
     if isinstance(store, SqliteStore):
+
         def count(statement: str) -> None:
             verb = statement.split(None, 1)[0].upper()
             if verb not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"):
@@ -92,9 +93,14 @@ def _temperature(key: str) -> float:
 
 def _readings(sensor_ids: list[str], label: str, first_second: int, count: int) -> list[Reading]:
     return [
-        Reading(f"{sid}-{label}{n}", sid, _temperature(f"{sid}-{label}{n}"),
-                format_timestamp(START + timedelta(seconds=first_second + n)))
-        for n in range(count) for sid in sensor_ids
+        Reading(
+            f"{sid}-{label}{n}",
+            sid,
+            _temperature(f"{sid}-{label}{n}"),
+            format_timestamp(START + timedelta(seconds=first_second + n)),
+        )
+        for n in range(count)
+        for sid in sensor_ids
     ]
 
 
@@ -127,7 +133,11 @@ def prepare(store: Store, sensors: int, history: int) -> tuple[list[str], Sensor
 
 
 def run_ours(
-    store: Store, sensor_ids: list[str], cache: SensorStateCache, history: int, per_sensor: int,
+    store: Store,
+    sensor_ids: list[str],
+    cache: SensorStateCache,
+    history: int,
+    per_sensor: int,
 ) -> Run:
     """One batch of `per_sensor` new readings per sensor, through `summarise_batch`."""
     batch = [r.to_document() for r in _readings(sensor_ids, "b", history, per_sensor)]
@@ -161,14 +171,22 @@ class BaselineSummaries:
         if isinstance(self.store, CosmosStore):
             self.container.upsert_item(summary, response_hook=self.store.meter.hook("upsert"))
         else:
-            self.store._write([(
-                "INSERT INTO baseline_summaries (id, body) VALUES (?, ?)",
-                (summary["id"], json.dumps(summary)),
-            )])
+            self.store._write(
+                [
+                    (
+                        "INSERT INTO baseline_summaries (id, body) VALUES (?, ?)",
+                        (summary["id"], json.dumps(summary)),
+                    )
+                ]
+            )
 
 
 def run_baseline(
-    store: Store, sensor_ids: list[str], history: int, per_sensor: int, time_limit: float,
+    store: Store,
+    sensor_ids: list[str],
+    history: int,
+    per_sensor: int,
+    time_limit: float,
 ) -> Run:
     """The original lab: sensor after sensor, query the latest 10, write under a fresh uuid.
 
@@ -186,11 +204,16 @@ def run_baseline(
         for sensor_id, readings in by_sensor.items():
             latest = store.recent_readings(sensor_id, WINDOW)  # one query of the 10 latest
             temperatures = [r.temperature for r in latest]
-            target.write({
-                "id": str(uuid.uuid4()), "sensor_id": sensor_id, "timestamp": latest[0].timestamp,
-                "max_temp": max(temperatures), "min_temp": min(temperatures),
-                "avg_temp": round(sum(temperatures) / len(temperatures), 2),
-            })
+            target.write(
+                {
+                    "id": str(uuid.uuid4()),
+                    "sensor_id": sensor_id,
+                    "timestamp": latest[0].timestamp,
+                    "max_temp": max(temperatures),
+                    "min_temp": min(temperatures),
+                    "avg_temp": round(sum(temperatures) / len(temperatures), 2),
+                }
+            )
             done += len(readings)
             if time.perf_counter() - started > time_limit:
                 break

@@ -28,8 +28,10 @@ def simulation() -> SensorSimulation:
         if _simulation is None:
             settings = load_settings()
             _simulation = SensorSimulation(
-                settings.sensor_ids, seed=settings.generator_seed,
-                timing=settings.generator_timing, temperature_model=settings.temperature_model,
+                settings.sensor_ids,
+                seed=settings.generator_seed,
+                timing=settings.generator_timing,
+                temperature_model=settings.temperature_model,
                 speed=settings.generator_speed,
             )
         return _simulation
@@ -37,20 +39,27 @@ def simulation() -> SensorSimulation:
 
 @blueprint.function_name("generate_readings")
 @blueprint.timer_trigger(
-    arg_name="timer", schedule=names.binding_expression(names.GENERATOR_SCHEDULE),
-    run_on_startup=False, use_monitor=False,
+    arg_name="timer",
+    schedule=names.binding_expression(names.GENERATOR_SCHEDULE),
+    run_on_startup=False,
+    use_monitor=False,
 )
 @blueprint.retry(
-    strategy="exponential_backoff", max_retry_count="3",
-    minimum_interval="00:00:01", maximum_interval="00:00:08",
+    strategy="exponential_backoff",
+    max_retry_count="3",
+    minimum_interval="00:00:01",
+    maximum_interval="00:00:08",
 )
 @blueprint.cosmos_db_output(
-    arg_name="readings", connection=names.COSMOS_CONNECTION,
+    arg_name="readings",
+    connection=names.COSMOS_CONNECTION,
     database_name=names.binding_expression(names.COSMOS_DATABASE),
     container_name=names.binding_expression(names.READINGS_CONTAINER),
 )
 def generate_readings(
-    timer: func.TimerRequest, readings: func.Out[func.DocumentList], context: func.Context,
+    timer: func.TimerRequest,
+    readings: func.Out[func.DocumentList],
+    context: func.Context,
 ) -> None:
     """Emit the readings the simulated sensors took since the last tick, in one bulk write."""
     with invocation("generate_readings", context.invocation_id):

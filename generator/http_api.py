@@ -33,13 +33,25 @@ _READING_SCHEMA: dict[str, Any] = {
     "/api/readings",
     status_code=201,
     responses={400: {"description": "not JSON"}, 413: {}, 422: {"description": "invalid readings"}},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "oneOf": [_READING_SCHEMA, {"type": "array", "items": _READING_SCHEMA,
-                                    "maxItems": MAX_READINGS_PER_REQUEST}],
-    }}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            _READING_SCHEMA,
+                            {"type": "array", "items": _READING_SCHEMA, "maxItems": MAX_READINGS_PER_REQUEST},
+                        ],
+                    }
+                }
+            },
+        }
+    },
 )
 async def post_readings(
-    request: Request, store: Annotated[Store, Depends(current_store)],
+    request: Request,
+    store: Annotated[Store, Depends(current_store)],
 ) -> JSONResponse:
     """Store one reading or a list; every reading is valid or none is written."""
     declared = request.headers.get("content-length", "")

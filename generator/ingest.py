@@ -24,10 +24,14 @@ def readings_from_submission(payload: Any, now: datetime) -> list[Reading]:
     if not items:
         raise RejectedSubmission([{"index": None, "errors": {"body": "no readings"}}])
     if len(items) > MAX_READINGS_PER_REQUEST:
-        raise RejectedSubmission([{
-            "index": None,
-            "errors": {"body": f"at most {MAX_READINGS_PER_REQUEST} readings per request"},
-        }])
+        raise RejectedSubmission(
+            [
+                {
+                    "index": None,
+                    "errors": {"body": f"at most {MAX_READINGS_PER_REQUEST} readings per request"},
+                }
+            ]
+        )
     readings: list[Reading] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):

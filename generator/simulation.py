@@ -52,6 +52,7 @@ class SensorSimulation:
 
     def _report_times(self, sensor_id: str, start: datetime, end: datetime) -> list[datetime]:
         times = []
+
         def gap(seconds: float) -> timedelta:
             return timedelta(seconds=seconds / self.speed)
 
@@ -96,11 +97,13 @@ class SensorSimulation:
         readings = []
         for sensor_id in self.sensor_ids:
             for moment in self._report_times(sensor_id, start, now):
-                readings.append(Reading(
-                    id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                    sensor_id=sensor_id,
-                    temperature=self._temperature(sensor_id),
-                    timestamp=format_timestamp(moment),
-                ))
+                readings.append(
+                    Reading(
+                        id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                        sensor_id=sensor_id,
+                        temperature=self._temperature(sensor_id),
+                        timestamp=format_timestamp(moment),
+                    )
+                )
         readings.sort(key=lambda reading: reading.timestamp)
         return readings

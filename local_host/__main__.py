@@ -24,25 +24,53 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         prog="python -m local_host",
         description="Run generator, summariser and visualiser together on the embedded store.",
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 7071),
-                        help="HTTP port of the dashboard and API (default: $PORT or 7071)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 to share it)")
-    parser.add_argument("--sensors", type=int, metavar="N",
-                        help=f"number of simulated sensors (default: ${names.SENSOR_COUNT} or 5)")
-    parser.add_argument("--interval", type=int, metavar="SECONDS",
-                        help="generator tick every SECONDS, 1-59 (default: every 10 s)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 7071),
+        help="HTTP port of the dashboard and API (default: $PORT or 7071)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 to share it)"
+    )
+    parser.add_argument(
+        "--sensors",
+        type=int,
+        metavar="N",
+        help=f"number of simulated sensors (default: ${names.SENSOR_COUNT} or 5)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        metavar="SECONDS",
+        help="generator tick every SECONDS, 1-59 (default: every 10 s)",
+    )
     parser.add_argument("--seed", type=int, help="seed for reproducible readings")
-    parser.add_argument("--speed", type=float, metavar="X",
-                        help="time acceleration for demos: devices report X times as often")
-    parser.add_argument("--store", type=Path, metavar="PATH",
-                        help="SQLite file of the embedded store (default: .data/pipeline.db)")
-    parser.add_argument("--reset", action="store_true",
-                        help="delete the store first and start from nothing")
-    parser.add_argument("--no-generator", action="store_true",
-                        help="do not run the timer functions (readings only via POST /api/readings)")
-    parser.add_argument("--feed-poll", type=float, default=0.25, metavar="SECONDS",
-                        help="how often an idle change feed is polled (default: 0.25)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="time acceleration for demos: devices report X times as often",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        metavar="PATH",
+        help="SQLite file of the embedded store (default: .data/pipeline.db)",
+    )
+    parser.add_argument("--reset", action="store_true", help="delete the store first and start from nothing")
+    parser.add_argument(
+        "--no-generator",
+        action="store_true",
+        help="do not run the timer functions (readings only via POST /api/readings)",
+    )
+    parser.add_argument(
+        "--feed-poll",
+        type=float,
+        default=0.25,
+        metavar="SECONDS",
+        help="how often an idle change feed is polled (default: 0.25)",
+    )
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:
         parser.error("--port must be from 1 to 65535")
@@ -92,8 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     if settings.store.value != "sqlite":
-        print(f"configuration error: setting {names.PIPELINE_STORE}: the local host runs on "
-              "the embedded store (sqlite); use `func start` for Cosmos DB", file=sys.stderr)
+        print(
+            f"configuration error: setting {names.PIPELINE_STORE}: the local host runs on "
+            "the embedded store (sqlite); use `func start` for Cosmos DB",
+            file=sys.stderr,
+        )
         return 2
     if arguments.reset:
         remove_store(settings.sqlite_path)
@@ -101,8 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported after settings are in place: these build on them.
     from local_host.server import run_pipeline
 
-    return run_pipeline(settings, arguments.host, arguments.port, arguments.no_generator,
-                        arguments.feed_poll)
+    return run_pipeline(settings, arguments.host, arguments.port, arguments.no_generator, arguments.feed_poll)
 
 
 if __name__ == "__main__":

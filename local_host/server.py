@@ -20,7 +20,9 @@ SHUTDOWN_SECONDS = 4.0
 
 
 def _report_progress(
-    store: SqliteStore, feeds: list[FeedTriggerRunner], counters: Counters,
+    store: SqliteStore,
+    feeds: list[FeedTriggerRunner],
+    counters: Counters,
     stopping: threading.Event,
 ) -> None:
     while not stopping.wait(PROGRESS_SECONDS):
@@ -29,14 +31,23 @@ def _report_progress(
         log.info(
             "progress: %d readings written, %d summarised in %d batches, feed backlog %d "
             "(lag %.1f s), %d dead letters, %d failed attempts retried, %d batches given up",
-            counters.readings_written, counters.readings_summarised, counters.batches,
-            backlog, lag, store.dead_letter_count(), counters.failed_attempts,
+            counters.readings_written,
+            counters.readings_summarised,
+            counters.batches,
+            backlog,
+            lag,
+            store.dead_letter_count(),
+            counters.failed_attempts,
             counters.batches_skipped,
         )
 
 
 def run_pipeline(
-    settings: Settings, host: str, port: int, without_generator: bool, feed_poll: float,
+    settings: Settings,
+    host: str,
+    port: int,
+    without_generator: bool,
+    feed_poll: float,
 ) -> int:
     """Run until SIGINT/SIGTERM; return the process exit status."""
     import function_app
@@ -59,21 +70,35 @@ def run_pipeline(
         threading.Thread(target=runner.run, args=(stopping,), name=runner.name, daemon=True)
         for runner in [*timers, *feeds]
     ]
-    threads.append(threading.Thread(
-        target=_report_progress, args=(store, feeds, counters, stopping), name="progress",
-        daemon=True,
-    ))
-    server = uvicorn.Server(uvicorn.Config(
-        create_web_app(store=store, settings=settings), host=host, port=port,
-        log_level="warning", log_config=None, access_log=False, timeout_graceful_shutdown=2,
-        lifespan="off",
-    ))
+    threads.append(
+        threading.Thread(
+            target=_report_progress,
+            args=(store, feeds, counters, stopping),
+            name="progress",
+            daemon=True,
+        )
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_web_app(store=store, settings=settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            lifespan="off",
+        )
+    )
     for thread in threads:
         thread.start()
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     log.info(
-        "sensor-pipeline running at http://%s:%d/ (%d sensors, store %s, functions: %s) "
-        "- Ctrl-C to stop", shown_host, port, len(settings.sensor_ids), settings.sqlite_path,
+        "sensor-pipeline running at http://%s:%d/ (%d sensors, store %s, functions: %s) - Ctrl-C to stop",
+        shown_host,
+        port,
+        len(settings.sensor_ids),
+        settings.sqlite_path,
         ", ".join(runner.name for runner in [*timers, *feeds]) or "none",
     )
     started = time.monotonic()

@@ -158,7 +158,10 @@ class RetryPolicy:
 
 
 def _call_with_retries(
-    name: str, call: Callable[[], None], policy: RetryPolicy, stopping: threading.Event,
+    name: str,
+    call: Callable[[], None],
+    policy: RetryPolicy,
+    stopping: threading.Event,
     counters: Counters,
 ) -> bool:
     """Run `call`, retrying per policy; False when retries are exhausted or we are stopping."""
@@ -174,8 +177,7 @@ def _call_with_retries(
                 log.exception("%s failed; retries exhausted", name)
                 return False
             wait = policy.delay(attempt)
-            log.warning("%s failed (attempt %d), retrying in %.1f s", name, attempt, wait,
-                        exc_info=True)
+            log.warning("%s failed (attempt %d), retrying in %.1f s", name, attempt, wait, exc_info=True)
             if stopping.wait(wait):
                 return False
 
@@ -184,7 +186,11 @@ class TimerRunner:
     """Fires one timer-triggered function on its schedule and writes its output bindings."""
 
     def __init__(
-        self, function: Any, settings: Settings, store: Store, counters: Counters,
+        self,
+        function: Any,
+        settings: Settings,
+        store: Store,
+        counters: Counters,
     ) -> None:
         self.name = function.get_function_name()
         trigger = function.get_trigger().get_dict_repr()
@@ -222,7 +228,10 @@ class TimerRunner:
                 return
             past_due = datetime.now(UTC) - due > timedelta(seconds=1)
             _call_with_retries(
-                self.name, functools.partial(self._invoke, past_due), self._policy, stopping,
+                self.name,
+                functools.partial(self._invoke, past_due),
+                self._policy,
+                stopping,
                 self._counters,
             )
 
@@ -231,8 +240,13 @@ class FeedTriggerRunner:
     """Feeds one Cosmos DB-triggered function from the store's change feed."""
 
     def __init__(
-        self, function: Any, settings: Settings, feed: ChangeFeed, counters: Counters,
-        max_items: int = 1000, poll_delay: float = 0.25,
+        self,
+        function: Any,
+        settings: Settings,
+        feed: ChangeFeed,
+        counters: Counters,
+        max_items: int = 1000,
+        poll_delay: float = 0.25,
     ) -> None:
         self.name = function.get_function_name()
         trigger = function.get_trigger().get_dict_repr()
@@ -257,7 +271,9 @@ class FeedTriggerRunner:
         succeeded = _call_with_retries(
             self.name,
             lambda: self._function(documents, **context_arguments(self.name, self._function)),
-            self._policy, stopping, self._counters,
+            self._policy,
+            stopping,
+            self._counters,
         )
         if not succeeded and stopping.is_set():
             return 0  # not checkpointed: redelivered after the restart

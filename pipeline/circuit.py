@@ -19,8 +19,12 @@ from pipeline.storage import Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 GUARDED = (
-    "latest_summaries", "recent_summaries", "recent_readings", "recent_dead_letters",
-    "put_readings", "ping",
+    "latest_summaries",
+    "recent_summaries",
+    "recent_readings",
+    "recent_dead_letters",
+    "put_readings",
+    "ping",
 )
 
 
@@ -44,10 +48,12 @@ class GuardedStore:
         self._inner = inner
         self._cooldown = cooldown_seconds
         self.breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max, reset_timeout=cooldown_seconds,
+            fail_max=fail_max,
+            reset_timeout=cooldown_seconds,
             # Only store failures count; a bug or bad input must not open the circuit.
             exclude=[lambda error: not isinstance(error, StoreError)],
-            listeners=[_LogTransitions()], throw_new_error_on_trip=False,
+            listeners=[_LogTransitions()],
+            throw_new_error_on_trip=False,
         )
 
     def _retry_after(self) -> int:

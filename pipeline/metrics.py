@@ -50,9 +50,9 @@ def _exporting_reader() -> Any | None:
     if "Authorization=AAD" in authentication:
         from azure.identity import ManagedIdentityCredential
 
-        client_id = dict(
-            part.split("=", 1) for part in authentication.split(";") if "=" in part
-        ).get("ClientId")
+        client_id = dict(part.split("=", 1) for part in authentication.split(";") if "=" in part).get(
+            "ClientId"
+        )
         options["credential"] = ManagedIdentityCredential(client_id=client_id)
     return PeriodicExportingMetricReader(
         AzureMonitorMetricExporter(**options), export_interval_millis=EXPORT_INTERVAL_MS
@@ -99,8 +99,13 @@ def record_generated(count: int) -> None:
 
 
 def record_batch(
-    readings: int, summaries: int, dead_letters: int, feed_lag_s: float | None,
-    duration_ms: float, store_requests: int | None, request_units: float | None,
+    readings: int,
+    summaries: int,
+    dead_letters: int,
+    feed_lag_s: float | None,
+    duration_ms: float,
+    store_requests: int | None,
+    request_units: float | None,
 ) -> None:
     instruments = _get()
     instruments.readings_summarised.add(readings)

@@ -170,7 +170,9 @@ def reading_from_document(doc: Mapping[str, Any]) -> Reading:
         raise InvalidReading(errors)
     assert temperature is not None
     return Reading(
-        id=str(reading_id), sensor_id=str(doc["sensor_id"]), temperature=temperature,
+        id=str(reading_id),
+        sensor_id=str(doc["sensor_id"]),
+        temperature=temperature,
         timestamp=str(timestamp),
     )
 
@@ -223,6 +225,8 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     assert temperature is not None
     sensor_id = str(payload["sensor_id"])
     return Reading(
-        id=reading_id or submission_id(sensor_id, timestamp, temperature), sensor_id=sensor_id,
-        temperature=temperature, timestamp=timestamp,
+        id=reading_id or submission_id(sensor_id, timestamp, temperature),
+        sensor_id=sensor_id,
+        temperature=temperature,
+        timestamp=timestamp,
     )

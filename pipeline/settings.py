@@ -150,9 +150,7 @@ def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
     endpoint = env.get(f"{names.COSMOS_CONNECTION}__accountEndpoint", "").strip()
     verify = _bool(env, names.COSMOS_VERIFY_TLS, True)
     if connection_string:
-        parts = dict(
-            part.split("=", 1) for part in connection_string.split(";") if "=" in part
-        )
+        parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
         if not parts.get("AccountEndpoint") or not parts.get("AccountKey"):
             raise SettingsError(
                 names.COSMOS_CONNECTION,
@@ -211,9 +209,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         generator_seed=seed,
         generator_timing=_choice(env, names.GENERATOR_TIMING, "poisson", ("poisson", "uniform")),
         generator_speed=_float(env, names.GENERATOR_SPEED, 1.0, 0.01, 1000.0),
-        temperature_model=_choice(
-            env, names.TEMPERATURE_MODEL, "uniform", ("uniform", "random-walk")
-        ),
+        temperature_model=_choice(env, names.TEMPERATURE_MODEL, "uniform", ("uniform", "random-walk")),
         dashboard_poll_seconds=_float(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
         health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),

@@ -24,8 +24,19 @@ LOG_FORMAT = "LOG_FORMAT"
 LOG_LEVEL = "LOG_LEVEL"
 # Domain fields a log call may pass in `extra`; anything else stays out of the JSON.
 FIELDS = (
-    "sensor_id", "reading_id", "batch_size", "duration_ms", "request_charge", "requests",
-    "readings", "summaries", "dead_letters", "feed_lag_s", "status", "path", "method",
+    "sensor_id",
+    "reading_id",
+    "batch_size",
+    "duration_ms",
+    "request_charge",
+    "requests",
+    "readings",
+    "summaries",
+    "dead_letters",
+    "feed_lag_s",
+    "status",
+    "path",
+    "method",
 )
 
 _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)

@@ -73,15 +73,19 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
         except StoreError as error:
             return JSONResponse(
                 {"status": "unhealthy", "store": str(error), "feed_lag_seconds": None},
-                status_code=503, headers={"Retry-After": str(_retry_after(error))},
+                status_code=503,
+                headers={"Retry-After": str(_retry_after(error))},
             )
         lag = None
         if newest is not None:
             lag = round((datetime.now(UTC) - parse_timestamp(newest)).total_seconds(), 3)
         limit = settings.health_max_feed_lag_seconds
         lagging = bool(limit) and lag is not None and lag > limit
-        body = {"status": "unhealthy" if lagging else "healthy", "store": "reachable",
-                "feed_lag_seconds": lag}
+        body = {
+            "status": "unhealthy" if lagging else "healthy",
+            "store": "reachable",
+            "feed_lag_seconds": lag,
+        }
         return JSONResponse(body, status_code=503 if lagging else 200)
 
     @app.exception_handler(RequestValidationError)
@@ -96,10 +100,12 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, error: StoreError) -> JSONResponse:
-        log.warning("store error on %s: %s", request.url.path, error,
-                    extra={"path": request.url.path, "status": 503})
+        log.warning(
+            "store error on %s: %s", request.url.path, error, extra={"path": request.url.path, "status": 503}
+        )
         return JSONResponse(
-            {"error": "store unavailable, retry later"}, status_code=503,
+            {"error": "store unavailable, retry later"},
+            status_code=503,
             headers={"Retry-After": str(_retry_after(error))},
         )
 

@@ -37,7 +37,8 @@ def current_read_model(request: Request) -> ReadModel:
             if getattr(state, "read_model", None) is None:
                 settings = current_settings(request)
                 state.read_model = ReadModel(
-                    current_store(request), settings.chart_points,
+                    current_store(request),
+                    settings.chart_points,
                     # Fresh enough for a poll interval, shared by every viewer meanwhile.
                     ttl_seconds=min(1.0, settings.dashboard_poll_seconds / 2),
                 )

@@ -69,7 +69,10 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
 
 
 def _from_window(
-    store: Store, sensor_id: str, batch_readings: list[Reading], window_size: int,
+    store: Store,
+    sensor_id: str,
+    batch_readings: list[Reading],
+    window_size: int,
 ) -> Publication:
     """The slow path: read the window from the store, as of the batch's newest reading."""
     as_of = max(reading.timestamp for reading in batch_readings)
@@ -93,15 +96,17 @@ def _extends(state: SensorState | None, batch_readings: list[Reading]) -> bool:
 
 
 def _summarise_sensors(
-    store: Store, cache: SensorStateCache, by_sensor: dict[str, list[Reading]], window_size: int,
+    store: Store,
+    cache: SensorStateCache,
+    by_sensor: dict[str, list[Reading]],
+    window_size: int,
     pool: ThreadPoolExecutor,
 ) -> list[Summary]:
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
     unknown = [sensor_id for sensor_id, state in states.items() if state is None]
     if unknown:
         states.update(store.sensor_states(unknown))  # one query per 500 sensors
-    fast = {s: _from_state(states[s], r, window_size) for s, r in by_sensor.items()
-            if _extends(states[s], r)}
+    fast = {s: _from_state(states[s], r, window_size) for s, r in by_sensor.items() if _extends(states[s], r)}
     fast_results = store.publish(list(fast.values()))
     published: dict[str, tuple[Publication, LatestMarker]] = {
         sensor_id: (publication, marker)
@@ -111,10 +116,12 @@ def _summarise_sensors(
     # Sensors without a usable state, late batches, and lost compare-and-swaps.
     slow_sensors = [sensor_id for sensor_id in by_sensor if sensor_id not in published]
     cache.forget(slow_sensors)
-    slow = list(pool.map(
-        lambda sensor_id: _from_window(store, sensor_id, by_sensor[sensor_id], window_size),
-        slow_sensors,
-    ))
+    slow = list(
+        pool.map(
+            lambda sensor_id: _from_window(store, sensor_id, by_sensor[sensor_id], window_size),
+            slow_sensors,
+        )
+    )
     for publication, marker in zip(slow, store.publish(slow), strict=True):
         if marker is None:  # the store broke its contract: without `expected` it always lands
             raise StoreError(f"publishing {publication.summary.id} was refused")
@@ -137,7 +144,10 @@ def _summarise_sensors(
 
 
 def summarise_batch(
-    documents: Iterable[Any], store: Store, window_size: int, now: datetime,
+    documents: Iterable[Any],
+    store: Store,
+    window_size: int,
+    now: datetime,
     cache: SensorStateCache | None = None,
 ) -> BatchOutcome:
     """Summarise every sensor in the batch; dead-letter what fails validation.
@@ -163,8 +173,12 @@ def summarise_batch(
     if dead_letters:
         store.add_dead_letters(dead_letters)
         for letter in dead_letters:
-            log.warning("dead-lettered reading %s: %s", letter.source_id, letter.reason,
-                        extra={"reading_id": letter.source_id})
+            log.warning(
+                "dead-lettered reading %s: %s",
+                letter.source_id,
+                letter.reason,
+                extra={"reading_id": letter.source_id},
+            )
 
     summaries: list[Summary] = []
     cache = cache if cache is not None else SensorStateCache()

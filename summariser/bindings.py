@@ -25,13 +25,17 @@ _states = SensorStateCache()
 # The host needs a literal bool here (binding expressions resolve strings only), so it
 # is read without raising; the settings module validates the same variable strictly.
 _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower() in (
-    "1", "true", "yes", "on",
+    "1",
+    "true",
+    "yes",
+    "on",
 )
 
 
 @blueprint.function_name("summarise_readings")
 @blueprint.cosmos_db_trigger(
-    arg_name="documents", connection=names.COSMOS_CONNECTION,
+    arg_name="documents",
+    connection=names.COSMOS_CONNECTION,
     database_name=names.binding_expression(names.COSMOS_DATABASE),
     container_name=names.binding_expression(names.READINGS_CONTAINER),
     lease_container_name=names.binding_expression(names.LEASES_CONTAINER),
@@ -39,8 +43,10 @@ _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower(
     start_from_beginning=True,
 )
 @blueprint.retry(
-    strategy="exponential_backoff", max_retry_count="8",
-    minimum_interval="00:00:01", maximum_interval="00:01:00",
+    strategy="exponential_backoff",
+    max_retry_count="8",
+    minimum_interval="00:00:01",
+    maximum_interval="00:01:00",
 )
 def summarise_readings(documents: func.DocumentList, context: func.Context) -> None:
     """Summarise each sensor in the batch; a store error raises so the batch is retried."""
@@ -52,7 +58,10 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
         started = time.perf_counter()
         now = datetime.now(UTC)
         outcome = summarise_batch(
-            (document.to_dict() for document in documents), store, settings.window_size, now,
+            (document.to_dict() for document in documents),
+            store,
+            settings.window_size,
+            now,
             cache=_states,
         )
         duration_ms = (time.perf_counter() - started) * 1000
@@ -61,14 +70,26 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
         requests = meter.total() - requests_before if meter else None
         units = round(meter.request_units - units_before, 2) if meter else None
         metrics.record_batch(
-            outcome.readings, len(outcome.summaries), len(outcome.dead_letters), feed_lag_s,
-            duration_ms, requests, units,
+            outcome.readings,
+            len(outcome.summaries),
+            len(outcome.dead_letters),
+            feed_lag_s,
+            duration_ms,
+            requests,
+            units,
         )
         log.info(
             "summarised %d readings into %d summaries, %d dead letters",
-            outcome.readings, len(outcome.summaries), len(outcome.dead_letters),
-            extra={"batch_size": outcome.readings, "summaries": len(outcome.summaries),
-                   "dead_letters": len(outcome.dead_letters), "duration_ms": round(duration_ms, 1),
-                   "requests": requests, "request_charge": units,
-                   "feed_lag_s": None if feed_lag_s is None else round(feed_lag_s, 3)},
+            outcome.readings,
+            len(outcome.summaries),
+            len(outcome.dead_letters),
+            extra={
+                "batch_size": outcome.readings,
+                "summaries": len(outcome.summaries),
+                "dead_letters": len(outcome.dead_letters),
+                "duration_ms": round(duration_ms, 1),
+                "requests": requests,
+                "request_charge": units,
+                "feed_lag_s": None if feed_lag_s is None else round(feed_lag_s, 3),
+            },
         )

@@ -26,15 +26,24 @@ def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def recompute(readings: list[Mapping[str, Any]], as_of: str, size: int = 10) -> dict[str, float]:
     """min/max/mean/count of the latest `size` readings with timestamp <= as_of."""
-    window = sorted((r for r in readings if r["timestamp"] <= as_of),
-                    key=lambda r: (r["timestamp"], r["id"]), reverse=True)[:size]
+    window = sorted(
+        (r for r in readings if r["timestamp"] <= as_of),
+        key=lambda r: (r["timestamp"], r["id"]),
+        reverse=True,
+    )[:size]
     temperatures = [r["temperature"] for r in window]
-    return {"max_temp": max(temperatures), "min_temp": min(temperatures),
-            "count": len(window), "mean": sum(temperatures) / len(window)}
+    return {
+        "max_temp": max(temperatures),
+        "min_temp": min(temperatures),
+        "count": len(window),
+        "mean": sum(temperatures) / len(window),
+    }
 
 
 def assert_summaries_exact(
-    sensor: str, readings: list[Mapping[str, Any]], summaries: list[Mapping[str, Any]],
+    sensor: str,
+    readings: list[Mapping[str, Any]],
+    summaries: list[Mapping[str, Any]],
 ) -> None:
     """Every summary equals a recomputation from the readings; ids are unique and deterministic."""
     assert summaries, f"{sensor} has no summaries"
@@ -77,7 +86,7 @@ class ListFeed:
     def read_feed(self, consumer: str, max_items: int) -> FeedBatch:
         with self._lock:
             start = self._positions.get(consumer, 0)
-            documents = [dict(d) for d in self._documents[start:start + max_items]]
+            documents = [dict(d) for d in self._documents[start : start + max_items]]
             return FeedBatch(documents=documents, position=start + len(documents))
 
     def commit_feed(self, consumer: str, position: int) -> None:

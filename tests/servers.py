@@ -84,12 +84,12 @@ def cosmos_server(port: int | None = None, https: bool = True) -> Iterator[Cosmo
         skip_or_fail("the Cosmos-compatible server is not installed (run `npm ci`)")
     port = port or free_port()
     factory = "createHttpsServer" if https else "createHttpServer"
-    script = (
-        f'require("@vercel/cosmosdb-server").{factory}({{keepAlive: true}})'
-        f'.listen({port}, "127.0.0.1")'
-    )
+    script = f'require("@vercel/cosmosdb-server").{factory}({{keepAlive: true}}).listen({port}, "127.0.0.1")'
     process = subprocess.Popen(
-        [node, "-e", script], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [node, "-e", script],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for_port(port, 20, process)
@@ -120,9 +120,19 @@ class LocalHost:
     def start(self, timeout: float = 30.0) -> LocalHost:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_host", "--port", str(self.port),
-             "--store", str(self.store_path), *self.arguments],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "local_host",
+                "--port",
+                str(self.port),
+                "--store",
+                str(self.store_path),
+                *self.arguments,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()

@@ -23,9 +23,20 @@ from pipeline.web import create_web_app
 from tests.test_web_api import seed
 
 HOSTILE_IDS = [
-    "..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F", "..", "sensor-1%00", "x" * 65, "x" * 5000,
-    "' OR 1=1 --", "sensor-1\" OR \"1\"=\"1", "<script>alert(1)</script>", "${jndi:ldap://x}",
-    "sensor-1; DROP TABLE readings", "%E2%80%AE", "sensor%20one", "C:%5Cwindows",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2E%2E%2F",
+    "..",
+    "sensor-1%00",
+    "x" * 65,
+    "x" * 5000,
+    "' OR 1=1 --",
+    'sensor-1" OR "1"="1',
+    "<script>alert(1)</script>",
+    "${jndi:ldap://x}",
+    "sensor-1; DROP TABLE readings",
+    "%E2%80%AE",
+    "sensor%20one",
+    "C:%5Cwindows",
 ]
 HOSTILE_LIMITS = ["-1", "0", "501", "1e3", "0x10", "10; DROP", "", "NaN", "9" * 40, "1.5", "' OR 1=1"]
 
@@ -46,6 +57,7 @@ def test_no_server_error_for_any_schema_input(app) -> None:
     calls: list[tuple[str, int]] = []
 
     for operation, mode in itertools.product(operations, GenerationMode):
+
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def never_a_server_error(case) -> None:
@@ -61,8 +73,10 @@ def test_no_server_error_for_any_schema_input(app) -> None:
             # An operation without parameters has no invalid input to draw.
             assert mode is GenerationMode.NEGATIVE and not operation.path_parameters, operation.label
 
-    print(f"schemathesis: {len(calls)} valid and invalid requests over {len(operations)} operations, "
-          f"statuses {sorted({status for _, status in calls})}")
+    print(
+        f"schemathesis: {len(calls)} valid and invalid requests over {len(operations)} operations, "
+        f"statuses {sorted({status for _, status in calls})}"
+    )
     assert len(calls) >= 100
     assert {400, 200} <= {status for _, status in calls}  # valid input answered, invalid refused
 
@@ -75,8 +89,11 @@ def client(app) -> Iterator[TestClient]:
 
 @pytest.mark.parametrize("sensor_id", HOSTILE_IDS)
 def test_hostile_sensor_ids_are_refused(client: TestClient, sensor_id: str) -> None:
-    for path in (f"/api/sensors/{sensor_id}/summaries", f"/api/sensors/{sensor_id}/readings",
-                 f"/plot/{sensor_id}.png"):
+    for path in (
+        f"/api/sensors/{sensor_id}/summaries",
+        f"/api/sensors/{sensor_id}/readings",
+        f"/plot/{sensor_id}.png",
+    ):
         response = client.get(path)
         assert 400 <= response.status_code < 500, (path, response.status_code)
         assert "Traceback" not in response.text
@@ -90,13 +107,15 @@ def test_hostile_limits_are_refused(client: TestClient, limit: str) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.recursive(
-    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=50),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=20,
-))
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=50),
+        lambda children: (
+            st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+        ),
+        max_leaves=20,
+    )
+)
 def test_any_json_body_to_post_readings_is_a_4xx_or_created(client: TestClient, body) -> None:
     import json
 

@@ -25,11 +25,17 @@ def fixed_summaries() -> list[Summary]:
     for n in range(50):
         avg = 27.5 + 4 * np.sin(n / 6)
         timestamp = format_timestamp(START + timedelta(seconds=10 * n))
-        summaries.append(Summary(
-            id=f"sensor-1-{timestamp}", sensor_id="sensor-1", timestamp=timestamp,
-            max_temp=round(avg + 6 + (n % 3), 2), min_temp=round(avg - 6 - (n % 4), 2),
-            avg_temp=round(avg, 2), count=10,
-        ))
+        summaries.append(
+            Summary(
+                id=f"sensor-1-{timestamp}",
+                sensor_id="sensor-1",
+                timestamp=timestamp,
+                max_temp=round(avg + 6 + (n % 3), 2),
+                min_temp=round(avg - 6 - (n % 4), 2),
+                avg_temp=round(avg, 2),
+                count=10,
+            )
+        )
     return summaries[::-1]  # newest first, as the store returns them
 
 

@@ -32,8 +32,14 @@ def browser() -> Iterator[object]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -41,8 +47,11 @@ def browser() -> Iterator[object]:
 
 def post_readings(url: str, sensor: str, count: int, start: datetime) -> None:
     body = [
-        {"sensor_id": sensor, "temperature": 20 + (n * 3.7) % 15,
-         "timestamp": format_timestamp(start + timedelta(seconds=n))}
+        {
+            "sensor_id": sensor,
+            "temperature": 20 + (n * 3.7) % 15,
+            "timestamp": format_timestamp(start + timedelta(seconds=n)),
+        }
         for n in range(count)
     ]
     response = httpx.post(f"{url}/api/readings", json=body)
@@ -96,7 +105,8 @@ def test_dashboard_live_updates_red_dots_and_connection_loss(browser, tmp_path: 
         )
         page.wait_for_function(
             "() => { const i = document.querySelector('.card[data-sensor-id=\"sensor-2\"] img');"
-            " return i.complete && i.naturalWidth > 0; }", timeout=10_000,
+            " return i.complete && i.naturalWidth > 0; }",
+            timeout=10_000,
         )
         after = {s: card_state(page, s) for s in ("sensor-1", "sensor-2", "sensor-3")}
         assert after["sensor-2"]["src"] != before["sensor-2"]["src"]
@@ -127,7 +137,8 @@ def test_dashboard_live_updates_red_dots_and_connection_loss(browser, tmp_path: 
         returned = LocalHost(port, store_path, ("--no-generator",), log_path).start()
         try:
             page.wait_for_function(
-                "() => document.getElementById('status').textContent.startsWith('live')", timeout=20_000,
+                "() => document.getElementById('status').textContent.startsWith('live')",
+                timeout=20_000,
             )
             assert "lost" not in (page.get_attribute("#status", "class") or "")
         finally:

@@ -37,13 +37,19 @@ print(json.dumps({
 def test_import_is_fast_and_does_no_io(tmp_path) -> None:
     # A fresh interpreter with no settings at all, as the host's first indexing pass sees it.
     # Warm the bytecode cache first: Azure deploys compiled files too.
-    subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, check=True,
-                   env={"PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [sys.executable, "-c", "import function_app"], cwd=ROOT, check=True, env={"PATH": "/usr/bin:/bin"}
+    )
     times = []
     for _ in range(3):
         result = subprocess.run(
-            [sys.executable, "-c", _IMPORT_PROBE], cwd=ROOT, capture_output=True, text=True,
-            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=60, check=True,
+            [sys.executable, "-c", _IMPORT_PROBE],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+            timeout=60,
+            check=True,
         )
         probe = json.loads(result.stdout)
         assert probe["connections"] == []

@@ -100,21 +100,27 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def test_submission_accepts_one_reading_or_a_list_and_normalises_time() -> None:
     [one] = readings_from_submission(
-        {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T13:00:00+01:00"}, NOW,
+        {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T13:00:00+01:00"},
+        NOW,
     )
     # A missing id is derived from the content: a retried request writes the same document.
     [again] = readings_from_submission(
-        {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T12:00:00Z"}, NOW,
+        {"sensor_id": "dev-1", "temperature": 21.5, "timestamp": "2026-11-28T12:00:00Z"},
+        NOW,
     )
     assert one.id == again.id and uuid.UUID(one.id).version == 5
     [other] = readings_from_submission(
-        {"sensor_id": "dev-1", "temperature": 21.6, "timestamp": "2026-11-28T12:00:00Z"}, NOW,
+        {"sensor_id": "dev-1", "temperature": 21.6, "timestamp": "2026-11-28T12:00:00Z"},
+        NOW,
     )
     assert other.id != one.id
     assert one.timestamp == "2026-11-28T12:00:00.000Z"
     many = readings_from_submission(
-        [{"id": f"r{n}", "sensor_id": "dev-1", "temperature": 20 + n,
-          "timestamp": "2026-11-28T11:59:00Z"} for n in range(3)], NOW,
+        [
+            {"id": f"r{n}", "sensor_id": "dev-1", "temperature": 20 + n, "timestamp": "2026-11-28T11:59:00Z"}
+            for n in range(3)
+        ],
+        NOW,
     )
     assert [r.id for r in many] == ["r0", "r1", "r2"]
     assert many[2].temperature == 22.0

@@ -50,15 +50,23 @@ def templates() -> dict[str, dict]:
 
 def resources_of(templates: dict[str, dict], resource_type: str) -> list[dict]:
     return [
-        resource for template in templates.values()
+        resource
+        for template in templates.values()
         for resource in template.get("resources", {}).values()
         if resource["type"] == resource_type and not resource.get("existing")
     ]
 
 
 def test_every_template_parses_with_known_types_and_api_versions(templates) -> None:
-    assert {"main.bicep", "app/cosmos.bicep", "app/function.bicep", "app/storage.bicep",
-            "app/cosmos-rbac.bicep", "app/monitoring.bicep", "app/identity.bicep"} <= set(templates)
+    assert {
+        "main.bicep",
+        "app/cosmos.bicep",
+        "app/function.bicep",
+        "app/storage.bicep",
+        "app/cosmos-rbac.bicep",
+        "app/monitoring.bicep",
+        "app/identity.bicep",
+    } <= set(templates)
     for name, template in templates.items():
         for resource in template.get("resources", {}).values():
             assert resource["type"] in KNOWN_TYPES, (name, resource["type"])
@@ -70,8 +78,14 @@ def test_every_template_parses_with_known_types_and_api_versions(templates) -> N
 def test_no_keys_anywhere() -> None:
     for path in [*BICEP_FILES, INFRA / "main.parameters.json", INFRA / "hooks" / "write_local_settings.py"]:
         text = path.read_text()
-        for forbidden in ("listKeys", "listConnectionStrings", "AccountKey", "primaryMasterKey",
-                          "SharedAccessKey", "DefaultEndpointsProtocol"):
+        for forbidden in (
+            "listKeys",
+            "listConnectionStrings",
+            "AccountKey",
+            "primaryMasterKey",
+            "SharedAccessKey",
+            "DefaultEndpointsProtocol",
+        ):
             assert forbidden not in text, f"{forbidden} in {path.name}"
 
 
@@ -113,8 +127,11 @@ def test_role_definitions(templates) -> None:
     [assignment] = resources_of(templates, "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments")
     assert "roleDefinitionId" in assignment["config"]["properties"]
     storage = (INFRA / "app" / "storage.bicep").read_text()
-    for role in ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
-                 "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"):
+    for role in (
+        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    ):
         assert role in storage
     assert "3913510d-42f4-4e42-8a64-420c390055eb" in (INFRA / "app" / "monitoring.bicep").read_text()
 
@@ -139,23 +156,31 @@ def app_settings(templates) -> dict:
 
 def test_app_settings_use_the_identity_form_and_match_bindings(templates) -> None:
     settings = app_settings(templates)
-    assert {f"{names.COSMOS_CONNECTION}__accountEndpoint", f"{names.COSMOS_CONNECTION}__credential",
-            f"{names.COSMOS_CONNECTION}__clientId"} <= set(settings)
+    assert {
+        f"{names.COSMOS_CONNECTION}__accountEndpoint",
+        f"{names.COSMOS_CONNECTION}__credential",
+        f"{names.COSMOS_CONNECTION}__clientId",
+    } <= set(settings)
     assert names.COSMOS_CONNECTION not in settings  # never a connection string with a key
     assert settings[f"{names.COSMOS_CONNECTION}__credential"] == "managedidentity"
     assert settings[names.CREATE_LEASE_CONTAINER] == "false"
     expressions = set()
     for function in registered_functions().values():
         for binding in function.get_bindings_dict()["bindings"]:
-            expressions |= {v.strip("%") for v in binding.values()
-                            if isinstance(v, str) and v.startswith("%") and v.endswith("%")}
+            expressions |= {
+                v.strip("%")
+                for v in binding.values()
+                if isinstance(v, str) and v.startswith("%") and v.endswith("%")
+            }
     assert expressions <= set(settings), f"app settings missing: {expressions - set(settings)}"
     # The literal values resolve to the containers the templates create.
     pipeline = main_variables(templates)
-    for setting, default in ((names.READINGS_CONTAINER, names.DEFAULT_READINGS),
-                             (names.SUMMARIES_CONTAINER, names.DEFAULT_SUMMARIES),
-                             (names.LEASES_CONTAINER, names.DEFAULT_LEASES),
-                             (names.DEADLETTER_CONTAINER, names.DEFAULT_DEADLETTER)):
+    for setting, default in (
+        (names.READINGS_CONTAINER, names.DEFAULT_READINGS),
+        (names.SUMMARIES_CONTAINER, names.DEFAULT_SUMMARIES),
+        (names.LEASES_CONTAINER, names.DEFAULT_LEASES),
+        (names.DEADLETTER_CONTAINER, names.DEFAULT_DEADLETTER),
+    ):
         index = setting_index(settings[setting])
         assert pipeline["containers"][index]["name"] == default
 
@@ -192,8 +217,9 @@ def test_postprovision_hook_writes_identity_settings_only() -> None:
     assert spec and spec.loader
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
-    values = hook.local_settings({"COSMOS_ENDPOINT": "https://a.documents.azure.com:443/",
-                                  "COSMOS_DATABASE": "sensor-pipeline"})["Values"]
+    values = hook.local_settings(
+        {"COSMOS_ENDPOINT": "https://a.documents.azure.com:443/", "COSMOS_DATABASE": "sensor-pipeline"}
+    )["Values"]
     assert values["COSMOS_CONNECTION__accountEndpoint"] == "https://a.documents.azure.com:443/"
     assert not any("Key" in str(v) for v in values.values())
     assert settings_from(values).store is StoreKind.COSMOS

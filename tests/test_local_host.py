@@ -47,8 +47,9 @@ def test_serves_summarises_exactly_and_survives_sigkill(tmp_path) -> None:
         summaries = check_summaries(restarted.url)
         latest = httpx.get(f"{restarted.url}/api/summary-timestamps").json()
         for sensor in SENSORS:
-            newest = httpx.get(f"{restarted.url}/api/sensors/{sensor}/readings",
-                               params={"limit": 1}).json()[0]
+            newest = httpx.get(f"{restarted.url}/api/sensors/{sensor}/readings", params={"limit": 1}).json()[
+                0
+            ]
             # Every reading is covered: the newest summary is as of the newest reading.
             assert latest[sensor] == newest["timestamp"]
             assert summaries[sensor][0]["timestamp"] == newest["timestamp"]
@@ -83,8 +84,9 @@ def test_progress_lines_and_help(tmp_path) -> None:
 
     from tests.servers import ROOT
 
-    help_text = subprocess.run([sys.executable, "-m", "local_host", "--help"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "local_host", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     for option in ("--port", "--sensors", "--interval", "--seed", "--speed", "--store", "--reset"):
         assert option in help_text
     with local_host(tmp_path, "--interval", "1", "--sensors", "3") as host:

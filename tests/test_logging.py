@@ -20,8 +20,7 @@ pytestmark = pytest.mark.slow
 def test_every_line_is_json_with_function_and_invocation(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LOG_FORMAT", "json")
     with local_host(tmp_path, "--interval", "1", "--speed", "4") as host:
-        eventually(lambda: len(httpx.get(f"{host.url}/api/summary-timestamps").json()) == 5, 30,
-                   "summaries")
+        eventually(lambda: len(httpx.get(f"{host.url}/api/summary-timestamps").json()) == 5, 30, "summaries")
         # Traffic that logs: a chart render, bad input, an unknown sensor, a poison document.
         httpx.get(f"{host.url}/plot/sensor-1.png")
         httpx.get(f"{host.url}/plot/nobody.png")
@@ -30,9 +29,19 @@ def test_every_line_is_json_with_function_and_invocation(tmp_path, monkeypatch) 
         with sqlite3.connect(host.store_path, timeout=30) as connection:
             connection.execute(
                 "INSERT INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
-                ("poison-1", "sensor-1", "2026-01-01T00:00:00.000Z",
-                 json.dumps({"id": "poison-1", "sensor_id": "sensor-1", "temperature": "hot",
-                             "timestamp": "2026-01-01T00:00:00.000Z"})),
+                (
+                    "poison-1",
+                    "sensor-1",
+                    "2026-01-01T00:00:00.000Z",
+                    json.dumps(
+                        {
+                            "id": "poison-1",
+                            "sensor_id": "sensor-1",
+                            "temperature": "hot",
+                            "timestamp": "2026-01-01T00:00:00.000Z",
+                        }
+                    ),
+                ),
             )
         eventually(lambda: httpx.get(f"{host.url}/api/deadletter").json() != [], 15, "a dead letter")
         time.sleep(5.5)  # one progress line
@@ -81,8 +90,10 @@ def test_metrics_count_batches_dead_letters_and_chart_renders(sqlite_store, monk
     try:
         function = registered_functions()["summarise_readings"].get_user_function()
         documents = [*readings, {"id": "bad", "sensor_id": "sensor-1", "temperature": "x"}]
-        function(func.DocumentList(func.Document.from_dict(d) for d in documents),
-                 LocalContext("summarise_readings"))
+        function(
+            func.DocumentList(func.Document.from_dict(d) for d in documents),
+            LocalContext("summarise_readings"),
+        )
     finally:
         reset_store(None)
     with TestClient(create_web_app(store=sqlite_store, settings=settings_from({}))) as client:

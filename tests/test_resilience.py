@@ -36,7 +36,8 @@ SENSORS = [f"sensor-{n}" for n in range(1, 6)]
 
 def store_via(endpoint: str, database: str) -> CosmosStore:
     connection = CosmosConnection(
-        connection_string=f"AccountEndpoint={endpoint};AccountKey={EMULATOR_KEY};", verify_tls=False,
+        connection_string=f"AccountEndpoint={endpoint};AccountKey={EMULATOR_KEY};",
+        verify_tls=False,
     )
     # Without endpoint discovery the SDK keeps talking to the proxy, not past it.
     client = build_client(connection, enable_endpoint_discovery=False, connection_timeout=2)
@@ -49,8 +50,12 @@ def summariser_runner(monkeypatch) -> Iterator[tuple[ListFeed, Counters, threadi
     monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
     feed, counters, stopping = ListFeed(), Counters(), threading.Event()
     runner = FeedTriggerRunner(
-        registered_functions()["summarise_readings"], settings_from({}), feed, counters,
-        max_items=40, poll_delay=0.05,
+        registered_functions()["summarise_readings"],
+        settings_from({}),
+        feed,
+        counters,
+        max_items=40,
+        poll_delay=0.05,
     )
     thread = threading.Thread(target=runner.run, args=(stopping,), daemon=True)
     thread.start()
@@ -63,8 +68,12 @@ def summariser_runner(monkeypatch) -> Iterator[tuple[ListFeed, Counters, threadi
 def reading_batch(tick: int, start: datetime) -> list[Reading]:
     rng = random.Random(tick)
     return [
-        Reading(f"{sensor}-{tick:04d}", sensor, round(rng.uniform(15, 40), 2),
-                format_timestamp(start + timedelta(seconds=tick, milliseconds=n)))
+        Reading(
+            f"{sensor}-{tick:04d}",
+            sensor,
+            round(rng.uniform(15, 40), 2),
+            format_timestamp(start + timedelta(seconds=tick, milliseconds=n)),
+        )
         for n, sensor in enumerate(SENSORS)
     ]
 
@@ -106,8 +115,11 @@ def test_store_unreachable_for_20_seconds_stalls_retries_and_recovers(summariser
             written += batch
             time.sleep(max(0.0, (tick + 1) * 0.25 - (time.monotonic() - began)))
         assert elapsed > 25
-        eventually(lambda: feed.feed_backlog("summarise_readings:readings") == 0, 90,
-                   "the feed drained after the store came back")
+        eventually(
+            lambda: feed.feed_backlog("summarise_readings:readings") == 0,
+            90,
+            "the feed drained after the store came back",
+        )
         assert counters.failed_attempts >= 3  # it stalled and retried with backoff
         assert counters.batches_skipped == 0  # retried until it worked, nothing given up
         assert_store_exact(devices, written)
@@ -160,8 +172,12 @@ def test_poison_in_a_busy_feed_is_dead_lettered_and_the_rest_summarised(tmp_path
                 with connection:  # another writer, straight into the readings container
                     connection.execute(
                         "INSERT INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
-                        (document["id"], document.get("sensor_id"), document.get("timestamp"),
-                         json.dumps(document)),
+                        (
+                            document["id"],
+                            document.get("sensor_id"),
+                            document.get("timestamp"),
+                            json.dumps(document),
+                        ),
                     )
                 poison_ids.append(document["id"])
             time.sleep(1.0)
@@ -171,12 +187,14 @@ def test_poison_in_a_busy_feed_is_dead_lettered_and_the_rest_summarised(tmp_path
 
     drained = LocalHost(port, store_path, ("--no-generator",), log_path).start()
     try:
+
         def dead_lettered() -> set[str]:
             letters = httpx.get(f"{drained.url}/api/deadletter", params={"limit": 500}).json()
             return {letter["source_id"] for letter in letters}
 
         eventually(lambda: dead_lettered() >= set(poison_ids), 30, "every poison document dead-lettered")
         assert dead_lettered() == set(poison_ids)
+
         def newest_reading(sensor: str) -> str:
             readings = httpx.get(f"{drained.url}/api/sensors/{sensor}/readings", params={"limit": 1})
             return readings.json()[0]["timestamp"]

@@ -27,20 +27,24 @@ def test_defaults_run_locally_on_the_embedded_store() -> None:
 
 
 def test_connection_string_selects_cosmos() -> None:
-    settings = settings_from({
-        names.COSMOS_CONNECTION: "AccountEndpoint=https://localhost:8081/;AccountKey=abc==;",
-    })
+    settings = settings_from(
+        {
+            names.COSMOS_CONNECTION: "AccountEndpoint=https://localhost:8081/;AccountKey=abc==;",
+        }
+    )
     assert settings.store is StoreKind.COSMOS
     assert settings.cosmos is not None
     assert settings.cosmos.connection_string is not None
 
 
 def test_managed_identity_form_needs_no_key() -> None:
-    settings = settings_from({
-        "COSMOS_CONNECTION__accountEndpoint": "https://acct.documents.azure.com:443/",
-        "COSMOS_CONNECTION__credential": "managedidentity",
-        "COSMOS_CONNECTION__clientId": "00000000-1111-2222-3333-444444444444",
-    })
+    settings = settings_from(
+        {
+            "COSMOS_CONNECTION__accountEndpoint": "https://acct.documents.azure.com:443/",
+            "COSMOS_CONNECTION__credential": "managedidentity",
+            "COSMOS_CONNECTION__clientId": "00000000-1111-2222-3333-444444444444",
+        }
+    )
     assert settings.store is StoreKind.COSMOS
     assert settings.cosmos is not None
     assert settings.cosmos.account_endpoint == "https://acct.documents.azure.com:443/"
@@ -50,7 +54,9 @@ def test_managed_identity_form_needs_no_key() -> None:
 
 def test_explicit_sensor_ids() -> None:
     assert settings_from({names.SENSOR_IDS: "hall, kitchen ,roof"}).sensor_ids == (
-        "hall", "kitchen", "roof",
+        "hall",
+        "kitchen",
+        "roof",
     )
 
 
@@ -91,11 +97,15 @@ def test_sqlite_is_refused_in_azure() -> None:
 def test_local_host_fails_at_start_with_one_line_naming_the_setting(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "local_host", "--port", "7999", "--store", str(tmp_path / "x.db")],
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin", names.WINDOW_SIZE: "abc"},
-        capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", names.WINDOW_SIZE: "abc"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["configuration error: setting WINDOW_SIZE: expected a whole number from 1 to "
-                     "1000 (got 'abc')"]
+    assert lines == [
+        "configuration error: setting WINDOW_SIZE: expected a whole number from 1 to 1000 (got 'abc')"
+    ]
     assert not (tmp_path / "x.db").exists()

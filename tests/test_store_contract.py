@@ -11,7 +11,8 @@ from pipeline.storage.sqlite_store import SqliteStore
 
 def reading(n: int, sensor: str = "sensor-1", temperature: float | None = None) -> Reading:
     return Reading(
-        id=f"{sensor}-r{n:03d}", sensor_id=sensor,
+        id=f"{sensor}-r{n:03d}",
+        sensor_id=sensor,
         temperature=20.0 + n if temperature is None else temperature,
         timestamp=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z",
     )
@@ -20,8 +21,13 @@ def reading(n: int, sensor: str = "sensor-1", temperature: float | None = None) 
 def summary(sensor: str, second: int, avg: float = 20.0) -> Summary:
     timestamp = f"2026-01-01T00:00:{second:02d}.000Z"
     return Summary(
-        id=f"{sensor}-{timestamp}", sensor_id=sensor, timestamp=timestamp,
-        max_temp=avg + 1, min_temp=avg - 1, avg_temp=avg, count=3,
+        id=f"{sensor}-{timestamp}",
+        sensor_id=sensor,
+        timestamp=timestamp,
+        max_temp=avg + 1,
+        min_temp=avg - 1,
+        avg_temp=avg,
+        count=3,
     )
 
 
@@ -38,8 +44,12 @@ def test_window_is_the_latest_readings_up_to_as_of_newest_first(store: Store) ->
 def test_window_skips_invalid_documents_and_still_fills_up(store: Store) -> None:
     store.put_readings(reading(n).to_document() for n in range(12))
     poison = [
-        {"id": f"bad-{n}", "sensor_id": "sensor-1", "temperature": "hot",
-         "timestamp": f"2026-01-01T00:00:{20 + n:02d}.000Z"}
+        {
+            "id": f"bad-{n}",
+            "sensor_id": "sensor-1",
+            "temperature": "hot",
+            "timestamp": f"2026-01-01T00:00:{20 + n:02d}.000Z",
+        }
         for n in range(5)
     ]
     store.put_readings(poison)
@@ -52,8 +62,7 @@ def test_window_skips_invalid_documents_and_still_fills_up(store: Store) -> None
 def test_window_breaks_timestamp_ties_by_id(store: Store) -> None:
     same_time = "2026-01-01T00:00:05.000Z"
     store.put_readings(
-        Reading(id=f"tie-{n}", sensor_id="sensor-1", temperature=20.0 + n, timestamp=same_time)
-        .to_document()
+        Reading(id=f"tie-{n}", sensor_id="sensor-1", temperature=20.0 + n, timestamp=same_time).to_document()
         for n in range(6)
     )
     store.put_readings(reading(n).to_document() for n in range(5))  # seconds 0..4
@@ -74,7 +83,9 @@ def test_recent_readings_are_newest_first_and_limited(store: Store) -> None:
     store.put_readings(reading(n).to_document() for n in range(8))
 
     assert [r.id for r in store.recent_readings("sensor-1", 3)] == [
-        reading(7).id, reading(6).id, reading(5).id
+        reading(7).id,
+        reading(6).id,
+        reading(5).id,
     ]
     assert store.recent_readings("sensor-9", 3) == []
 
@@ -103,7 +114,8 @@ def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store
     assert [s.timestamp for s in history] == [summary("sensor-1", t).timestamp for t in (20, 15, 10)]
     assert history[0].avg_temp == 26.0
     assert [s.id for s in store.recent_summaries("sensor-1", 2)] == [
-        summary("sensor-1", 20).id, summary("sensor-1", 15).id
+        summary("sensor-1", 20).id,
+        summary("sensor-1", 15).id,
     ]
 
 

@@ -40,9 +40,13 @@ def expected_summary(readings: Sequence[Reading], sensor_id: str, as_of: str) ->
     cents = math.copysign(math.floor(abs(exact_mean) * 100 + Fraction(1, 2)), exact_mean)
     temperatures = [r.temperature for r in window]
     return Summary(
-        id=f"{sensor_id}-{as_of}", sensor_id=sensor_id, timestamp=as_of,
-        max_temp=max(temperatures), min_temp=min(temperatures),
-        avg_temp=float(Fraction(int(cents), 100)), count=len(window),
+        id=f"{sensor_id}-{as_of}",
+        sensor_id=sensor_id,
+        timestamp=as_of,
+        max_temp=max(temperatures),
+        min_temp=min(temperatures),
+        avg_temp=float(Fraction(int(cents), 100)),
+        count=len(window),
     )
 
 
@@ -51,10 +55,14 @@ def make_readings(count: int, sensors: int, seed: int = 1) -> list[Reading]:
     readings = []
     for n in range(count):
         moment = START + timedelta(milliseconds=n * 700 + rng.randint(0, 300))
-        readings.append(Reading(
-            id=f"r{n:05d}", sensor_id=f"sensor-{rng.randint(1, sensors)}",
-            temperature=round(rng.uniform(15, 40), 2), timestamp=format_timestamp(moment),
-        ))
+        readings.append(
+            Reading(
+                id=f"r{n:05d}",
+                sensor_id=f"sensor-{rng.randint(1, sensors)}",
+                temperature=round(rng.uniform(15, 40), 2),
+                timestamp=format_timestamp(moment),
+            )
+        )
     return readings
 
 
@@ -70,7 +78,9 @@ def storable(document: object) -> bool:
 
 
 def deliver(
-    store: Store, batch: Sequence[Reading | dict], cache: SensorStateCache | None = None,
+    store: Store,
+    batch: Sequence[Reading | dict],
+    cache: SensorStateCache | None = None,
 ) -> list[Summary]:
     """Write the batch to the store (as the feed's source) and summarise it."""
     documents = [r.to_document() if isinstance(r, Reading) else r for r in batch]
@@ -79,8 +89,11 @@ def deliver(
 
 
 def process_in_batches(
-    store: Store, readings: Sequence[Reading], cuts: Sequence[int],
-    instances: Sequence[tuple[Store, SensorStateCache]] = (), choices: Sequence[int] = (),
+    store: Store,
+    readings: Sequence[Reading],
+    cuts: Sequence[int],
+    instances: Sequence[tuple[Store, SensorStateCache]] = (),
+    choices: Sequence[int] = (),
 ) -> None:
     """Deliver the readings cut into batches; batch i goes to instance choices[i] if given."""
     edges = [0, *sorted(set(cuts)), len(readings)]
@@ -114,8 +127,13 @@ def assert_every_summary_is_exact(store: Store, readings: Sequence[Reading]) -> 
     return found
 
 
-@given(st.lists(st.floats(min_value=-100, max_value=100, allow_nan=False).map(lambda t: round(t, 2)),
-                min_size=1, max_size=WINDOW))
+@given(
+    st.lists(
+        st.floats(min_value=-100, max_value=100, allow_nan=False).map(lambda t: round(t, 2)),
+        min_size=1,
+        max_size=WINDOW,
+    )
+)
 def test_window_statistics_match_an_exact_recomputation(temperatures: list[float]) -> None:
     window = [
         Reading(f"r{n}", "s", t, format_timestamp(START + timedelta(seconds=n)))
@@ -133,7 +151,9 @@ def test_window_statistics_match_an_exact_recomputation(temperatures: list[float
     choices=st.lists(st.integers(min_value=0, max_value=1), min_size=1, max_size=11),
 )
 def test_any_batch_split_gives_exact_summaries(
-    tmp_path_factory, cuts: list[int], choices: list[int],
+    tmp_path_factory,
+    cuts: list[int],
+    choices: list[int],
 ) -> None:
     """Any batch boundaries, with the batches shared by two instances (two window caches)."""
     path = tmp_path_factory.mktemp("split") / "p.db"
@@ -205,24 +225,48 @@ def test_out_of_order_reading_lands_in_its_place_in_the_window(store: Store) -> 
 
 POISON: list[object] = [
     {"id": "p-text", "sensor_id": "sensor-1", "temperature": "hot", "timestamp": "2026-11-28T11:00:00.500Z"},
-    {"id": "p-nan", "sensor_id": "sensor-1", "temperature": float("nan"),
-     "timestamp": "2026-11-28T11:00:00.600Z"},
-    {"id": "p-inf", "sensor_id": "sensor-2", "temperature": float("inf"),
-     "timestamp": "2026-11-28T11:00:00.700Z"},
+    {
+        "id": "p-nan",
+        "sensor_id": "sensor-1",
+        "temperature": float("nan"),
+        "timestamp": "2026-11-28T11:00:00.600Z",
+    },
+    {
+        "id": "p-inf",
+        "sensor_id": "sensor-2",
+        "temperature": float("inf"),
+        "timestamp": "2026-11-28T11:00:00.700Z",
+    },
     {"id": "p-hot", "sensor_id": "sensor-2", "temperature": 1e9, "timestamp": "2026-11-28T11:00:00.800Z"},
     {"id": "p-bool", "sensor_id": "sensor-2", "temperature": True, "timestamp": "2026-11-28T11:00:00.900Z"},
     {"id": "p-nosensor", "temperature": 20.0, "timestamp": "2026-11-28T11:00:01.000Z"},
     {"id": "p-sensortype", "sensor_id": 42, "temperature": 20.0, "timestamp": "2026-11-28T11:00:01.000Z"},
-    {"id": "p-badsensor", "sensor_id": "../../etc", "temperature": 20.0,
-     "timestamp": "2026-11-28T11:00:01.000Z"},
+    {
+        "id": "p-badsensor",
+        "sensor_id": "../../etc",
+        "temperature": 20.0,
+        "timestamp": "2026-11-28T11:00:01.000Z",
+    },
     {"id": "p-notime", "sensor_id": "sensor-1", "temperature": 20.0},
     {"id": "p-badtime", "sensor_id": "sensor-1", "temperature": 20.0, "timestamp": "yesterday"},
-    {"id": "p-offset", "sensor_id": "sensor-1", "temperature": 20.0,
-     "timestamp": "2026-11-28T11:00:01+00:00"},
-    {"id": "p-huge", "sensor_id": "x" * 100_000, "temperature": 20.0,
-     "timestamp": "2026-11-28T11:00:01.000Z"},
-    {"id": "p-hugetext", "sensor_id": "sensor-1", "temperature": "9" * 300_000,
-     "timestamp": "2026-11-28T11:00:01.000Z"},
+    {
+        "id": "p-offset",
+        "sensor_id": "sensor-1",
+        "temperature": 20.0,
+        "timestamp": "2026-11-28T11:00:01+00:00",
+    },
+    {
+        "id": "p-huge",
+        "sensor_id": "x" * 100_000,
+        "temperature": 20.0,
+        "timestamp": "2026-11-28T11:00:01.000Z",
+    },
+    {
+        "id": "p-hugetext",
+        "sensor_id": "sensor-1",
+        "temperature": "9" * 300_000,
+        "timestamp": "2026-11-28T11:00:01.000Z",
+    },
     {"sensor_id": "sensor-1", "temperature": 20.0, "timestamp": "2026-11-28T11:00:01.000Z"},
     [1, 2, 3],
     "just a string",
@@ -263,9 +307,14 @@ def test_poison_documents_are_dead_lettered_and_never_stop_the_batch(store: Stor
 
 def test_many_sensors_in_one_batch(store: Store) -> None:
     readings = [
-        Reading(f"m{s:03d}-{n}", f"dev-{s:03d}", round(15 + (s * 7 + n * 3) % 25 + n / 10, 2),
-                format_timestamp(START + timedelta(seconds=n, milliseconds=s)))
-        for s in range(120) for n in range(12)
+        Reading(
+            f"m{s:03d}-{n}",
+            f"dev-{s:03d}",
+            round(15 + (s * 7 + n * 3) % 25 + n / 10, 2),
+            format_timestamp(START + timedelta(seconds=n, milliseconds=s)),
+        )
+        for s in range(120)
+        for n in range(12)
     ]
 
     summaries = deliver(store, readings)
@@ -312,7 +361,13 @@ def test_summary_documents_have_the_documented_shape(tmp_path: Path) -> None:
     readings = make_readings(12, sensors=1)
     [summary] = deliver(store, readings)
     assert set(summary.to_document()) == {
-        "id", "sensor_id", "timestamp", "max_temp", "min_temp", "avg_temp", "count",
+        "id",
+        "sensor_id",
+        "timestamp",
+        "max_temp",
+        "min_temp",
+        "avg_temp",
+        "count",
     }
     assert summary.id == f"sensor-1-{readings[-1].timestamp}"
 

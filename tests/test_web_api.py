@@ -24,7 +24,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def seed(store: Store, sensors: tuple[str, ...] = ("sensor-1", "sensor-2"), count: int = 12) -> None:
     readings = [
         Reading(f"{sid}-{n}", sid, 20.0 + n, format_timestamp(NOW - timedelta(seconds=count - n)))
-        for sid in sensors for n in range(count)
+        for sid in sensors
+        for n in range(count)
     ]
     store.put_readings(r.to_document() for r in readings)
     for n in range(0, count, 4):  # three batches: three summaries per sensor
@@ -61,7 +62,10 @@ def test_summary_timestamps_and_sensors(client: TestClient) -> None:
     latest = sensors[0]["latest"]
     assert latest["timestamp"] == timestamps["sensor-1"]
     assert (latest["min_temp"], latest["max_temp"], latest["avg_temp"], latest["count"]) == (
-        22.0, 31.0, 26.5, 10,
+        22.0,
+        31.0,
+        26.5,
+        10,
     )
 
 
@@ -134,9 +138,7 @@ def test_health_reports_store_and_feed_lag(client: TestClient, store: Store) -> 
     # The newest summary is as of 1 s before NOW (when this module was imported).
     expected = (datetime.now(UTC) - NOW).total_seconds() + 1
     assert abs(body["feed_lag_seconds"] - expected) < 2
-    strict = create_web_app(
-        store=store, settings=settings_from({"HEALTH_MAX_FEED_LAG_SECONDS": "0.001"})
-    )
+    strict = create_web_app(store=store, settings=settings_from({"HEALTH_MAX_FEED_LAG_SECONDS": "0.001"}))
     with TestClient(strict) as lagging:
         response = lagging.get("/api/health")
         assert response.status_code == 503
@@ -186,9 +188,16 @@ def test_health_is_503_when_the_store_cannot_answer(tmp_path) -> None:
 
 def test_openapi_document_lists_the_public_routes(client: TestClient) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
-    for route in ("/api/summary-timestamps", "/api/sensors", "/api/sensors/{sensor_id}/summaries",
-                  "/api/sensors/{sensor_id}/readings", "/api/readings", "/api/deadletter",
-                  "/api/health", "/plot/{sensor_id}.png"):
+    for route in (
+        "/api/summary-timestamps",
+        "/api/sensors",
+        "/api/sensors/{sensor_id}/summaries",
+        "/api/sensors/{sensor_id}/readings",
+        "/api/readings",
+        "/api/deadletter",
+        "/api/health",
+        "/plot/{sensor_id}.png",
+    ):
         assert route in paths
 
 
@@ -203,13 +212,18 @@ def test_the_azure_http_function_serves_the_same_app(sqlite_store: SqliteStore, 
     monkeypatch.setattr(functions_http, "_middleware", None)
     try:
         request = func.HttpRequest(
-            method="GET", url="http://localhost:7071/api/summary-timestamps", headers={},
-            params={}, route_params={"path": "api/summary-timestamps"}, body=b"",
+            method="GET",
+            url="http://localhost:7071/api/summary-timestamps",
+            headers={},
+            params={},
+            route_params={"path": "api/summary-timestamps"},
+            body=b"",
         )
         response = asyncio.run(visualiser(request, None))
         assert response.status_code == 200
         assert set(response.get_body().decode() and __import__("json").loads(response.get_body())) == {
-            "sensor-1", "sensor-2",
+            "sensor-1",
+            "sensor-2",
         }
     finally:
         reset_store(None)

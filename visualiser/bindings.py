@@ -11,7 +11,9 @@ blueprint = func.Blueprint()
 
 @blueprint.function_name("visualiser")
 @blueprint.route(
-    route="{*path}", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS,
+    route="{*path}",
+    methods=["GET", "HEAD"],
+    auth_level=func.AuthLevel.ANONYMOUS,
 )
 async def visualiser(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """The dashboard, charts and JSON API (the route prefix is "" in host.json)."""

@@ -17,9 +17,7 @@ from visualiser.read_model import ReadModel
 router = APIRouter()
 STATIC_DIR = FilePath(__file__).parent / "static"
 
-SensorId = Annotated[
-    str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64, description="sensor id")
-]
+SensorId = Annotated[str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64, description="sensor id")]
 Limit = Annotated[int, Query(ge=1, le=500, description="how many, newest first")]
 
 
@@ -49,7 +47,8 @@ def static_file(name: Annotated[str, Path(pattern=r"^[a-z]+\.(js|css)$")]) -> Re
     response_class=Response,
 )
 def plot(
-    sensor_id: SensorId, request: Request,
+    sensor_id: SensorId,
+    request: Request,
     read_model: Annotated[ReadModel, Depends(current_read_model)],
 ) -> Response:
     """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering."""
@@ -66,9 +65,15 @@ def plot(
 
 
 @router.get(
-    "/api/summary-timestamps", response_class=Response,
-    responses={200: {"content": {"application/json": {"schema": {
-        "type": "object", "additionalProperties": {"type": "string"}}}}}},
+    "/api/summary-timestamps",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}
+            }
+        }
+    },
 )
 def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
     """`{sensor_id: timestamp of its latest summary}`, for the dashboard's polling."""
@@ -76,10 +81,23 @@ def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_mod
 
 
 @router.get(
-    "/api/sensors", response_class=Response,
-    responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {
-        "type": "object", "properties": {"sensor_id": {"type": "string"}, "latest": {"type": "object"}},
-    }}}}}},
+    "/api/sensors",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"sensor_id": {"type": "string"}, "latest": {"type": "object"}},
+                        },
+                    }
+                }
+            }
+        }
+    },
 )
 def sensors(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
     """Every sensor with its latest summary, sorted by sensor id."""
@@ -88,7 +106,9 @@ def sensors(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Re
 
 @router.get("/api/sensors/{sensor_id}/summaries")
 def sensor_summaries(
-    sensor_id: SensorId, store: Annotated[Store, Depends(current_store)], limit: Limit = 50,
+    sensor_id: SensorId,
+    store: Annotated[Store, Depends(current_store)],
+    limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """The sensor's summaries, newest first."""
     return [summary.to_document() for summary in store.recent_summaries(sensor_id, limit)]
@@ -96,7 +116,9 @@ def sensor_summaries(
 
 @router.get("/api/sensors/{sensor_id}/readings")
 def sensor_readings(
-    sensor_id: SensorId, store: Annotated[Store, Depends(current_store)], limit: Limit = 50,
+    sensor_id: SensorId,
+    store: Annotated[Store, Depends(current_store)],
+    limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """The sensor's readings, newest first."""
     return [reading.to_document() for reading in store.recent_readings(sensor_id, limit)]
@@ -104,7 +126,8 @@ def sensor_readings(
 
 @router.get("/api/deadletter")
 def dead_letters(
-    store: Annotated[Store, Depends(current_store)], limit: Limit = 50,
+    store: Annotated[Store, Depends(current_store)],
+    limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """Documents the summariser refused, newest first, with the reason."""
     return [letter.to_document() for letter in store.recent_dead_letters(limit)]

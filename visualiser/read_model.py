@@ -39,7 +39,10 @@ class ReadModel:
     """Latest summaries (shared for `ttl_seconds`) and rendered charts, for one store."""
 
     def __init__(
-        self, store: Store, chart_points: int, ttl_seconds: float = 1.0,
+        self,
+        store: Store,
+        chart_points: int,
+        ttl_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -73,8 +76,7 @@ class ReadModel:
         try:
             self._refresh()
         except Exception:
-            log.warning("refreshing the latest summaries failed; serving the previous ones",
-                        exc_info=True)
+            log.warning("refreshing the latest summaries failed; serving the previous ones", exc_info=True)
 
     def _refreshed(self) -> tuple[dict[str, Summary], int]:
         """The latest summaries, refreshed after the time-to-live.
@@ -109,8 +111,9 @@ class ReadModel:
         if view == "timestamps":
             value: Any = {sensor_id: summary.timestamp for sensor_id, summary in ordered}
         else:
-            value = [{"sensor_id": sensor_id, "latest": summary.to_document()}
-                     for sensor_id, summary in ordered]
+            value = [
+                {"sensor_id": sensor_id, "latest": summary.to_document()} for sensor_id, summary in ordered
+            ]
         body = json.dumps(value, separators=(",", ":")).encode()
         with self._latest_lock:
             self._encoded[view] = (generation, body)

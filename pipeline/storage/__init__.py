@@ -18,9 +18,18 @@ from pipeline.storage.base import (
 )
 
 __all__ = [
-    "ChangeFeed", "FeedBatch", "LatestMarker", "LatestMoved", "Publication",
-    "SensorState", "Store", "StoreError", "StoreUnavailable",
-    "open_store", "get_store", "reset_store",
+    "ChangeFeed",
+    "FeedBatch",
+    "LatestMarker",
+    "LatestMoved",
+    "Publication",
+    "SensorState",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+    "get_store",
+    "reset_store",
 ]
 
 _store: Store | None = None

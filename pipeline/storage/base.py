@@ -65,8 +65,9 @@ def encode_window(window: Sequence[Reading]) -> list[list[Any]]:
 
 def decode_window(sensor_id: str, encoded: Sequence[Sequence[Any]]) -> tuple[Reading, ...]:
     return tuple(
-        Reading(id=str(reading_id), sensor_id=sensor_id, temperature=float(temperature),
-                timestamp=str(timestamp))
+        Reading(
+            id=str(reading_id), sensor_id=sensor_id, temperature=float(temperature), timestamp=str(timestamp)
+        )
         for timestamp, reading_id, temperature in encoded
     )
 

@@ -146,18 +146,25 @@ class CosmosStore:
         return count
 
     def _query(
-        self, container: ContainerProxy, query: str, parameters: list[dict[str, Any]],
+        self,
+        container: ContainerProxy,
+        query: str,
+        parameters: list[dict[str, Any]],
         partition_key: str | None = None,
     ) -> list[dict[str, Any]]:
         try:
             if partition_key is None:
                 items = container.query_items(
-                    query, parameters=parameters, enable_cross_partition_query=True,
+                    query,
+                    parameters=parameters,
+                    enable_cross_partition_query=True,
                     response_hook=self.meter.hook("query"),
                 )
             else:
                 items = container.query_items(
-                    query, parameters=parameters, partition_key=partition_key,
+                    query,
+                    parameters=parameters,
+                    partition_key=partition_key,
                     response_hook=self.meter.hook("query"),
                 )
             return list(items)
@@ -171,8 +178,11 @@ class CosmosStore:
                 self._readings,
                 "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp <= @as_of "
                 "ORDER BY c.timestamp DESC",
-                [{"name": "@n", "value": fetch}, {"name": "@sensor", "value": sensor_id},
-                 {"name": "@as_of", "value": as_of}],
+                [
+                    {"name": "@n", "value": fetch},
+                    {"name": "@sensor", "value": sensor_id},
+                    {"name": "@as_of", "value": as_of},
+                ],
                 partition_key=sensor_id,
             )
             valid = valid_readings(documents)
@@ -188,7 +198,8 @@ class CosmosStore:
         sensor_id = str(document["sensor_id"])
         summary = Summary.from_document(dict(document, id=document["summary_id"]))
         return SensorState(
-            summary, decode_window(sensor_id, document.get("window") or []),
+            summary,
+            decode_window(sensor_id, document.get("window") or []),
             LatestMarker(summary.timestamp, str(document["_etag"])),
         )
 
@@ -198,8 +209,10 @@ class CosmosStore:
             documents = self._query(
                 self._summaries,
                 "SELECT * FROM c WHERE c.id = @id AND ARRAY_CONTAINS(@sensors, c.sensor_id)",
-                [{"name": "@id", "value": LATEST_POINTER_ID},
-                 {"name": "@sensors", "value": list(sensor_ids[start:start + STATE_CHUNK])}],
+                [
+                    {"name": "@id", "value": LATEST_POINTER_ID},
+                    {"name": "@sensors", "value": list(sensor_ids[start : start + STATE_CHUNK])},
+                ],
             )
             states.update((str(d["sensor_id"]), self._state_of(d)) for d in documents)
         return states
@@ -216,8 +229,9 @@ class CosmosStore:
     @staticmethod
     def pointer_document(summary: Summary, window: Sequence[Reading]) -> dict[str, Any]:
         """The sensor's "latest" document: its newest summary and the window behind it."""
-        return dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id,
-                    window=encode_window(window))
+        return dict(
+            summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, window=encode_window(window)
+        )
 
     def _move_pointer(self, publication: Publication) -> LatestMarker | None:
         summary = publication.summary
@@ -239,7 +253,9 @@ class CosmosStore:
                         document = {k: v for k, v in current.items() if not k.startswith("_")}
                         document["touched"] = int(document.get("touched", 0)) + 1
                     written = self._summaries.replace_item(
-                        LATEST_POINTER_ID, document, etag=known.version,
+                        LATEST_POINTER_ID,
+                        document,
+                        etag=known.version,
                         match_condition=MatchConditions.IfNotModified,
                         response_hook=self.meter.hook("replace"),
                     )
@@ -297,8 +313,11 @@ class CosmosStore:
             self._summaries,
             "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.id != @pointer "
             "ORDER BY c.timestamp DESC",
-            [{"name": "@n", "value": limit}, {"name": "@sensor", "value": sensor_id},
-             {"name": "@pointer", "value": LATEST_POINTER_ID}],
+            [
+                {"name": "@n", "value": limit},
+                {"name": "@sensor", "value": sensor_id},
+                {"name": "@pointer", "value": LATEST_POINTER_ID},
+            ],
             partition_key=sensor_id,
         )
         return [Summary.from_document(document) for document in documents]

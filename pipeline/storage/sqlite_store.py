@@ -86,8 +86,10 @@ def _dumps(document: Mapping[str, Any]) -> str:
         return json.dumps(document, allow_nan=False)
     except ValueError:
         return json.dumps(
-            {k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in document.items()}
+            {
+                k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in document.items()
+            }
         )
 
 
@@ -145,22 +147,32 @@ class SqliteStore:
             reading_id = document.get("id")
             if not isinstance(reading_id, str) or not reading_id:
                 raise ValueError("every reading document needs a string id")
-            rows.append((
-                "INSERT OR REPLACE INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
-                (reading_id, _text_or_none(document.get("sensor_id")),
-                 _text_or_none(document.get("timestamp")), _dumps(document)),
-            ))
+            rows.append(
+                (
+                    "INSERT OR REPLACE INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
+                    (
+                        reading_id,
+                        _text_or_none(document.get("sensor_id")),
+                        _text_or_none(document.get("timestamp")),
+                        _dumps(document),
+                    ),
+                )
+            )
         self._write(rows)
         return len(rows)
 
     def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
         fetch = size + 1
         while True:
-            rows = self._connection().execute(
-                "SELECT body FROM readings WHERE sensor_id = ? AND timestamp <= ? "
-                "ORDER BY timestamp DESC, id DESC LIMIT ?",
-                (sensor_id, as_of, fetch),
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT body FROM readings WHERE sensor_id = ? AND timestamp <= ? "
+                    "ORDER BY timestamp DESC, id DESC LIMIT ?",
+                    (sensor_id, as_of, fetch),
+                )
+                .fetchall()
+            )
             valid = valid_readings(json.loads(body) for (body,) in rows)
             if len(valid) >= size or len(rows) < fetch:
                 return valid[:size]
@@ -169,21 +181,29 @@ class SqliteStore:
     def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
         states: dict[str, SensorState] = {}
         for start in range(0, len(sensor_ids), STATE_CHUNK):
-            chunk = list(sensor_ids[start:start + STATE_CHUNK])
-            rows = self._connection().execute(
-                "SELECT sensor_id, version, body, window FROM latest_summaries "
-                f"WHERE sensor_id IN ({', '.join('?' * len(chunk))})", chunk,
-            ).fetchall()
+            chunk = list(sensor_ids[start : start + STATE_CHUNK])
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT sensor_id, version, body, window FROM latest_summaries "
+                    f"WHERE sensor_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                .fetchall()
+            )
             for sensor_id, version, body, window in rows:
                 summary = Summary.from_document(json.loads(body))
                 states[sensor_id] = SensorState(
-                    summary, decode_window(sensor_id, json.loads(window)),
+                    summary,
+                    decode_window(sensor_id, json.loads(window)),
                     LatestMarker(summary.timestamp, str(version)),
                 )
         return states
 
     def _publish_one(
-        self, connection: sqlite3.Connection, publication: Publication,
+        self,
+        connection: sqlite3.Connection,
+        publication: Publication,
     ) -> LatestMarker | None:
         summary = publication.summary
         body = json.dumps(summary.to_document())
@@ -234,8 +254,10 @@ class SqliteStore:
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self._write(
-            ("INSERT OR REPLACE INTO dead_letters (id, received_at, body) VALUES (?, ?, ?)",
-             (letter.id, letter.received_at, json.dumps(letter.to_document())))
+            (
+                "INSERT OR REPLACE INTO dead_letters (id, received_at, body) VALUES (?, ?, ?)",
+                (letter.id, letter.received_at, json.dumps(letter.to_document())),
+            )
             for letter in letters
         )
 
@@ -245,19 +267,25 @@ class SqliteStore:
         return {summary.sensor_id: summary for summary in latest}
 
     def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
-        rows = self._connection().execute(
-            "SELECT body FROM summaries WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
-            (sensor_id, limit),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT body FROM summaries WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
+                (sensor_id, limit),
+            )
+            .fetchall()
+        )
         return [Summary.from_document(json.loads(body)) for (body,) in rows]
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
         return self.reading_window(sensor_id, END_OF_TIME, limit)
 
     def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
-        rows = self._connection().execute(
-            "SELECT body FROM dead_letters ORDER BY received_at DESC, id LIMIT ?", (limit,)
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute("SELECT body FROM dead_letters ORDER BY received_at DESC, id LIMIT ?", (limit,))
+            .fetchall()
+        )
         return [DeadLetter(**json.loads(body)) for (body,) in rows]
 
     def ping(self) -> None:
@@ -275,32 +303,44 @@ class SqliteStore:
     # The change feed of the readings table.
 
     def _position(self, consumer: str) -> int:
-        row = self._connection().execute(
-            "SELECT position FROM leases WHERE consumer = ?", (consumer,)
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT position FROM leases WHERE consumer = ?", (consumer,))
+            .fetchone()
+        )
         return row[0] if row else 0
 
     def read_feed(self, consumer: str, max_items: int) -> FeedBatch:
         start = self._position(consumer)
-        rows = self._connection().execute(
-            "SELECT seq, body FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (start, max_items)
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute("SELECT seq, body FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (start, max_items))
+            .fetchall()
+        )
         position = rows[-1][0] if rows else start
         return FeedBatch(documents=[json.loads(body) for _, body in rows], position=position)
 
     def commit_feed(self, consumer: str, position: int) -> None:
-        self._write([(
-            "INSERT INTO leases (consumer, position) VALUES (?, ?) ON CONFLICT (consumer) "
-            "DO UPDATE SET position = MAX(position, excluded.position)",
-            (consumer, position),
-        )])
+        self._write(
+            [
+                (
+                    "INSERT INTO leases (consumer, position) VALUES (?, ?) ON CONFLICT (consumer) "
+                    "DO UPDATE SET position = MAX(position, excluded.position)",
+                    (consumer, position),
+                )
+            ]
+        )
 
     def feed_lag_seconds(self, consumer: str) -> float:
         """Age of the oldest reading the consumer has not processed (0 when caught up)."""
-        row = self._connection().execute(
-            "SELECT MIN(timestamp) FROM readings WHERE seq > ? AND timestamp IS NOT NULL",
-            (self._position(consumer),),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT MIN(timestamp) FROM readings WHERE seq > ? AND timestamp IS NOT NULL",
+                (self._position(consumer),),
+            )
+            .fetchone()
+        )
         if not row or not row[0]:
             return 0.0
         try:
@@ -315,7 +355,7 @@ class SqliteStore:
 
     def feed_backlog(self, consumer: str) -> int:
         start = self._position(consumer)
-        (count,) = self._connection().execute(
-            "SELECT COUNT(*) FROM readings WHERE seq > ?", (start,)
-        ).fetchone()
+        (count,) = (
+            self._connection().execute("SELECT COUNT(*) FROM readings WHERE seq > ?", (start,)).fetchone()
+        )
         return int(count)
