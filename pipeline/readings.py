@@ -1,7 +1,10 @@
 """The documents of the pipeline (readings, summaries, dead letters) and their validation.
 
 Timestamps are UTC, ISO-8601 with millisecond precision and a `Z` suffix, so that string
-order is time order: stores sort and compare them as strings.
+order is time order: stores sort and compare them as strings. Wherever a reading enters
+(a device's POST, the timer's output, the change feed) its time may be any RFC 3339 form
+with 0-7 fraction digits and `Z` or a numeric offset; it is normalised to that canonical
+form first, digits below the millisecond truncated (see `parse_timestamp`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# Every pattern is applied with `fullmatch`: `$` alone would also match before a final
+# newline, and "sensor-1\n" would be a second sensor. The anchors stay for the OpenAPI
+# document, where a JSON Schema pattern is not anchored by itself.
 SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-CANONICAL_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+CANONICAL_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
 READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-7 fraction digits: every form in
+# which the Functions host's Json.NET round trip can hand a canonical time back (it drops
+# trailing zeros, keeps 7-digit ticks, may rewrite the offset). ASCII digits only.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,7}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
 # The coldest and hottest air temperatures ever recorded on Earth, with a margin:
 # anything outside is a broken sensor, not weather.
 MIN_TEMPERATURE = -100.0
@@ -34,17 +47,50 @@ class InvalidReading(ValueError):
 
 
 def format_timestamp(moment: datetime) -> str:
-    """The canonical form: `2026-11-28T13:09:10.123Z`."""
+    """The canonical form: `2026-11-28T13:09:10.123Z` (microseconds truncated)."""
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): it drops the leading zeros of years before 1000 on glibc.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp that names its offset; raise ValueError otherwise."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("timestamp has no time zone")
-    return moment.astimezone(UTC)
+    """Parse an RFC 3339 time with a zone into UTC; raise ValueError saying why not.
+
+    Digits below the millisecond are truncated, never rounded: rounding could carry a
+    reading into the next second, day or year (`9999-12-31T23:59:59.9999Z` would not
+    exist), and truncation is what the canonical form already does to a datetime, so a
+    time always keeps the millisecond it was taken in.
+    """
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError("not an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00.000Z")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    millis = int((match[7] or "")[:3].ljust(3, "0"))
+    try:
+        local = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
+    except ValueError:
+        raise ValueError("not a real date and time") from None
+    offset = timedelta()
+    if match[8]:
+        hours, minutes = int(match[9]), int(match[10])
+        if hours > 23 or minutes > 59:
+            raise ValueError("not a real time zone offset")
+        offset = timedelta(hours=hours, minutes=minutes) * (1 if match[8] == "+" else -1)
+    try:
+        return local - offset
+    except OverflowError:
+        raise ValueError("outside the years 0001-9999 once converted to UTC") from None
+
+
+def normalise_timestamp(text: str) -> str:
+    """Any accepted RFC 3339 form of a time as the canonical UTC string; ValueError if none."""
+    if isinstance(text, str) and CANONICAL_TIMESTAMP.fullmatch(text):
+        parse_timestamp(text)  # still a real date (no February 30th)
+        return text
+    return format_timestamp(parse_timestamp(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +173,7 @@ def summary_id(sensor_id: str, as_of_timestamp: str) -> str:
 def _check_sensor_id(value: Any, errors: dict[str, str]) -> None:
     if not isinstance(value, str):
         errors["sensor_id"] = "required, a string"
-    elif not SENSOR_ID_PATTERN.match(value):
+    elif not SENSOR_ID_PATTERN.fullmatch(value):
         errors["sensor_id"] = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
@@ -136,7 +182,11 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors["temperature"] = "required, a number"
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
+        return None
     if not math.isfinite(number):
         errors["temperature"] = "must be finite"
         return None
@@ -149,8 +199,9 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
 def reading_from_document(doc: Mapping[str, Any]) -> Reading:
     """Validate a stored document as the summariser sees it; raise InvalidReading.
 
-    Stored readings must already be canonical: stores order and compare timestamps as
-    strings, so a reading in another format would sort in the wrong place.
+    The timestamp is normalised to the canonical form: the Functions host re-serialises
+    date-like strings of change-feed documents (`.120Z` arrives as `.12Z`, `.000Z` as `Z`),
+    and everything downstream (ids, windows, comparisons) needs the one canonical string.
     """
     errors: dict[str, str] = {}
     reading_id = doc.get("id")
@@ -158,14 +209,15 @@ def reading_from_document(doc: Mapping[str, Any]) -> Reading:
         errors["id"] = "required, a string"
     _check_sensor_id(doc.get("sensor_id"), errors)
     temperature = _check_temperature(doc.get("temperature"), errors)
-    timestamp = doc.get("timestamp")
-    if not isinstance(timestamp, str) or not CANONICAL_TIMESTAMP.match(timestamp):
-        errors["timestamp"] = "required, UTC in the form YYYY-MM-DDTHH:MM:SS.mmmZ"
+    raw_time = doc.get("timestamp")
+    timestamp = ""
+    if not isinstance(raw_time, str):
+        errors["timestamp"] = "required, an RFC 3339 time with a zone"
     else:
         try:
-            parse_timestamp(timestamp)
-        except ValueError:
-            errors["timestamp"] = "not a real date and time"
+            timestamp = normalise_timestamp(raw_time)
+        except ValueError as error:
+            errors["timestamp"] = str(error)
     if errors:
         raise InvalidReading(errors)
     assert temperature is not None
@@ -173,7 +225,7 @@ def reading_from_document(doc: Mapping[str, Any]) -> Reading:
         id=str(reading_id),
         sensor_id=str(doc["sensor_id"]),
         temperature=temperature,
-        timestamp=str(timestamp),
+        timestamp=timestamp,
     )
 
 
@@ -187,7 +239,7 @@ def submission_id(sensor_id: str, timestamp: str, temperature: float) -> str:
 
 
 def reading_from_submission(payload: Any, now: datetime) -> Reading:
-    """Validate a reading sent by a device; accept any ISO-8601 time with an offset.
+    """Validate a reading sent by a device; accept any RFC 3339 time with a zone.
 
     The timestamp is normalised to the canonical form; a missing id is derived from the
     reading's content (see `submission_id`).
@@ -200,7 +252,7 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
         errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
     reading_id = payload.get("id")
     if reading_id is not None and (
-        not isinstance(reading_id, str) or not READING_ID_PATTERN.match(reading_id)
+        not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)
     ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"
     _check_sensor_id(payload.get("sensor_id"), errors)
@@ -208,12 +260,12 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     raw_time = payload.get("timestamp")
     timestamp = ""
     if not isinstance(raw_time, str) or len(raw_time) > 40:
-        errors["timestamp"] = "required, an ISO-8601 time with a zone, e.g. 2026-01-31T12:00:00Z"
+        errors["timestamp"] = "required, an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00Z"
     else:
         try:
             moment = parse_timestamp(raw_time)
-        except ValueError:
-            errors["timestamp"] = "not an ISO-8601 time with a zone, e.g. 2026-01-31T12:00:00Z"
+        except ValueError as error:
+            errors["timestamp"] = str(error)
         else:
             if moment > now + MAX_CLOCK_SKEW:
                 errors["timestamp"] = "is in the future"

@@ -133,7 +133,7 @@ def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
     explicit = env.get(names.SENSOR_IDS, "").strip()
     if explicit:
         ids = tuple(part.strip() for part in explicit.split(",") if part.strip())
-        bad = [sid for sid in ids if not SENSOR_ID_PATTERN.match(sid)]
+        bad = [sid for sid in ids if not SENSOR_ID_PATTERN.fullmatch(sid)]
         if not ids or bad:
             raise SettingsError(
                 names.SENSOR_IDS, "comma-separated ids of letters, digits, '.', '_' or '-'", explicit

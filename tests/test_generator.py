@@ -32,7 +32,7 @@ def test_readings_are_well_formed_and_in_range(timing: str) -> None:
         assert uuid.UUID(reading.id).version == 4
         assert 15.0 <= reading.temperature <= 40.0
         assert round(reading.temperature, 2) == reading.temperature
-        assert CANONICAL_TIMESTAMP.match(reading.timestamp)
+        assert CANONICAL_TIMESTAMP.fullmatch(reading.timestamp)
         assert T0 < parse_timestamp(reading.timestamp) <= T0 + timedelta(seconds=300)
     assert len({r.id for r in readings}) == len(readings)
 
