@@ -1,44 +1,79 @@
 # The two commands of the README: `make run` and `make test`.
+#
+# Each command installs only its own set of packages into .venv, and again only when a
+# requirements file of that set changes:
+#   make run              requirements-local.txt  (requirements.txt + the local host's server)
+#   make test, make bench requirements-dev.txt    (the local set + test tools)
+# Sets are installed with uv, bootstrapped from PyPI into the venv; if uv cannot be had,
+# with pip (slower, same result).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 ARGS ?=
 PYTEST_ARGS ?= -v
+UV_VERSION := 0.13.9
 
-.PHONY: run test lint bench func-start clean
+LOCAL_SET := requirements.txt requirements-local.txt
+DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
-$(BIN)/activate:
+.PHONY: run test lint bench func-start install install-dev clean
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $@
+# $(call install,FILE): install one requirements file into the venv, then mark the set done.
+define install
+	@if [ ! -x $(BIN)/uv ]; then \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	  || echo "make: could not install uv from PyPI; installing with pip instead (slower)"; \
+	fi
+	@if [ -x $(BIN)/uv ]; then \
+	  echo "make: installing $(1) with uv"; \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r $(1); \
+	else \
+	  echo "make: installing $(1) with pip"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(1); \
+	fi
+	@touch $@
+endef
+
+# One stamp per set, so that each command's set is checked against its own files.
+$(VENV)/.installed-local: $(LOCAL_SET) | $(BIN)/python
+	$(call install,requirements-local.txt)
+
+# The dev set contains the local set: mark both, so `make run` after `make test` installs nothing.
+$(VENV)/.installed-dev: $(DEV_SET) | $(BIN)/python
+	$(call install,requirements-dev.txt)
+	@touch $(VENV)/.installed-local
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+install: $(VENV)/.installed-local
+install-dev: $(VENV)/.installed-dev node_modules/.installed
+
 ## run: the whole pipeline locally on the embedded store, dashboard on http://localhost:$(PORT)/
-run: $(VENV)/.installed
+run: $(VENV)/.installed-local
 	$(BIN)/python -m local_host --port $(PORT) $(ARGS)
 
-## test: ruff, then every test (store contract on SQLite and the Cosmos-compatible server)
-test: $(VENV)/.installed node_modules/.installed
+## test: ruff (lint and formatting), then every test (store contract on SQLite and the Cosmos-compatible server)
+test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every benchmark side by side (a few minutes); writes docs/benchmarks.md
-bench: $(VENV)/.installed node_modules/.installed
+bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python -m bench.run
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 
 ## func-start: the real Functions host with Azurite and the Cosmos DB emulator (needs Core Tools)
-func-start: $(VENV)/.installed node_modules/.installed
+func-start: $(VENV)/.installed-local node_modules/.installed
 	@command -v func >/dev/null || { echo "func (Azure Functions Core Tools 4) is not installed: see README"; exit 2; }
 	@test -f local.settings.json || cp local.settings.json.example local.settings.json
 	node node_modules/.bin/azurite --silent --disableTelemetry --inMemoryPersistence \

@@ -1,0 +1,84 @@
+"""CI and the Makefile: a red commit is never deployed, and `make test` checks what it claims."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.servers import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(path: Path) -> dict:
+    workflow = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def triggers(workflow: dict) -> dict:
+    on = workflow["on"]
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return on
+
+
+def test_the_test_workflow_runs_make_test_on_pushes_to_main() -> None:
+    workflow = load(WORKFLOWS / "test.yml")
+    on = triggers(workflow)
+    assert "main" in on["push"]["branches"]
+    commands = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert any(command.strip() in ("make test", "bash .ci/run") for command in commands), commands
+
+
+def test_deploy_runs_only_after_the_test_workflow_passed_for_the_same_commit() -> None:
+    test_name = load(WORKFLOWS / "test.yml")["name"]
+    deploy = load(WORKFLOWS / "deploy.yml")
+    on = triggers(deploy)
+    # Nothing else may start it: a push or a manual dispatch would skip the tests.
+    assert set(on) == {"workflow_run"}, f"deploy.yml has other triggers: {set(on) - {'workflow_run'}}"
+    assert on["workflow_run"]["workflows"] == [test_name]
+    assert on["workflow_run"]["types"] == ["completed"]
+    assert deploy["jobs"], "deploy.yml has no jobs"
+    for name, job in deploy["jobs"].items():
+        condition = " ".join(str(job.get("if", "")).split())
+        assert "github.event.workflow_run.conclusion == 'success'" in condition, (name, condition)
+        checkouts = [
+            step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/checkout")
+        ]
+        # The commit the tests passed on, not whatever main points at by now.
+        for checkout in checkouts:
+            assert checkout.get("with", {}).get("ref") == "${{ github.event.workflow_run.head_sha }}", name
+
+
+def make_commands(target: str) -> list[str]:
+    """The commands `make TARGET` runs, with installs left out (their stamps taken as done)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    stamps = [".venv/.installed-dev", ".venv/.installed-local", "node_modules/.installed"]
+    result = subprocess.run(
+        [make, "--dry-run", "--no-print-directory", *[f"--old-file={stamp}" for stamp in stamps], target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_make_test_checks_lint_and_formatting_and_lets_them_fail() -> None:
+    commands = make_commands("test")
+    assert ".venv/bin/ruff check ." in commands
+    assert ".venv/bin/ruff format --check ." in commands
+    assert any(command.startswith(".venv/bin/python -m pytest") for command in commands), commands
+    # A check whose failure is swallowed checks nothing.
+    assert not [command for command in commands if "|| true" in command]
