@@ -32,6 +32,25 @@ param principalId string = ''
 @description('Simulated sensors.')
 param sensorCount int = 5
 
+@description('Run the simulated generator (the demo). false sets AzureWebJobs.generate_readings.Disabled; see README for its cost.')
+param generatorEnabled bool = true
+
+@description('Email that alerts are sent to; empty: rules still fire in the portal but notify no one.')
+param alertEmail string = ''
+
+@description('false provisions every alert rule and the availability test disabled.')
+param alertsEnabled bool = true
+
+@description('Feed lag (seconds) above which the feed-lag alert counts a batch as behind; also the health limit.')
+param feedLagThresholdSeconds int = 120
+
+@description('Create Azure App Configuration for live settings (read with the managed identity).')
+param appConfiguration bool = false
+
+@description('Seconds between checks of App Configuration for changed live settings.')
+@minValue(1)
+param liveSettingsRefreshSeconds int = 60
+
 // The one place in the infrastructure where database, containers, partition keys and
 // setting names are written; tests/test_infra.py checks they match pipeline/names.py.
 var pipeline = {
@@ -150,6 +169,18 @@ module cosmosUserAccess 'app/cosmos-rbac.bicep' = if (!empty(principalId)) {
   }
 }
 
+module appConfig 'app/appconfig.bicep' = if (appConfiguration) {
+  name: 'appconfig'
+  scope: rg
+  params: {
+    name: 'appcs-${token}'
+    location: location
+    tags: tags
+    readerPrincipalId: identity.outputs.principalId
+    ownerPrincipalId: principalId
+  }
+}
+
 module function 'app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -181,12 +212,31 @@ module function 'app/function.bicep' = {
       GENERATOR_SCHEDULE: '*/10 * * * * *'
       DASHBOARD_POLL_SECONDS: '2'
       CHART_POINTS: '50'
-      HEALTH_MAX_FEED_LAG_SECONDS: '120'
+      HEALTH_MAX_FEED_LAG_SECONDS: string(feedLagThresholdSeconds)
+      // The deploy-time switch of the simulated generator (the host skips a disabled function).
+      'AzureWebJobs.generate_readings.Disabled': generatorEnabled ? 'false' : 'true'
+      APP_CONFIGURATION_ENDPOINT: appConfiguration ? appConfig.outputs.endpoint : ''
+      APP_CONFIGURATION_CLIENT_ID: identity.outputs.clientId
+      LIVE_SETTINGS_REFRESH_SECONDS: string(liveSettingsRefreshSeconds)
     }
   }
   dependsOn: [
     cosmosAppAccess
   ]
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    appInsightsName: monitoring.outputs.name
+    location: location
+    tags: tags
+    appUri: function.outputs.uri
+    alertEmail: alertEmail
+    alertsEnabled: alertsEnabled
+    feedLagThresholdSeconds: feedLagThresholdSeconds
+  }
 }
 
 output AZURE_LOCATION string = location

@@ -5,17 +5,29 @@ With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, metrics are exported to Azure 
 with the managed identity, as infra/ configures). Otherwise an in-memory reader keeps
 them so the local host and tests can read them. OpenTelemetry is imported on the first
 measurement, never at `import function_app`.
+
+Metric names live in `pipeline/telemetry_names.json`, shared with the alert rules in
+`infra/app/alerts.bicep`, so a renamed metric cannot silently disarm an alert.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-METER_NAME = "sensor_pipeline"
+NAMES_FILE = Path(__file__).with_name("telemetry_names.json")
 EXPORT_INTERVAL_MS = 60_000
+
+
+@cache
+def telemetry_names() -> dict[str, Any]:
+    """Meter, metric, function and log names shared with infra/ (read on first use, not at import)."""
+    return json.loads(NAMES_FILE.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -66,22 +78,24 @@ def _build() -> _Instruments:
     exporting = _exporting_reader()
     local = None if exporting else InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[exporting or local])
-    meter = provider.get_meter(METER_NAME)
+    names = telemetry_names()
+    meter = provider.get_meter(names["meter"])
+    metric = names["metrics"]
     return _Instruments(
         provider=provider,
         reader=local,
-        readings_generated=meter.create_counter("readings_generated", unit="{reading}"),
-        readings_summarised=meter.create_counter("readings_summarised", unit="{reading}"),
-        summaries_written=meter.create_counter("summaries_written", unit="{summary}"),
-        dead_letters=meter.create_counter("dead_letters", unit="{document}"),
+        readings_generated=meter.create_counter(metric["readings_generated"], unit="{reading}"),
+        readings_summarised=meter.create_counter(metric["readings_summarised"], unit="{reading}"),
+        summaries_written=meter.create_counter(metric["summaries_written"], unit="{summary}"),
+        dead_letters=meter.create_counter(metric["dead_letters"], unit="{document}"),
         feed_lag=meter.create_histogram(
-            "feed_lag", unit="s", description="now minus the newest reading of a summarised batch"
+            metric["feed_lag"], unit="s", description="now minus the newest reading of a summarised batch"
         ),
-        store_requests=meter.create_histogram("store_requests_per_batch", unit="{request}"),
-        request_units=meter.create_histogram("request_units_per_batch", unit="RU"),
-        batch_duration=meter.create_histogram("batch_duration", unit="ms"),
-        chart_render=meter.create_histogram("chart_render", unit="ms"),
-        chart_cache=meter.create_counter("chart_requests", unit="{request}"),
+        store_requests=meter.create_histogram(metric["store_requests"], unit="{request}"),
+        request_units=meter.create_histogram(metric["request_units"], unit="RU"),
+        batch_duration=meter.create_histogram(metric["batch_duration"], unit="ms"),
+        chart_render=meter.create_histogram(metric["chart_render"], unit="ms"),
+        chart_cache=meter.create_counter(metric["chart_requests"], unit="{request}"),
     )
 
 

@@ -32,6 +32,21 @@ _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower(
 )
 
 
+def _log_if_last_attempt(context: func.Context, documents: int) -> None:
+    """Name the batch the host is about to skip: its lease moves on after the last retry."""
+    retry = getattr(context, "retry_context", None)
+    if retry is not None and retry.retry_count >= retry.max_retry_count:
+        # The alert rule `summariser-gave-up` matches this message's start (telemetry_names.json).
+        log.error(
+            "%s: %d documents skipped after %d retries; replay them by resetting the lease",
+            metrics.telemetry_names()["logs"]["batch_given_up"],
+            documents,
+            retry.retry_count,
+            exc_info=True,
+            extra={"batch_size": documents},
+        )
+
+
 @blueprint.function_name("summarise_readings")
 @blueprint.cosmos_db_trigger(
     arg_name="documents",
@@ -57,13 +72,17 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
         requests_before, units_before = (meter.total(), meter.request_units) if meter else (0, 0.0)
         started = time.perf_counter()
         now = datetime.now(UTC)
-        outcome = summarise_batch(
-            (document.to_dict() for document in documents),
-            store,
-            settings.window_size,
-            now,
-            cache=_states,
-        )
+        try:
+            outcome = summarise_batch(
+                (document.to_dict() for document in documents),
+                store,
+                settings.window_size,
+                now,
+                cache=_states,
+            )
+        except Exception:
+            _log_if_last_attempt(context, len(documents))
+            raise
         duration_ms = (time.perf_counter() - started) * 1000
         newest = max((s.timestamp for s in outcome.summaries), default=None)
         feed_lag_s = (now - parse_timestamp(newest)).total_seconds() if newest else None

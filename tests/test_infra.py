@@ -36,6 +36,11 @@ KNOWN_TYPES = {
     "Microsoft.Web/serverfarms",
     "Microsoft.Web/sites",
     "Microsoft.Web/sites/config",
+    "Microsoft.Insights/actionGroups",
+    "Microsoft.Insights/scheduledQueryRules",
+    "Microsoft.Insights/webtests",
+    "Microsoft.Insights/metricAlerts",
+    "Microsoft.AppConfiguration/configurationStores",
 }
 
 
@@ -66,6 +71,8 @@ def test_every_template_parses_with_known_types_and_api_versions(templates) -> N
         "app/cosmos-rbac.bicep",
         "app/monitoring.bicep",
         "app/identity.bicep",
+        "app/alerts.bicep",
+        "app/appconfig.bicep",
     } <= set(templates)
     for name, template in templates.items():
         for resource in template.get("resources", {}).values():
@@ -225,3 +232,21 @@ def test_postprovision_hook_writes_identity_settings_only() -> None:
     assert settings_from(values).store is StoreKind.COSMOS
     with pytest.raises(SystemExit, match="COSMOS_ENDPOINT"):
         hook.local_settings({})
+
+
+def test_app_configuration_on_request_with_rbac_and_no_keys(templates) -> None:
+    [store] = resources_of(templates, "Microsoft.AppConfiguration/configurationStores")
+    assert store["config"]["properties"]["disableLocalAuth"] is True
+    appconfig = (INFRA / "app" / "appconfig.bicep").read_text()
+    assert "516239f1-63e1-4d78-a4de-a74fb236a071" in appconfig  # App Configuration Data Reader
+    main = templates["main.bicep"]
+    module = main["modules"]["appConfig"]
+    assert module["config"]["condition"] == "appConfiguration"  # created only when asked
+    assert main["parameters"]["appConfiguration"]["default"] is False
+    reader = json.dumps(module["config"]["config"]["params"]["readerPrincipalId"])
+    assert '"identity"' in reader and '"principalId"' in reader  # the app's identity reads
+    settings = app_settings(templates)
+    endpoint = json.dumps(settings[names.APP_CONFIGURATION_ENDPOINT])
+    assert "appConfiguration" in endpoint and "endpoint" in endpoint
+    assert names.APP_CONFIGURATION_CLIENT_ID in settings
+    assert names.LIVE_SETTINGS_REFRESH_SECONDS in settings

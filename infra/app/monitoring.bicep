@@ -42,5 +42,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+output name string = appInsights.name
 // Not a secret: with DisableLocalAuth the instrumentation key alone cannot ingest.
 output connectionString string = appInsights.properties.ConnectionString
