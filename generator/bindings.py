@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from generator.simulation import SensorSimulation
-from pipeline import metrics, names
+from pipeline import live_settings, metrics, names
 from pipeline.functions_http import forward_to_web_app
-from pipeline.settings import load_settings
 from pipeline.telemetry import invocation
 
 log = logging.getLogger(__name__)
@@ -22,11 +21,11 @@ _simulation_lock = threading.Lock()
 
 
 def simulation() -> SensorSimulation:
-    """The process's simulated sensors, built on first tick from settings."""
+    """The process's simulated sensors, built on first tick; timing and speed are live settings."""
     global _simulation
     with _simulation_lock:
+        settings = live_settings.current()
         if _simulation is None:
-            settings = load_settings()
             _simulation = SensorSimulation(
                 settings.sensor_ids,
                 seed=settings.generator_seed,
@@ -34,6 +33,10 @@ def simulation() -> SensorSimulation:
                 temperature_model=settings.temperature_model,
                 speed=settings.generator_speed,
             )
+        else:
+            # Changed in place: the sensors' state (next due times, last temperatures) carries on.
+            _simulation.timing = settings.generator_timing
+            _simulation.speed = settings.generator_speed
         return _simulation
 
 

@@ -37,6 +37,7 @@ FIELDS = (
     "status",
     "path",
     "method",
+    "setting",
 )
 
 _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)

@@ -6,8 +6,9 @@ import threading
 
 from fastapi import Request
 
+from pipeline import live_settings
 from pipeline.circuit import GuardedStore
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.storage import Store, get_store
 from visualiser.read_model import ReadModel
 
@@ -15,8 +16,8 @@ _lock = threading.RLock()  # current_read_model builds the store inside it
 
 
 def current_settings(request: Request) -> Settings:
-    settings = getattr(request.app.state, "settings", None)
-    return settings if settings is not None else load_settings()
+    """The app's settings with the live values (pipeline.live_settings) applied."""
+    return live_settings.current(getattr(request.app.state, "settings", None))
 
 
 def current_store(request: Request) -> Store:
@@ -31,11 +32,14 @@ def current_store(request: Request) -> Store:
 
 
 def current_read_model(request: Request) -> ReadModel:
+    """The shared read model, rebuilt when a live setting it was built with changes."""
     state = request.app.state
-    if getattr(state, "read_model", None) is None:
+    settings = current_settings(request)
+    shape = (settings.chart_points, settings.dashboard_poll_seconds)
+    if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
         with _lock:
-            if getattr(state, "read_model", None) is None:
-                settings = current_settings(request)
+            if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
+                state.read_model_shape = shape
                 state.read_model = ReadModel(
                     current_store(request),
                     settings.chart_points,

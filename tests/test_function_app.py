@@ -11,7 +11,15 @@ import pytest
 from pipeline import names
 from tests.servers import ROOT, registered_functions
 
-HEAVY_MODULES = ("azure.cosmos", "azure.identity", "matplotlib", "fastapi", "sqlite3", "uvicorn")
+HEAVY_MODULES = (
+    "azure.cosmos",
+    "azure.identity",
+    "azure.appconfiguration",
+    "matplotlib",
+    "fastapi",
+    "sqlite3",
+    "uvicorn",
+)
 
 _IMPORT_PROBE = """
 import json, os, socket, sys, time

@@ -1,0 +1,236 @@
+"""Live settings: the few settings safe to change while running, refreshed without a restart.
+
+Sources, in order: Azure App Configuration when `APP_CONFIGURATION_ENDPOINT` is set (read
+with the managed identity, polled every `LIVE_SETTINGS_REFRESH_SECONDS`), else a JSON file
+named by `LIVE_SETTINGS_FILE` (re-read when its modification time changes), else none:
+app settings alone, exactly as before. A live value is parsed by the same rules as the
+app setting of the same name (`pipeline.settings`); a bad one is refused with a warning
+naming it and the last good value stays. Removing a key falls back to the app setting.
+
+Refreshes happen on use (at most once per interval), never in a background thread:
+Functions instances freeze between invocations. The App Configuration provider is
+imported on the first refresh, never at `import function_app`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline import names
+from pipeline.settings import Settings, SettingsError, load_settings, settings_from
+
+log = logging.getLogger(__name__)
+
+# Safe to change while running: read on every use, nothing derived from them is persisted.
+# Another module's setting joins by adding its name here (its Settings field is the
+# lower-cased name, and `settings_from` parses it).
+LIVE_SETTINGS: set[str] = {
+    names.DASHBOARD_POLL_SECONDS,
+    names.CHART_POINTS,
+    names.HEALTH_MAX_FEED_LAG_SECONDS,
+    names.GENERATOR_TIMING,
+    names.GENERATOR_SPEED,
+}
+DEFAULT_REFRESH_SECONDS = 30.0
+
+
+class Source(Protocol):
+    """Where live values come from: `read()` returns setting name -> raw text."""
+
+    def read(self) -> Mapping[str, str]: ...
+
+
+class FileSource:
+    """A JSON object of setting names to values, re-read only when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._values: Mapping[str, str] = {}
+
+    def read(self) -> Mapping[str, str]:
+        try:
+            status = self.path.stat()
+            # Size too: two writes within the clock's resolution still count as a change.
+            modified = (status.st_mtime_ns, status.st_size)
+        except FileNotFoundError:
+            self._seen, self._values = None, {}
+            return self._values
+        if modified != self._seen:
+            try:
+                loaded = json.loads(self.path.read_text(encoding="utf-8"))
+                if not isinstance(loaded, dict):
+                    raise ValueError("expected a JSON object of setting names to values")
+            except (OSError, ValueError) as error:
+                # A half-written or broken file: keep what we had, try again on the next change.
+                log.warning(
+                    "live settings file %s refused: %s; keeping the last good values", self.path, error
+                )
+                self._seen = modified
+                return self._values
+            self._seen = modified
+            self._values = {str(key): _text(value) for key, value in loaded.items()}
+        return self._values
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+class AppConfigurationSource:
+    """Azure App Configuration, read with the managed identity; keys are setting names."""
+
+    def __init__(self, endpoint: str, client_id: str | None, refresh_seconds: float) -> None:
+        self.endpoint = endpoint
+        self._client_id = client_id
+        self._refresh_seconds = refresh_seconds
+        self._provider: Any = None
+
+    def _load(self) -> Any:
+        from azure.appconfiguration.provider import SettingSelector, load
+        from azure.identity import ManagedIdentityCredential
+
+        return load(
+            endpoint=self.endpoint,
+            credential=ManagedIdentityCredential(client_id=self._client_id),
+            selects=[SettingSelector(key_filter="*")],
+            # Without watched keys the provider checks every selected key for changes.
+            refresh_enabled=True,
+            refresh_interval=max(1, int(self._refresh_seconds)),
+            on_refresh_error=lambda error: log.warning("App Configuration refresh failed: %s", error),
+            startup_timeout=5,  # a request waits at most this long when the store is down
+        )
+
+    def read(self) -> Mapping[str, str]:
+        if self._provider is None:
+            self._provider = self._load()  # raises: the caller keeps the last good values
+        else:
+            self._provider.refresh()
+        return {key: _text(self._provider[key]) for key in self._provider}
+
+
+def parse_live_value(name: str, raw: str) -> Any:
+    """The typed value of one live setting, by the app setting's own rules; SettingsError if bad."""
+    if name not in LIVE_SETTINGS:
+        raise SettingsError(name, f"one of the live settings {sorted(LIVE_SETTINGS)}")
+    parsed = settings_from({name: raw})
+    return getattr(parsed, name.lower())
+
+
+class LiveSettings:
+    """The last good live values from a source, applied over the app settings."""
+
+    def __init__(
+        self,
+        source: Source | None,
+        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._next_refresh = 0.0
+        self._raw: dict[str, str] = {}  # last good raw text per setting
+        self._values: dict[str, Any] = {}  # the same, parsed, by Settings field
+        self._lock = threading.Lock()
+
+    def apply(self, base: Settings) -> Settings:
+        """`base` with the current live values in place of its own."""
+        self.refresh_if_due()
+        values = self._values
+        return replace(base, **values) if values else base
+
+    def refresh_if_due(self) -> None:
+        if self.source is None or self._clock() < self._next_refresh:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another thread is refreshing; the current values are still good
+        try:
+            self._next_refresh = self._clock() + self._refresh_seconds
+            try:
+                incoming = dict(self.source.read())
+            except Exception as error:  # an unreachable source must not take the app down
+                log.warning("live settings unavailable (%s); keeping the last good values", error)
+                return
+            self._take(incoming)
+        finally:
+            self._lock.release()
+
+    def _take(self, incoming: dict[str, str]) -> None:
+        raw, values = dict(self._raw), dict(self._values)
+        for name in list(raw):
+            if name not in incoming:  # removed: the app setting applies again
+                log.info("live setting %s removed; the app setting applies", name)
+                del raw[name]
+                values.pop(name.lower(), None)
+        for name, text in incoming.items():
+            if name not in LIVE_SETTINGS or raw.get(name) == text:
+                continue
+            try:
+                value = parse_live_value(name, text)
+            except SettingsError as error:
+                kept = raw.get(name, "the app setting")
+                log.warning(
+                    "live setting %s refused: %s; keeping %s",
+                    name,
+                    error,
+                    kept,
+                    extra={"setting": name},
+                )
+                continue
+            log.info("live setting %s = %s applied", name, text, extra={"setting": name})
+            raw[name] = text
+            values[name.lower()] = value
+        self._raw, self._values = raw, values
+
+
+def _refresh_seconds(env: Mapping[str, str]) -> float:
+    raw = env.get(names.LIVE_SETTINGS_REFRESH_SECONDS, "").strip()
+    if not raw:
+        return DEFAULT_REFRESH_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0.05 <= seconds <= 86400:
+        log.warning(
+            "setting %s: expected seconds from 0.05 to 86400 (got %r); using %s",
+            names.LIVE_SETTINGS_REFRESH_SECONDS,
+            raw,
+            DEFAULT_REFRESH_SECONDS,
+        )
+        return DEFAULT_REFRESH_SECONDS
+    return seconds
+
+
+def live_settings_from(env: Mapping[str, str]) -> LiveSettings:
+    """The live settings source the environment asks for (none: app settings only)."""
+    refresh = _refresh_seconds(env)
+    endpoint = env.get(names.APP_CONFIGURATION_ENDPOINT, "").strip()
+    if endpoint:
+        client_id = env.get(names.APP_CONFIGURATION_CLIENT_ID, "").strip() or None
+        return LiveSettings(AppConfigurationSource(endpoint, client_id, refresh), refresh)
+    path = env.get(names.LIVE_SETTINGS_FILE, "").strip()
+    if path:
+        return LiveSettings(FileSource(Path(path)), refresh)
+    return LiveSettings(None)
+
+
+@cache
+def live_settings() -> LiveSettings:
+    """The process's live settings, built from os.environ on first use."""
+    return live_settings_from(os.environ)
+
+
+def current(base: Settings | None = None) -> Settings:
+    """The settings to use now: `base` (default: the app settings) with live values applied."""
+    return live_settings().apply(base if base is not None else load_settings())

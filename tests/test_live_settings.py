@@ -1,0 +1,146 @@
+"""Live settings: changed while running, applied without a restart; bad values refused, last good kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipeline import names
+from pipeline.live_settings import (
+    LIVE_SETTINGS,
+    AppConfigurationSource,
+    FileSource,
+    LiveSettings,
+    live_settings_from,
+    parse_live_value,
+)
+from pipeline.settings import SettingsError, settings_from
+from tests.checks import eventually
+from tests.servers import local_host
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def write(path: Path, values: dict) -> None:
+    path.write_text(json.dumps(values))
+
+
+@pytest.fixture
+def live(tmp_path) -> tuple[LiveSettings, Path, Clock]:
+    path, clock = tmp_path / "live.json", Clock()
+    return LiveSettings(FileSource(path), refresh_seconds=5, clock=clock), path, clock
+
+
+def test_every_live_setting_is_a_setting_parsed_by_the_app_setting_rules() -> None:
+    settings_fields = {field.name for field in fields(settings_from({}))}
+    for name in LIVE_SETTINGS:
+        assert name.lower() in settings_fields, name
+        assert getattr(names, name) == name  # declared once, in pipeline.names
+    assert parse_live_value(names.CHART_POINTS, "80") == 80
+    with pytest.raises(SettingsError, match=names.CHART_POINTS):
+        parse_live_value(names.CHART_POINTS, "501")  # the app setting's own bounds
+    with pytest.raises(SettingsError, match=names.SENSOR_COUNT):
+        parse_live_value(names.SENSOR_COUNT, "7")  # not safe to change while running
+
+
+def test_a_changed_file_is_applied_on_the_next_refresh(live) -> None:
+    settings, path, clock = live
+    base = settings_from({})
+    assert settings.apply(base) == base  # no file yet: the app settings, exactly
+    write(path, {names.CHART_POINTS: 80, names.GENERATOR_TIMING: "uniform"})
+    assert settings.apply(base).chart_points == base.chart_points  # not due yet
+    clock.now = 5
+    applied = settings.apply(base)
+    assert (applied.chart_points, applied.generator_timing) == (80, "uniform")
+    assert applied.dashboard_poll_seconds == base.dashboard_poll_seconds
+
+
+def test_a_bad_value_is_refused_by_name_and_the_last_good_one_stays(live, caplog) -> None:
+    settings, path, clock = live
+    base = settings_from({})
+    write(path, {names.DASHBOARD_POLL_SECONDS: "5"})
+    assert settings.apply(base).dashboard_poll_seconds == 5.0
+    write(path, {names.DASHBOARD_POLL_SECONDS: "soon", names.CHART_POINTS: "60"})
+    clock.now = 5
+    with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+        applied = settings.apply(base)
+    assert applied.dashboard_poll_seconds == 5.0  # the last good value
+    assert applied.chart_points == 60  # a good value beside a bad one still applies
+    [refusal] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusal.startswith(f"live setting {names.DASHBOARD_POLL_SECONDS} refused")
+    assert "'soon'" in refusal and "keeping 5" in refusal
+
+
+def test_a_removed_key_falls_back_to_the_app_setting_and_a_broken_file_changes_nothing(live, caplog) -> None:
+    settings, path, clock = live
+    base = settings_from({names.CHART_POINTS: "40"})
+    write(path, {names.CHART_POINTS: "90"})
+    assert settings.apply(base).chart_points == 90
+    path.write_text('{"CHART_POINTS": ')  # half written
+    clock.now = 5
+    assert settings.apply(base).chart_points == 90
+    write(path, {})
+    clock.now = 10
+    assert settings.apply(base).chart_points == 40
+
+
+def test_the_environment_chooses_the_source(tmp_path) -> None:
+    assert live_settings_from({}).source is None
+    from_file = live_settings_from({names.LIVE_SETTINGS_FILE: str(tmp_path / "x.json")})
+    assert isinstance(from_file.source, FileSource)
+    both = live_settings_from(
+        {names.LIVE_SETTINGS_FILE: "x.json", names.APP_CONFIGURATION_ENDPOINT: "https://a.azconfig.io"}
+    )
+    assert isinstance(both.source, AppConfigurationSource)
+    assert both.source.endpoint == "https://a.azconfig.io"
+
+
+def test_an_unreachable_app_configuration_keeps_the_app_settings(caplog) -> None:
+    # No managed identity endpoint here: the provider fails for real, the app carries on.
+    settings = LiveSettings(AppConfigurationSource("https://127.0.0.1:9", None, 1), refresh_seconds=60)
+    base = settings_from({})
+    with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+        assert settings.apply(base) == base
+    assert any("live settings unavailable" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_a_live_setting_changed_while_the_local_host_runs(tmp_path, monkeypatch) -> None:
+    live_file = tmp_path / "live.json"
+    write(live_file, {})
+    monkeypatch.setenv(names.LIVE_SETTINGS_FILE, str(live_file))
+    monkeypatch.setenv(names.LIVE_SETTINGS_REFRESH_SECONDS, "0.1")
+    monkeypatch.setenv(names.DASHBOARD_POLL_SECONDS, "2")
+
+    def poll_ms(url: str) -> int:
+        return int(re.search(r'data-poll-ms="(\d+)"', httpx.get(url).text).group(1))
+
+    with local_host(tmp_path, "--no-generator") as host:
+        started_pid = host.process.pid
+        assert poll_ms(host.url) == 2000
+        write(live_file, {names.DASHBOARD_POLL_SECONDS: "5"})
+        eventually(lambda: poll_ms(host.url) == 5000, 15, "the new poll interval served")
+        write(live_file, {names.DASHBOARD_POLL_SECONDS: "-1"})
+        # Requests drive the refresh; each must still see the last good value.
+        eventually(
+            lambda: (
+                poll_ms(host.url) == 5000
+                and f"live setting {names.DASHBOARD_POLL_SECONDS} refused" in host.log()
+            ),
+            15,
+            "the refusal logged, the last good value served",
+        )
+        assert host.process.pid == started_pid and host.process.poll() is None  # no restart
+    assert "got '-1'" in host.log()
