@@ -17,7 +17,7 @@ UV_VERSION := 0.13.9
 LOCAL_SET := requirements.txt requirements-local.txt
 DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
-.PHONY: run test lint bench func-start install install-dev clean
+.PHONY: run test lint bench func-start provision install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,10 +72,15 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## provision: create the database and the four containers in Cosmos DB, if missing (reads local.settings.json)
+provision: $(VENV)/.installed-local
+	@test -f local.settings.json || cp local.settings.json.example local.settings.json
+	$(BIN)/python -m infra.provision_local
+
 ## func-start: the real Functions host with Azurite and the Cosmos DB emulator (needs Core Tools)
 func-start: $(VENV)/.installed-local node_modules/.installed
 	@command -v func >/dev/null || { echo "func (Azure Functions Core Tools 4) is not installed: see README"; exit 2; }
-	@test -f local.settings.json || cp local.settings.json.example local.settings.json
+	@$(MAKE) --no-print-directory provision
 	node node_modules/.bin/azurite --silent --disableTelemetry --inMemoryPersistence \
 	  --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 & \
 	  trap "kill $$!" EXIT; . $(BIN)/activate && func start --port $(PORT)
