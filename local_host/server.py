@@ -10,7 +10,7 @@ import uvicorn
 
 from local_host.triggers import Counters, FeedTriggerRunner, TimerRunner
 from pipeline.settings import Settings
-from pipeline.storage import reset_store
+from pipeline.storage import StoreError, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
 from pipeline.web import create_web_app
 
@@ -26,8 +26,14 @@ def _report_progress(
     stopping: threading.Event,
 ) -> None:
     while not stopping.wait(PROGRESS_SECONDS):
-        backlog = sum(store.feed_backlog(feed.consumer) for feed in feeds)
-        lag = store.feed_lag_seconds(feeds[0].consumer) if feeds else 0.0
+        try:
+            store.ping()  # a store that cannot persist is said here, not only by /api/health
+            backlog = sum(store.feed_backlog(feed.consumer) for feed in feeds)
+            lag = store.feed_lag_seconds(feeds[0].consumer) if feeds else 0.0
+            dead_letters = store.dead_letter_count()
+        except StoreError as error:
+            log.warning("store unavailable: %s; writes are refused (503) until it is back", error)
+            continue
         log.info(
             "progress: %d readings written, %d summarised in %d batches, feed backlog %d "
             "(lag %.1f s), %d dead letters, %d failed attempts retried, %d batches given up",
@@ -36,7 +42,7 @@ def _report_progress(
             counters.batches,
             backlog,
             lag,
-            store.dead_letter_count(),
+            dead_letters,
             counters.failed_attempts,
             counters.batches_skipped,
         )

@@ -24,11 +24,13 @@ from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 from pipeline import names
+from pipeline.invocations import INVOCATIONS
 from pipeline.settings import Settings
-from pipeline.storage import ChangeFeed, Store
+from pipeline.storage import ChangeFeed, Store, StoreError
 
 log = logging.getLogger("local_host")
 ROOT = Path(__file__).resolve().parent.parent
+FEED_RETRY_MAX_SECONDS = 5.0  # a broken store is polled at most this often
 
 
 class UnsupportedBinding(RuntimeError):
@@ -287,6 +289,20 @@ class FeedTriggerRunner:
         return len(batch.documents)
 
     def run(self, stopping: threading.Event) -> None:
+        failures = 0
         while not stopping.is_set():
-            if self.run_once(stopping) == 0 and stopping.wait(self._poll_delay):
+            try:
+                delivered = self.run_once(stopping)
+            except StoreError as error:  # the feed itself could not be read or checkpointed
+                failures += 1
+                INVOCATIONS.failed(self.consumer, error)  # /api/health names the feed
+                log.warning("%s: change feed unavailable (%s), retrying", self.name, error)
+                if stopping.wait(min(FEED_RETRY_MAX_SECONDS, self._poll_delay * 2**failures)):
+                    return
+                continue
+            if failures:
+                failures = 0
+                INVOCATIONS.succeeded(self.consumer)
+                log.info("%s: change feed readable again", self.name)
+            if delivered == 0 and stopping.wait(self._poll_delay):
                 return

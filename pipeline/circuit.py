@@ -25,15 +25,17 @@ GUARDED = (
     "recent_dead_letters",
     "put_readings",
     "ping",
+    "feed_lag_seconds",
 )
 
 
 class CircuitOpen(StoreUnavailable):
     """The store failed repeatedly; requests are refused until `retry_after` seconds pass."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, cause: StoreError | None = None) -> None:
         super().__init__(f"store circuit open, retry in {retry_after} s")
         self.retry_after = retry_after
+        self.cause = cause  # the last store failure before it opened
 
 
 class _LogTransitions(pybreaker.CircuitBreakerListener):
@@ -47,6 +49,7 @@ class GuardedStore:
     def __init__(self, inner: Store, fail_max: int = 5, cooldown_seconds: float = 10.0) -> None:
         self._inner = inner
         self._cooldown = cooldown_seconds
+        self.last_error: StoreError | None = None
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=cooldown_seconds,
@@ -72,6 +75,9 @@ class GuardedStore:
             try:
                 return self.breaker.call(attribute, *args, **kwargs)
             except pybreaker.CircuitBreakerError:
-                raise CircuitOpen(self._retry_after()) from None
+                raise CircuitOpen(self._retry_after(), self.last_error) from None
+            except StoreError as error:
+                self.last_error = error
+                raise
 
         return guarded

@@ -89,7 +89,7 @@ def _build() -> _Instruments:
         summaries_written=meter.create_counter(metric["summaries_written"], unit="{summary}"),
         dead_letters=meter.create_counter(metric["dead_letters"], unit="{document}"),
         feed_lag=meter.create_histogram(
-            metric["feed_lag"], unit="s", description="now minus the newest reading of a summarised batch"
+            metric["feed_lag"], unit="s", description="age of a batch's oldest change, from its write time"
         ),
         store_requests=meter.create_histogram(metric["store_requests"], unit="{request}"),
         request_units=meter.create_histogram(metric["request_units"], unit="RU"),

@@ -8,21 +8,19 @@ JSON reason, a store outage a 503 with Retry-After.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from generator.http_api import router as ingest_router
-from pipeline.readings import parse_timestamp
+from pipeline.health import health_router
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
-from pipeline.web_context import current_read_model, current_settings, current_store
+from pipeline.web_context import current_settings, current_store
 from visualiser.http_api import router as visualiser_router
-from visualiser.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -59,34 +57,7 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
     app.state.settings = settings
     app.include_router(visualiser_router)
     app.include_router(ingest_router)
-
-    @app.get("/api/health", responses={503: {"description": "store unreachable or feed lagging"}})
-    def health(
-        store: Annotated[Store, Depends(current_store)],
-        read_model: Annotated[ReadModel, Depends(current_read_model)],
-        settings: Annotated[Settings, Depends(current_settings)],
-    ) -> JSONResponse:
-        """Store reachability and feed lag (now minus the newest summarised reading)."""
-        try:
-            store.ping()
-            newest = max((s.timestamp for s in read_model.latest().values()), default=None)
-        except StoreError as error:
-            return JSONResponse(
-                {"status": "unhealthy", "store": str(error), "feed_lag_seconds": None},
-                status_code=503,
-                headers={"Retry-After": str(_retry_after(error))},
-            )
-        lag = None
-        if newest is not None:
-            lag = round((datetime.now(UTC) - parse_timestamp(newest)).total_seconds(), 3)
-        limit = settings.health_max_feed_lag_seconds
-        lagging = bool(limit) and lag is not None and lag > limit
-        body = {
-            "status": "unhealthy" if lagging else "healthy",
-            "store": "reachable",
-            "feed_lag_seconds": lag,
-        }
-        return JSONResponse(body, status_code=503 if lagging else 200)
+    app.include_router(health_router(current_store, current_settings))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:

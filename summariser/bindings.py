@@ -6,11 +6,12 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 
 from pipeline import metrics, names
-from pipeline.readings import parse_timestamp
+from pipeline.invocations import INVOCATIONS
 from pipeline.settings import load_settings
 from pipeline.storage import get_store
 from pipeline.telemetry import invocation
@@ -65,6 +66,27 @@ def _log_if_last_attempt(context: func.Context, documents: int) -> None:
 )
 def summarise_readings(documents: func.DocumentList, context: func.Context) -> None:
     """Summarise each sensor in the batch; a store error raises so the batch is retried."""
+    try:
+        _summarise(documents, context)
+    except Exception as error:
+        INVOCATIONS.failed("summarise_readings", error)  # read by /api/health
+        raise
+    INVOCATIONS.succeeded("summarise_readings")
+
+
+def _write_lag_seconds(documents: list[dict[str, Any]], now: datetime) -> float | None:
+    """Now minus the oldest write time (`_ts`, set by Cosmos DB) in the batch, never negative.
+
+    The store's write time, not the reading's own timestamp: a device stamping readings in
+    the future (or the past) cannot make the lag negative (or huge).
+    """
+    written = [document["_ts"] for document in documents if isinstance(document.get("_ts"), int | float)]
+    if not written:
+        return None
+    return max(0.0, now.timestamp() - min(written))
+
+
+def _summarise(documents: func.DocumentList, context: func.Context) -> None:
     with invocation("summarise_readings", context.invocation_id):
         settings = load_settings()
         store = get_store()
@@ -72,9 +94,10 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
         requests_before, units_before = (meter.total(), meter.request_units) if meter else (0, 0.0)
         started = time.perf_counter()
         now = datetime.now(UTC)
+        batch = [document.to_dict() for document in documents]
         try:
             outcome = summarise_batch(
-                (document.to_dict() for document in documents),
+                batch,
                 store,
                 settings.window_size,
                 now,
@@ -84,8 +107,7 @@ def summarise_readings(documents: func.DocumentList, context: func.Context) -> N
             _log_if_last_attempt(context, len(documents))
             raise
         duration_ms = (time.perf_counter() - started) * 1000
-        newest = max((s.timestamp for s in outcome.summaries), default=None)
-        feed_lag_s = (now - parse_timestamp(newest)).total_seconds() if newest else None
+        feed_lag_s = _write_lag_seconds(batch, now)
         requests = meter.total() - requests_before if meter else None
         units = round(meter.request_units - units_before, 2) if meter else None
         metrics.record_batch(

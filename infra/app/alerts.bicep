@@ -22,7 +22,7 @@ param alertsEnabled bool = true
 ])
 @description('Minutes the summariser must fail with no successful batch before alerting.')
 param summariserFailingMinutes int = 15
-@description('Feed lag (seconds, now minus the newest summarised reading) that counts as behind.')
+@description('Feed lag (seconds, age of the oldest change of a summarised batch, from its write time) that counts as behind.')
 param feedLagThresholdSeconds int = 120
 @allowed([
   5

@@ -14,6 +14,7 @@ from pipeline.storage.base import (
     SensorState,
     Store,
     StoreError,
+    StoreNotWritable,
     StoreUnavailable,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "SensorState",
     "Store",
     "StoreError",
+    "StoreNotWritable",
     "StoreUnavailable",
     "open_store",
     "get_store",

@@ -22,6 +22,17 @@ class StoreUnavailable(StoreError):
     """The store could not be reached or is throttling beyond the configured retries."""
 
 
+class StoreNotWritable(StoreUnavailable):
+    """The store answers but cannot persist a write: its file is gone, read-only or full.
+
+    `reason` says which in words fit for a public health report (no file paths).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class LatestMoved(StoreError):
     """The sensor's latest pointer changed since the caller last saw it (another writer)."""
 

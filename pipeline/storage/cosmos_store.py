@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -333,6 +334,33 @@ class CosmosStore:
         )
         fields = ("id", "source_id", "reason", "received_at", "payload")
         return [DeadLetter(**{field: document.get(field) for field in fields}) for document in documents]
+
+    def feed_lag_seconds(self, consumer: str | None = None) -> float:
+        """Age of the oldest reading written after the summariser's last write (0 when none).
+
+        The change feed's position lives in the Functions host's leases, which are not ours
+        to read; write times (`_ts`, whole seconds, set by Cosmos DB, not by a device) stand
+        in for it: a reading written after the newest summary write has not been summarised
+        yet. `consumer` is accepted for the contract and ignored.
+        """
+        newest_reading = self._max_write_time(self._readings)
+        if newest_reading is None:
+            return 0.0
+        newest_summary = self._max_write_time(self._summaries)
+        if newest_summary is not None and newest_summary >= newest_reading:
+            return 0.0
+        oldest_waiting = self._query(
+            self._readings,
+            "SELECT VALUE MIN(c._ts) FROM c WHERE c._ts > @since",
+            [{"name": "@since", "value": newest_summary or 0}],
+        )
+        if not oldest_waiting or oldest_waiting[0] is None:
+            return 0.0
+        return max(0.0, datetime.now(UTC).timestamp() - float(oldest_waiting[0]))
+
+    def _max_write_time(self, container: ContainerProxy) -> int | None:
+        found = self._query(container, "SELECT VALUE MAX(c._ts) FROM c", [])
+        return int(found[0]) if found and found[0] is not None else None
 
     def ping(self) -> None:
         try:
