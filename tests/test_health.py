@@ -1,4 +1,4 @@
-"""`/api/health` on both stores: the failing part named, feed lag never negative nor fooled by device clocks."""
+"""`/api/health` on both stores: the failing part named, feed lag never negative nor fooled by clocks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pipeline.health import FAILURES_UNHEALTHY, health_router
 from pipeline.invocations import Invocations
 from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import Settings, settings_from
-from pipeline.storage import Store
+from pipeline.storage import Store, StoreError
 from summariser.batch import summarise_batch
 from tests.checks import eventually
 
@@ -88,7 +88,7 @@ def test_an_unprocessed_change_older_than_the_limit_makes_it_unhealthy(
 
 
 def test_a_function_failing_in_a_row_is_named_until_it_succeeds(client: TestClient, invocations) -> None:
-    for attempt in range(FAILURES_UNHEALTHY):
+    for _ in range(FAILURES_UNHEALTHY):
         assert client.get("/api/health").status_code == 200  # fewer failures: retries at work
         invocations.failed("summarise_readings", TimeoutError("/secret/path"))
     response = client.get("/api/health")
@@ -124,7 +124,7 @@ def test_the_summariser_binding_records_its_outcomes(monkeypatch, tmp_path) -> N
     try:
         (tmp_path / "pipeline.db").rename(tmp_path / "elsewhere.db")
         for _ in range(2):
-            with pytest.raises(Exception):
+            with pytest.raises(StoreError):
                 function(documents, context=LocalContext("summarise_readings"))
         assert invocations.records()["summarise_readings"].consecutive_failures == 2
         (tmp_path / "elsewhere.db").rename(tmp_path / "pipeline.db")
