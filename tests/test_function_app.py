@@ -11,6 +11,7 @@ import pytest
 from pipeline import names
 from tests.servers import ROOT, registered_functions
 
+MAX_IMPORTED_MODULES = 400
 HEAVY_MODULES = (
     "azure.cosmos",
     "azure.identity",
@@ -30,11 +31,13 @@ def refuse(self, *args):
     raise OSError("no network at import time")
 socket.socket.connect = refuse
 before = set(os.listdir("."))
+modules_before = set(sys.modules)
 start = time.perf_counter()
 import function_app
 elapsed = time.perf_counter() - start
 print(json.dumps({
     "seconds": elapsed,
+    "modules": len(set(sys.modules) - modules_before),
     "connections": opened,
     "new_files": sorted(set(os.listdir(".")) - before),
     "heavy": sorted(m for m in HEAVY_MODULES if m in sys.modules),
@@ -64,8 +67,11 @@ def test_import_is_fast_and_does_no_io(tmp_path) -> None:
         assert probe["new_files"] == []
         assert probe["heavy"] == [], "these belong on first use, not at import"
         times.append(probe["seconds"])
-    print(f"import function_app: best {min(times):.3f} s of {[round(t, 3) for t in times]}")
-    assert min(times) < 0.3
+        modules = probe["modules"]
+    print(f"import function_app: {modules} modules, {[round(t, 3) for t in times]} s")
+    # What the import loads, counted rather than timed (timings are `make bench`'s): 271
+    # modules today, ~0.15 s; one heavy library imported eagerly adds hundreds.
+    assert modules <= MAX_IMPORTED_MODULES
 
 
 @pytest.fixture(scope="module")

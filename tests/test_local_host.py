@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 
 import httpx
@@ -25,6 +26,11 @@ def every_sensor_summarised(url: str) -> bool:
     return set(httpx.get(f"{url}/api/summary-timestamps").json()) >= set(SENSORS)
 
 
+def readings_written(store_path) -> int:
+    with sqlite3.connect(store_path, timeout=30) as connection:
+        return connection.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+
+
 def test_serves_summarises_exactly_and_survives_sigkill(tmp_path) -> None:
     arguments = ("--interval", "1", "--speed", "4", "--seed", "7")
     with local_host(tmp_path, *arguments) as host:
@@ -34,8 +40,10 @@ def test_serves_summarises_exactly_and_survives_sigkill(tmp_path) -> None:
         check_summaries(host.url)
         print(f"all sensors summarised {time.monotonic() - started:.1f} s after start")
 
-        # Kill it in the middle of work: no chance to checkpoint or close anything.
-        time.sleep(1.3)
+        # Kill it in the middle of work (the generator has written since): no chance to
+        # checkpoint or close anything.
+        written = readings_written(host.store_path)
+        eventually(lambda: readings_written(host.store_path) > written, 15, "more readings written")
         assert host.stop(signal.SIGKILL) == -signal.SIGKILL
 
     # Restart on the same store without the generator: the feed drains from the checkpoint.
@@ -59,22 +67,30 @@ def test_serves_summarises_exactly_and_survives_sigkill(tmp_path) -> None:
     assert status == 0, restarted.log()
 
 
-def test_ctrl_c_exits_cleanly_within_5_seconds_with_the_checkpoint_saved(tmp_path) -> None:
+def test_ctrl_c_exits_cleanly_with_the_checkpoint_saved(tmp_path) -> None:
     with local_host(tmp_path, "--interval", "1", "--speed", "4") as host:
         eventually(lambda: every_sensor_summarised(host.url), 30, "every sensor summarised")
         assert host.process is not None
         host.process.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        status = host.process.wait(10)
-        elapsed = time.monotonic() - started
+        status = host.process.wait(10)  # a timeout, not a claim: `make bench` times things
     assert status == 0, host.log()
-    assert elapsed < 5.0
     assert "checkpoint saved" in host.log()
     store = SqliteStore(host.store_path)
     committed = store._position(CONSUMER)
     assert committed > 0
-    # Whatever was not summarised before the stop is still ahead of the checkpoint, not lost.
-    assert store.feed_backlog(CONSUMER) == len(store.read_feed(CONSUMER, 100_000).documents)
+    # The checkpoint never runs ahead of the work: every reading at or before it is covered
+    # by its sensor's latest summary (read straight from the table, not through the feed).
+    with sqlite3.connect(host.store_path) as connection:
+        checkpointed = dict(
+            connection.execute(
+                "SELECT sensor_id, MAX(timestamp) FROM readings WHERE seq <= ? GROUP BY sensor_id",
+                (committed,),
+            ).fetchall()
+        )
+    latest = store.latest_summaries()
+    assert set(checkpointed) == set(SENSORS)
+    for sensor, newest in checkpointed.items():
+        assert latest[sensor].timestamp >= newest, sensor
     store.close()
 
 

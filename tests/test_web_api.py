@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
 from pipeline.web import create_web_app
 from summariser.batch import summarise_batch
+from tests.checks import eventually
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -152,8 +152,13 @@ def test_circuit_opens_after_repeated_store_failures_then_half_opens(tmp_path) -
         assert client.get("/api/health").status_code == 503
         # Bad input does not count as a store failure.
         assert client.get("/api/sensors/sensor-1/readings", params={"limit": 0}).status_code == 400
-        time.sleep(1.1)
-        blocker.unlink()  # the store comes back
+        blocker.unlink()  # the store comes back, but the open circuit still refuses at once
+        # After the cooldown one request is let through (half-open); its success closes it.
+        eventually(
+            lambda: client.get("/api/sensors/sensor-1/readings").status_code == 200,
+            10,
+            "the circuit let a request through after its cooldown",
+        )
         recovered = client.get("/api/sensors/sensor-1/readings")
         assert recovered.status_code == 200 and recovered.json() == []
         assert guarded.breaker.current_state == "closed"

@@ -1,0 +1,346 @@
+"""The curated mutations: each breaks one promise of the README in the smallest way.
+
+Each names its file, the exact original snippet (found exactly once, or the run fails as
+stale), the replacement, the tests expected to catch it (pytest node ids, run with -x) and
+the promise it breaks. When code moves on, update the snippet here; when a mutation
+survives, a test is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    original: str
+    replacement: str
+    tests: tuple[str, ...]
+    promise: str
+
+    def apply(self, source: str) -> str:
+        return source.replace(self.original, self.replacement, 1)
+
+
+SUMMARISER = "tests/test_summariser.py"
+CONTRACT = "tests/test_store_contract.py"
+WEB = "tests/test_web_api.py"
+GENERATOR = "tests/test_generator.py"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # --- summariser: the statistics -------------------------------------------------------
+    Mutation(
+        "mean-rounds-half-even",
+        "summariser/window.py",
+        "rounding=ROUND_HALF_UP",
+        "rounding=ROUND_HALF_EVEN",
+        (SUMMARISER,),
+        "the mean rounds halves away from zero (0.625 -> 0.63)",
+    ),
+    Mutation(
+        "mean-in-float-arithmetic",
+        "summariser/window.py",
+        "return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP))",
+        "return round(sum(values) / len(values), 2)",
+        (SUMMARISER,),
+        "the mean is exact: the order of readings never changes a cent",
+    ),
+    Mutation(
+        "mean-divides-by-window-size",
+        "summariser/window.py",
+        "(total / len(values))",
+        "(total / 10)",
+        (SUMMARISER,),
+        "the mean is over the readings in the window, even before it is full",
+    ),
+    Mutation(
+        "max-is-min",
+        "summariser/window.py",
+        "max_temp=max(temperatures)",
+        "max_temp=min(temperatures)",
+        (SUMMARISER,),
+        "the summary's max is the window's largest temperature",
+    ),
+    # --- summariser: which readings form the window ---------------------------------------
+    Mutation(
+        "window-keeps-oldest",
+        "summariser/state_cache.py",
+        "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
+        "key=lambda r: (r.timestamp, r.id))[:size]",
+        (SUMMARISER,),
+        "the window is the latest readings, not the first ones",
+    ),
+    Mutation(
+        "window-ties-not-by-id",
+        "summariser/state_cache.py",
+        "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
+        "key=lambda r: r.timestamp, reverse=True)[:size]",
+        (SUMMARISER,),
+        "readings with the same timestamp are ordered by id, so the window is deterministic",
+    ),
+    Mutation(
+        "as-of-is-oldest-in-batch",
+        "summariser/batch.py",
+        "as_of = max(reading.timestamp for reading in batch_readings)\n    stored =",
+        "as_of = min(reading.timestamp for reading in batch_readings)\n    stored =",
+        (SUMMARISER,),
+        "a summary is as of the sensor's newest reading in the batch",
+    ),
+    Mutation(
+        "sqlite-window-excludes-as-of",
+        "pipeline/storage/sqlite_store.py",
+        "WHERE sensor_id = ? AND timestamp <= ? ",
+        "WHERE sensor_id = ? AND timestamp < ? ",
+        (CONTRACT, SUMMARISER),
+        "the window includes the as-of reading itself (timestamp <= as_of)",
+    ),
+    Mutation(
+        "sqlite-window-ties-ascending",
+        "pipeline/storage/sqlite_store.py",
+        "ORDER BY timestamp DESC, id DESC LIMIT ?",
+        "ORDER BY timestamp DESC, id ASC LIMIT ?",
+        (CONTRACT,),
+        "the store breaks timestamp ties by id, descending",
+    ),
+    Mutation(
+        "cosmos-window-ignores-ties-at-boundary",
+        "pipeline/storage/cosmos_store.py",
+        "len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp",
+        "len(valid) >= size",
+        (f"{CONTRACT}::test_window_breaks_timestamp_ties_by_id",),
+        "on Cosmos DB ties at the window's edge are broken by id over all tied readings",
+    ),
+    # --- summariser: compare-and-swap, late repair, dead letters --------------------------
+    Mutation(
+        "fast-path-without-compare-and-swap",
+        "summariser/batch.py",
+        "return Publication(summary, tuple(window), state.marker)",
+        "return Publication(summary, tuple(window), None)",
+        (SUMMARISER,),
+        "a cached window is trusted only through a compare-and-swap on the pointer",
+    ),
+    Mutation(
+        "sqlite-compare-and-swap-ignores-version",
+        "pipeline/storage/sqlite_store.py",
+        "window = ? WHERE sensor_id = ? AND version = ?",
+        "window = ? WHERE sensor_id = ? AND version >= ?",
+        (CONTRACT,),
+        "publishing against a stale pointer version writes nothing (SQLite)",
+    ),
+    Mutation(
+        "cosmos-replace-unconditional",
+        "pipeline/storage/cosmos_store.py",
+        "match_condition=MatchConditions.IfNotModified",
+        "match_condition=MatchConditions.Unconditionally",
+        (f"{CONTRACT}::test_publish_is_a_compare_and_swap_between_two_instances",),
+        "publishing against a stale pointer etag writes nothing (Cosmos DB)",
+    ),
+    Mutation(
+        "late-batch-not-repaired",
+        "summariser/batch.py",
+        "            late.append((sensor_id, marker))",
+        "            pass",
+        (SUMMARISER,),
+        "a late reading is folded into the sensor's newest summary",
+    ),
+    Mutation(
+        "late-reading-takes-fast-path",
+        "summariser/batch.py",
+        "min(r.timestamp for r in batch_readings) > state.summary.timestamp",
+        "max(r.timestamp for r in batch_readings) > state.summary.timestamp",
+        (SUMMARISER,),
+        "a batch with a reading older than the state's summary reads its window from the store",
+    ),
+    Mutation(
+        "dead-letters-not-written",
+        "summariser/batch.py",
+        "        store.add_dead_letters(dead_letters)\n",
+        "",
+        (SUMMARISER,),
+        "an invalid document is kept in the dead-letter container with its reason",
+    ),
+    Mutation(
+        "dead-letter-id-random",
+        "summariser/batch.py",
+        "id=hashlib.sha256(payload.encode()).hexdigest()[:32],",
+        "id=__import__('uuid').uuid4().hex,",
+        (SUMMARISER,),
+        "a redelivered poison document is dead-lettered once (deterministic id)",
+    ),
+    Mutation(
+        "summary-id-not-deterministic",
+        "pipeline/readings.py",
+        'return f"{sensor_id}-{as_of_timestamp}"',
+        "return f\"{sensor_id}-{as_of_timestamp}-{__import__('uuid').uuid4().hex[:6]}\"",
+        (SUMMARISER,),
+        "a redelivered batch writes the same summary ids: nothing is duplicated",
+    ),
+    # --- summariser: the in-memory state (steady state costs) ------------------------------
+    Mutation(
+        "state-cache-never-filled",
+        "summariser/batch.py",
+        "            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))",
+        "            pass",
+        (SUMMARISER,),
+        "in the steady state a batch needs no state query (two requests per sensor)",
+    ),
+    Mutation(
+        "state-cache-kept-after-failed-batch",
+        "summariser/batch.py",
+        "            cache.forget(by_sensor)\n            raise",
+        "            raise",
+        (SUMMARISER,),
+        "after a failed batch the cached states of its sensors are not trusted",
+    ),
+    # --- read model and charts -------------------------------------------------------------
+    Mutation(
+        "chart-etag-ignores-newest-summary",
+        "visualiser/read_model.py",
+        'key = f"{newest.sensor_id}\\n{newest.timestamp}\\n{self._chart_points}".encode()',
+        'key = f"{newest.sensor_id}\\n{self._chart_points}".encode()',
+        (WEB,),
+        "a newer summary gives the chart a new ETag (no stale 304)",
+    ),
+    Mutation(
+        "chart-cache-key-ignores-newest-summary",
+        "visualiser/read_model.py",
+        "key = (sensor_id, newest.timestamp)",
+        "key = (sensor_id, '')",
+        (WEB,),
+        "a newer summary gives new PNG bytes (the cached chart is not served forever)",
+    ),
+    Mutation(
+        "read-model-not-shared",
+        "visualiser/read_model.py",
+        "expired = self._clock() - self._latest_at >= self._ttl",
+        "expired = True",
+        (WEB,),
+        "the store cost of the dashboard does not grow with its viewers",
+    ),
+    Mutation(
+        "conditional-get-inverted",
+        "visualiser/http_api.py",
+        'if etag in request.headers.get("if-none-match", ""):',
+        'if etag not in request.headers.get("if-none-match", ""):',
+        (f"{WEB}::test_chart_png_etag_304_and_404",),
+        "If-None-Match with the current ETag is a 304, with another one a 200",
+    ),
+    # --- local host: checkpointing ---------------------------------------------------------
+    Mutation(
+        "checkpoint-before-success",
+        "local_host/triggers.py",
+        "        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)\n",
+        "        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)\n"
+        "        self._feed.commit_feed(self.consumer, batch.position)\n",
+        ("tests/test_local_host.py",),
+        "the feed is checkpointed only after the function succeeded (at least once)",
+    ),
+    Mutation(
+        "checkpoint-while-stopping",
+        "local_host/triggers.py",
+        "        if not succeeded and stopping.is_set():\n            return 0",
+        "        if False:\n            return 0",
+        ("tests/test_local_host.py",),
+        "a batch interrupted by shutdown is not checkpointed, so it is redelivered",
+    ),
+    Mutation(
+        "never-checkpointed",
+        "local_host/triggers.py",
+        "        self._feed.commit_feed(self.consumer, batch.position)\n        return len(batch.documents)",
+        "        return len(batch.documents)",
+        ("tests/test_local_host.py",),
+        "processed batches are checkpointed, so a restart does not start over",
+    ),
+    # --- circuit breaker -------------------------------------------------------------------
+    Mutation(
+        "breaker-counts-client-errors",
+        "pipeline/circuit.py",
+        "exclude=[lambda error: not isinstance(error, StoreError)],",
+        "exclude=[],",
+        (WEB,),
+        "bad input from one client never opens the circuit for everyone",
+    ),
+    Mutation(
+        "breaker-ignores-store-errors",
+        "pipeline/circuit.py",
+        "exclude=[lambda error: not isinstance(error, StoreError)],",
+        "exclude=[lambda error: True],",
+        (WEB,),
+        "repeated store failures open the circuit",
+    ),
+    # --- ingest validation -----------------------------------------------------------------
+    Mutation(
+        "no-upper-temperature-bound",
+        "pipeline/readings.py",
+        "if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:",
+        "if not MIN_TEMPERATURE <= number:",
+        (GENERATOR,),
+        "temperatures above 100 °C are refused",
+    ),
+    Mutation(
+        "no-lower-temperature-bound",
+        "pipeline/readings.py",
+        "if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:",
+        "if not number <= MAX_TEMPERATURE:",
+        (GENERATOR,),
+        "temperatures below -100 °C are refused",
+    ),
+    Mutation(
+        "booleans-are-temperatures",
+        "pipeline/readings.py",
+        "if isinstance(value, bool) or not isinstance(value, int | float):",
+        "if not isinstance(value, int | float):",
+        (GENERATOR,),
+        "true/false is not a temperature",
+    ),
+    Mutation(
+        "sensor-id-pattern-prefix-only",
+        "pipeline/readings.py",
+        'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")',
+        'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}")',
+        (GENERATOR,),
+        "a sensor id is validated whole, not by its prefix",
+    ),
+    Mutation(
+        "future-timestamps-accepted",
+        "pipeline/readings.py",
+        "MAX_CLOCK_SKEW = timedelta(minutes=5)",
+        "MAX_CLOCK_SKEW = timedelta(days=3650)",
+        (GENERATOR,),
+        "readings stamped more than 5 minutes ahead are refused",
+    ),
+    Mutation(
+        "ancient-timestamps-accepted",
+        "pipeline/readings.py",
+        "elif moment.year < 2000:",
+        "elif moment.year < 1900:",
+        (GENERATOR,),
+        "readings stamped before 2000 are refused",
+    ),
+    Mutation(
+        "one-more-reading-per-request",
+        "generator/ingest.py",
+        "if len(items) > MAX_READINGS_PER_REQUEST:",
+        "if len(items) > MAX_READINGS_PER_REQUEST + 1:",
+        (GENERATOR,),
+        "at most 1,000 readings per request",
+    ),
+    Mutation(
+        "conflicting-ids-accepted",
+        "generator/ingest.py",
+        "if unique.setdefault(reading.id, reading) != reading:",
+        "if unique.setdefault(reading.id, reading) is None:",
+        (GENERATOR,),
+        "one id naming two different readings is refused",
+    ),
+    Mutation(
+        "valid-part-of-request-written",
+        "generator/ingest.py",
+        "    if errors:\n        raise RejectedSubmission(errors)",
+        "    if errors and not unique:\n        raise RejectedSubmission(errors)",
+        (f"{WEB}::test_post_readings_all_or_nothing", GENERATOR),
+        "a request with one invalid reading writes none of them",
+    ),
+)
