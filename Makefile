@@ -17,7 +17,7 @@ UV_VERSION := 0.13.9
 LOCAL_SET := requirements.txt requirements-local.txt
 DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
-.PHONY: run test lint bench func-start provision install install-dev clean
+.PHONY: run test lint bench mutate func-start provision install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ test: $(VENV)/.installed-dev node_modules/.installed
 ## bench: every benchmark side by side (a few minutes); writes docs/benchmarks.md
 bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python -m bench.run
+
+## mutate: break each promise on purpose (tests/mutation/catalogue.py); fails if a test misses one
+mutate: $(VENV)/.installed-dev node_modules/.installed
+	$(BIN)/python -m tests.mutation.run $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from pipeline.settings import CosmosConnection
 from pipeline.storage import Store
@@ -18,6 +20,9 @@ from tests.servers import CosmosServer, cosmos_server
 # The test server's certificate is self-signed, as the emulator's is.
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 logging.getLogger("azure").setLevel(logging.WARNING)
+# `make mutate` only needs to know that a property fails, not its smallest counterexample.
+settings.register_profile("mutate", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

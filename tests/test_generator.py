@@ -167,3 +167,22 @@ def test_size_limits() -> None:
         readings_from_submission([], NOW)
     with pytest.raises(RejectedSubmission):
         readings_from_submission([dict(good, id="same"), dict(good, id="same", temperature=21)], NOW)
+
+
+def test_temperature_range_and_clock_skew_limits_are_exact() -> None:
+    """-100 to 100 °C inclusive; at most 5 minutes ahead of the server's clock."""
+
+    def submit(**fields: object) -> list:
+        reading = {"sensor_id": "a", "temperature": 20, "timestamp": "2026-11-28T11:00:00Z"}
+        return readings_from_submission(dict(reading, **fields), NOW)
+
+    assert [r.temperature for r in submit(temperature=-100) + submit(temperature=100)] == [-100.0, 100.0]
+    for outside in (-100.01, 100.01, -1000, 1000):
+        with pytest.raises(RejectedSubmission) as raised:
+            submit(temperature=outside)
+        assert "temperature" in raised.value.errors[0]["errors"], outside
+    ahead = NOW + timedelta(minutes=4, seconds=59)
+    assert submit(timestamp=ahead.isoformat())[0].timestamp == "2026-11-28T12:04:59.000Z"
+    with pytest.raises(RejectedSubmission) as raised:
+        submit(timestamp=(NOW + timedelta(minutes=5, seconds=1)).isoformat())
+    assert "timestamp" in raised.value.errors[0]["errors"]

@@ -421,3 +421,17 @@ def test_late_reading_and_a_second_instance_invalidate_cached_windows(store: Sto
     found = assert_every_summary_is_exact(store, everything)
     assert f"sensor-1-{late.timestamp}" in found
     assert found[f"sensor-1-{readings[39].timestamp}"].max_temp == 39.99
+
+
+def test_timestamp_ties_are_broken_by_id_whatever_the_delivery_order(store: Store) -> None:
+    """Twelve readings with one timestamp: the window keeps the ten with the largest ids."""
+    first = make_readings(5, sensors=1)
+    same_time = format_timestamp(START + timedelta(hours=1))
+    tied = [Reading(f"tie-{n:02d}", "sensor-1", 15.0 + n, same_time) for n in range(12)]
+    cache = SensorStateCache()
+    deliver(store, first, cache)
+
+    [summary] = deliver(store, tied, cache)  # extends the cached state: no window query
+
+    assert summary == expected_summary([*first, *tied], "sensor-1", same_time)
+    assert summary.min_temp == 17.0  # tie-00 and tie-01 are the two left out

@@ -24,10 +24,37 @@ class Mutation:
         return source.replace(self.original, self.replacement, 1)
 
 
-SUMMARISER = "tests/test_summariser.py"
-CONTRACT = "tests/test_store_contract.py"
-WEB = "tests/test_web_api.py"
-GENERATOR = "tests/test_generator.py"
+def tests(module: str, *names: str) -> tuple[str, ...]:
+    """Node ids of tests in tests/<module>.py (each runs on both stores where it is parametrised)."""
+    return tuple(f"tests/{module}.py::{name}" for name in names) or (f"tests/{module}.py",)
+
+
+STATISTICS = tests("test_summariser", "test_window_statistics_match_an_exact_recomputation")
+SPLITS = tests(
+    "test_summariser",
+    "test_any_batch_split_gives_exact_summaries",
+    "test_steady_state_needs_no_window_query_and_stays_exact",
+)
+LATE = tests(
+    "test_summariser",
+    "test_late_reading_and_a_second_instance_invalidate_cached_windows",
+    "test_out_of_order_reading_lands_in_its_place_in_the_window",
+)
+CAS = tests("test_store_contract", "test_publish_is_a_compare_and_swap_between_two_instances")
+POISON = tests("test_summariser", "test_poison_documents_are_dead_lettered_and_never_stop_the_batch")
+CHART = tests("test_web_api", "test_chart_png_etag_304_and_404")
+BREAKER = tests("test_web_api", "test_circuit_opens_after_repeated_store_failures_then_half_opens")
+SUBMISSION = tests(
+    "test_generator",
+    "test_submission_errors_name_the_field",
+    "test_temperature_range_and_clock_skew_limits_are_exact",
+    "test_size_limits",
+)
+CHECKPOINT = tests(
+    "test_local_host",
+    "test_serves_summarises_exactly_and_survives_sigkill",
+    "test_ctrl_c_exits_cleanly_with_the_checkpoint_saved",
+)
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- summariser: the statistics -------------------------------------------------------
@@ -36,7 +63,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/window.py",
         "rounding=ROUND_HALF_UP",
         "rounding=ROUND_HALF_EVEN",
-        (SUMMARISER,),
+        STATISTICS,
         "the mean rounds halves away from zero (0.625 -> 0.63)",
     ),
     Mutation(
@@ -44,7 +71,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/window.py",
         "return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP))",
         "return round(sum(values) / len(values), 2)",
-        (SUMMARISER,),
+        STATISTICS,
         "the mean is exact: the order of readings never changes a cent",
     ),
     Mutation(
@@ -52,7 +79,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/window.py",
         "(total / len(values))",
         "(total / 10)",
-        (SUMMARISER,),
+        STATISTICS,
         "the mean is over the readings in the window, even before it is full",
     ),
     Mutation(
@@ -60,7 +87,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/window.py",
         "max_temp=max(temperatures)",
         "max_temp=min(temperatures)",
-        (SUMMARISER,),
+        STATISTICS,
         "the summary's max is the window's largest temperature",
     ),
     # --- summariser: which readings form the window ---------------------------------------
@@ -69,7 +96,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/state_cache.py",
         "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
         "key=lambda r: (r.timestamp, r.id))[:size]",
-        (SUMMARISER,),
+        SPLITS,
         "the window is the latest readings, not the first ones",
     ),
     Mutation(
@@ -77,7 +104,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/state_cache.py",
         "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
         "key=lambda r: r.timestamp, reverse=True)[:size]",
-        (SUMMARISER,),
+        tests("test_summariser", "test_timestamp_ties_are_broken_by_id_whatever_the_delivery_order"),
         "readings with the same timestamp are ordered by id, so the window is deterministic",
     ),
     Mutation(
@@ -85,7 +112,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/batch.py",
         "as_of = max(reading.timestamp for reading in batch_readings)\n    stored =",
         "as_of = min(reading.timestamp for reading in batch_readings)\n    stored =",
-        (SUMMARISER,),
+        SPLITS,
         "a summary is as of the sensor's newest reading in the batch",
     ),
     Mutation(
@@ -93,7 +120,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/storage/sqlite_store.py",
         "WHERE sensor_id = ? AND timestamp <= ? ",
         "WHERE sensor_id = ? AND timestamp < ? ",
-        (CONTRACT, SUMMARISER),
+        tests("test_store_contract", "test_window_is_the_latest_readings_up_to_as_of_newest_first"),
         "the window includes the as-of reading itself (timestamp <= as_of)",
     ),
     Mutation(
@@ -101,7 +128,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/storage/sqlite_store.py",
         "ORDER BY timestamp DESC, id DESC LIMIT ?",
         "ORDER BY timestamp DESC, id ASC LIMIT ?",
-        (CONTRACT,),
+        tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
         "the store breaks timestamp ties by id, descending",
     ),
     Mutation(
@@ -109,16 +136,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/storage/cosmos_store.py",
         "len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp",
         "len(valid) >= size",
-        (f"{CONTRACT}::test_window_breaks_timestamp_ties_by_id",),
+        tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
         "on Cosmos DB ties at the window's edge are broken by id over all tied readings",
     ),
-    # --- summariser: compare-and-swap, late repair, dead letters --------------------------
+    # --- summariser: compare-and-swap, late repair, dead letters, ids ---------------------
     Mutation(
         "fast-path-without-compare-and-swap",
         "summariser/batch.py",
         "return Publication(summary, tuple(window), state.marker)",
         "return Publication(summary, tuple(window), None)",
-        (SUMMARISER,),
+        LATE + SPLITS,
         "a cached window is trusted only through a compare-and-swap on the pointer",
     ),
     Mutation(
@@ -126,7 +153,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/storage/sqlite_store.py",
         "window = ? WHERE sensor_id = ? AND version = ?",
         "window = ? WHERE sensor_id = ? AND version >= ?",
-        (CONTRACT,),
+        CAS,
         "publishing against a stale pointer version writes nothing (SQLite)",
     ),
     Mutation(
@@ -134,7 +161,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/storage/cosmos_store.py",
         "match_condition=MatchConditions.IfNotModified",
         "match_condition=MatchConditions.Unconditionally",
-        (f"{CONTRACT}::test_publish_is_a_compare_and_swap_between_two_instances",),
+        CAS,
         "publishing against a stale pointer etag writes nothing (Cosmos DB)",
     ),
     Mutation(
@@ -142,23 +169,23 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/batch.py",
         "            late.append((sensor_id, marker))",
         "            pass",
-        (SUMMARISER,),
+        LATE,
         "a late reading is folded into the sensor's newest summary",
     ),
     Mutation(
-        "late-reading-takes-fast-path",
+        "late-batch-extends-the-state",
         "summariser/batch.py",
-        "min(r.timestamp for r in batch_readings) > state.summary.timestamp",
-        "max(r.timestamp for r in batch_readings) > state.summary.timestamp",
-        (SUMMARISER,),
-        "a batch with a reading older than the state's summary reads its window from the store",
+        "return state is not None and min(r.timestamp for r in batch_readings) > state.summary.timestamp",
+        "return state is not None",
+        LATE + SPLITS,
+        "a batch older than the sensor's latest summary reads its window from the store",
     ),
     Mutation(
         "dead-letters-not-written",
         "summariser/batch.py",
         "        store.add_dead_letters(dead_letters)\n",
         "",
-        (SUMMARISER,),
+        POISON,
         "an invalid document is kept in the dead-letter container with its reason",
     ),
     Mutation(
@@ -166,7 +193,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "summariser/batch.py",
         "id=hashlib.sha256(payload.encode()).hexdigest()[:32],",
         "id=__import__('uuid').uuid4().hex,",
-        (SUMMARISER,),
+        POISON,
         "a redelivered poison document is dead-lettered once (deterministic id)",
     ),
     Mutation(
@@ -174,25 +201,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/readings.py",
         'return f"{sensor_id}-{as_of_timestamp}"',
         "return f\"{sensor_id}-{as_of_timestamp}-{__import__('uuid').uuid4().hex[:6]}\"",
-        (SUMMARISER,),
+        tests("test_summariser", "test_redelivered_batch_changes_nothing"),
         "a redelivered batch writes the same summary ids: nothing is duplicated",
     ),
-    # --- summariser: the in-memory state (steady state costs) ------------------------------
+    # --- summariser: the in-memory state (steady-state cost) ------------------------------
     Mutation(
         "state-cache-never-filled",
         "summariser/batch.py",
         "            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))",
         "            pass",
-        (SUMMARISER,),
-        "in the steady state a batch needs no state query (two requests per sensor)",
-    ),
-    Mutation(
-        "state-cache-kept-after-failed-batch",
-        "summariser/batch.py",
-        "            cache.forget(by_sensor)\n            raise",
-        "            raise",
-        (SUMMARISER,),
-        "after a failed batch the cached states of its sensors are not trusted",
+        tests("test_summariser"),
+        "in the steady state a batch costs two requests per sensor, no state query",
     ),
     # --- read model and charts -------------------------------------------------------------
     Mutation(
@@ -200,7 +219,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "visualiser/read_model.py",
         'key = f"{newest.sensor_id}\\n{newest.timestamp}\\n{self._chart_points}".encode()',
         'key = f"{newest.sensor_id}\\n{self._chart_points}".encode()',
-        (WEB,),
+        tests("test_web_api"),
         "a newer summary gives the chart a new ETag (no stale 304)",
     ),
     Mutation(
@@ -208,7 +227,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "visualiser/read_model.py",
         "key = (sensor_id, newest.timestamp)",
         "key = (sensor_id, '')",
-        (WEB,),
+        tests("test_web_api"),
         "a newer summary gives new PNG bytes (the cached chart is not served forever)",
     ),
     Mutation(
@@ -216,7 +235,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "visualiser/read_model.py",
         "expired = self._clock() - self._latest_at >= self._ttl",
         "expired = True",
-        (WEB,),
+        tests("test_web_api"),
         "the store cost of the dashboard does not grow with its viewers",
     ),
     Mutation(
@@ -224,7 +243,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "visualiser/http_api.py",
         'if etag in request.headers.get("if-none-match", ""):',
         'if etag not in request.headers.get("if-none-match", ""):',
-        (f"{WEB}::test_chart_png_etag_304_and_404",),
+        CHART,
         "If-None-Match with the current ETag is a 304, with another one a 200",
     ),
     # --- local host: checkpointing ---------------------------------------------------------
@@ -234,7 +253,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)\n",
         "        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)\n"
         "        self._feed.commit_feed(self.consumer, batch.position)\n",
-        ("tests/test_local_host.py",),
+        CHECKPOINT,
         "the feed is checkpointed only after the function succeeded (at least once)",
     ),
     Mutation(
@@ -242,7 +261,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "local_host/triggers.py",
         "        if not succeeded and stopping.is_set():\n            return 0",
         "        if False:\n            return 0",
-        ("tests/test_local_host.py",),
+        CHECKPOINT,
         "a batch interrupted by shutdown is not checkpointed, so it is redelivered",
     ),
     Mutation(
@@ -250,7 +269,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "local_host/triggers.py",
         "        self._feed.commit_feed(self.consumer, batch.position)\n        return len(batch.documents)",
         "        return len(batch.documents)",
-        ("tests/test_local_host.py",),
+        CHECKPOINT,
         "processed batches are checkpointed, so a restart does not start over",
     ),
     # --- circuit breaker -------------------------------------------------------------------
@@ -259,7 +278,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/circuit.py",
         "exclude=[lambda error: not isinstance(error, StoreError)],",
         "exclude=[],",
-        (WEB,),
+        tests("test_web_api"),
         "bad input from one client never opens the circuit for everyone",
     ),
     Mutation(
@@ -267,7 +286,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/circuit.py",
         "exclude=[lambda error: not isinstance(error, StoreError)],",
         "exclude=[lambda error: True],",
-        (WEB,),
+        BREAKER,
         "repeated store failures open the circuit",
     ),
     # --- ingest validation -----------------------------------------------------------------
@@ -276,7 +295,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/readings.py",
         "if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:",
         "if not MIN_TEMPERATURE <= number:",
-        (GENERATOR,),
+        SUBMISSION,
         "temperatures above 100 °C are refused",
     ),
     Mutation(
@@ -284,7 +303,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/readings.py",
         "if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:",
         "if not number <= MAX_TEMPERATURE:",
-        (GENERATOR,),
+        SUBMISSION,
         "temperatures below -100 °C are refused",
     ),
     Mutation(
@@ -292,23 +311,31 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/readings.py",
         "if isinstance(value, bool) or not isinstance(value, int | float):",
         "if not isinstance(value, int | float):",
-        (GENERATOR,),
+        SUBMISSION,
         "true/false is not a temperature",
+    ),
+    Mutation(
+        "non-finite-temperatures-accepted",
+        "pipeline/readings.py",
+        "    if not math.isfinite(number):\n",
+        "    if False:\n",
+        POISON,
+        "NaN and infinities are dead-lettered as not finite",
     ),
     Mutation(
         "sensor-id-pattern-prefix-only",
         "pipeline/readings.py",
         'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")',
         'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}")',
-        (GENERATOR,),
+        SUBMISSION,
         "a sensor id is validated whole, not by its prefix",
     ),
     Mutation(
-        "future-timestamps-accepted",
+        "clock-skew-an-hour",
         "pipeline/readings.py",
         "MAX_CLOCK_SKEW = timedelta(minutes=5)",
-        "MAX_CLOCK_SKEW = timedelta(days=3650)",
-        (GENERATOR,),
+        "MAX_CLOCK_SKEW = timedelta(hours=1)",
+        SUBMISSION,
         "readings stamped more than 5 minutes ahead are refused",
     ),
     Mutation(
@@ -316,15 +343,23 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pipeline/readings.py",
         "elif moment.year < 2000:",
         "elif moment.year < 1900:",
-        (GENERATOR,),
+        SUBMISSION,
         "readings stamped before 2000 are refused",
+    ),
+    Mutation(
+        "stored-timestamp-not-canonical",
+        "pipeline/readings.py",
+        "if not isinstance(timestamp, str) or not CANONICAL_TIMESTAMP.match(timestamp):",
+        "if not isinstance(timestamp, str):",
+        POISON,
+        "a stored reading whose timestamp is not canonical (string order = time order) is dead-lettered",
     ),
     Mutation(
         "one-more-reading-per-request",
         "generator/ingest.py",
         "if len(items) > MAX_READINGS_PER_REQUEST:",
         "if len(items) > MAX_READINGS_PER_REQUEST + 1:",
-        (GENERATOR,),
+        SUBMISSION,
         "at most 1,000 readings per request",
     ),
     Mutation(
@@ -332,7 +367,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "generator/ingest.py",
         "if unique.setdefault(reading.id, reading) != reading:",
         "if unique.setdefault(reading.id, reading) is None:",
-        (GENERATOR,),
+        SUBMISSION,
         "one id naming two different readings is refused",
     ),
     Mutation(
@@ -340,7 +375,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "generator/ingest.py",
         "    if errors:\n        raise RejectedSubmission(errors)",
         "    if errors and not unique:\n        raise RejectedSubmission(errors)",
-        (f"{WEB}::test_post_readings_all_or_nothing", GENERATOR),
+        tests("test_web_api", "test_post_readings_all_or_nothing"),
         "a request with one invalid reading writes none of them",
     ),
 )

@@ -86,7 +86,12 @@ def problem_with(mutation: Mutation, root: Path) -> Outcome | None:
 
 
 def run_pytest(tree: Path, selection: Sequence[str], options: Sequence[str]) -> tuple[int, str, float]:
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TEST_ARTIFACTS=str(tree / "test-artifacts"))
+    env = dict(
+        os.environ,
+        PYTHONDONTWRITEBYTECODE="1",
+        HYPOTHESIS_PROFILE="mutate",
+        TEST_ARTIFACTS=str(tree / "test-artifacts"),
+    )
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", *options, *selection],
