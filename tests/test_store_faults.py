@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Writer:
     def __init__(self, url: str) -> None:
         self.url = url
         self.acknowledged: list[str] = []
+        self.newest = ""  # the newest acknowledged timestamp
         self.statuses: list[int] = []
 
     def post(self) -> httpx.Response:
@@ -50,6 +52,7 @@ class Writer:
         self.statuses.append(response.status_code)
         if response.status_code == 201:
             self.acknowledged.append(reading_id)
+            self.newest = max(self.newest, reading["timestamp"])
         return response
 
     def post_until_accepted(self, timeout: float) -> None:
@@ -70,8 +73,14 @@ def running_host(tmp_path: Path, store_path: Path) -> Iterator[LocalHost]:
             host.stop()
 
 
-def assert_refused_and_reported(host: LocalHost, writer: Writer, tmp_path: Path, reason: str) -> None:
-    """While the store cannot persist: 503 + Retry-After for writes, the breaker opens, health says why."""
+def assert_refused_and_reported(
+    host: LocalHost, writer: Writer, tmp_path: Path, reason: str, feed_fails: bool = True
+) -> None:
+    """While the store cannot persist: 503 + Retry-After for writes, the breaker opens, health says why.
+
+    With `feed_fails`, the store cannot even be read: the change feed fails in a row too,
+    and health names it (the summariser must survive that and resume afterwards).
+    """
     for _ in range(6):  # more than the breaker's 5 consecutive failures
         response = writer.post()
         assert response.status_code == 503, response.text
@@ -85,6 +94,9 @@ def assert_refused_and_reported(host: LocalHost, writer: Writer, tmp_path: Path,
     assert str(tmp_path) not in report.text and "/" not in body["store"]
     # The console says what is wrong too, on each progress line.
     eventually(lambda: f"store unavailable: {reason}" in host.log(), 15, "the fault in the console")
+    if feed_fails:
+        feed = "summarise_readings:readings"
+        eventually(lambda: feed in health(host.url).json()["failing"], 15, "the feed failing in a row")
 
 
 def assert_nothing_acknowledged_lost(tmp_path: Path, store_path: Path, writer: Writer) -> None:
@@ -103,6 +115,12 @@ def recover(host: LocalHost, writer: Writer) -> None:
     eventually(lambda: health(host.url).status_code == 200, 30, "health 200 again")
     assert 500 not in writer.statuses
 
+    def summarised() -> bool:  # the summariser survived the fault and caught up
+        newest = httpx.get(f"{host.url}/api/sensors/{SENSOR}/summaries", params={"limit": 1}).json()
+        return bool(newest) and newest[0]["timestamp"] == writer.newest
+
+    eventually(summarised, 30, "every acknowledged reading summarised, in the same process")
+
 
 def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None:
     store_path = tmp_path / "pipeline.db"
@@ -117,6 +135,22 @@ def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None
         assert host.stop(signal.SIGINT) == 0
     assert writer.statuses.count(201) == len(writer.acknowledged) >= 6
     assert_nothing_acknowledged_lost(tmp_path, store_path, writer)
+
+
+def test_store_file_deleted_for_good_is_refused_and_its_content_saved_at_stop(tmp_path) -> None:
+    store_path = tmp_path / "pipeline.db"
+    with running_host(tmp_path, store_path) as host:
+        writer = Writer(host.url)
+        for _ in range(5):
+            assert writer.post().status_code == 201
+        store_path.unlink()
+        assert_refused_and_reported(host, writer, tmp_path, "store file deleted")
+        assert host.stop(signal.SIGINT) == 0
+    (saved,) = tmp_path.glob("pipeline.db.saved-*")
+    assert f"its content is saved as {saved}" in host.log()
+    with closing(sqlite3.connect(saved)) as connection:
+        stored = {reading_id for (reading_id,) in connection.execute("SELECT id FROM readings")}
+    assert stored >= set(writer.acknowledged) and len(writer.acknowledged) == 5
 
 
 def test_store_file_replaced_refuses_writes_until_the_original_is_back(tmp_path) -> None:
@@ -142,12 +176,13 @@ def test_deleted_write_ahead_log_is_saved_into_the_store_and_writes_resume(tmp_p
         for _ in range(5):
             assert writer.post().status_code == 201
         os.unlink(f"{store_path}-wal")  # what was committed since the last checkpoint is only in there
-        refused = writer.post()
-        assert refused.status_code == 503 and refused.headers["retry-after"]
-        recover(host, writer)  # its content was copied into the store file; new log, writes resume
+        # The first writer to commit, this POST or the summariser, finds it out: refused (503),
+        # the lost log's content copied into the store file, then a new log and writes resume.
+        assert writer.post().status_code in (201, 503)
+        eventually(lambda: "write-ahead log deleted or replaced" in host.log(), 15, "the fault in the log")
+        recover(host, writer)
         os.unlink(f"{store_path}-wal")  # again, and this time no write comes before the stop
         assert host.stop(signal.SIGINT) == 0
-    assert "write-ahead log deleted or replaced" in host.log()
     assert_nothing_acknowledged_lost(tmp_path, store_path, writer)
 
 
@@ -168,7 +203,7 @@ def test_immutable_store_file_refuses_writes_until_it_is_writable(tmp_path) -> N
         except subprocess.CalledProcessError:
             pytest.skip("this file system has no immutable attribute")
         try:
-            assert_refused_and_reported(host, writer, tmp_path, "store file is read-only")
+            assert_refused_and_reported(host, writer, tmp_path, "store file is read-only", feed_fails=False)
         finally:
             chattr("-i", store_path)
         recover(host, writer)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -46,6 +47,8 @@ from pipeline.storage.base import (
     encode_window,
     valid_readings,
 )
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -502,11 +505,27 @@ class SqliteStore:
         opened: _Opened | None = getattr(self._local, "opened", None)
         if opened is not None:
             if opened.generation == self._generation:
-                # A log lost since the last write would vanish with this process: save it.
-                with self._write_lock, contextlib.suppress(StoreError):
-                    self._refuse_if_not_writable(opened)
+                with self._write_lock:
+                    self._save_before_closing(opened)
             opened.connection.close()
             self._local.opened = None
+
+    def _save_before_closing(self, opened: _Opened) -> None:
+        """Keep what would vanish with this process: a lost log, or a store file deleted meanwhile."""
+        if self._file_fault() is None:
+            with contextlib.suppress(StoreError):
+                self._refuse_if_not_writable(opened)  # saves a lost log into the store file
+            return
+        # The file at the path is gone or another one: this connection still reads the
+        # store this process wrote to; copy it beside the path rather than lose it.
+        saved = f"{self._path}.saved-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        try:
+            with contextlib.closing(sqlite3.connect(saved)) as target:
+                opened.connection.backup(target)
+        except (OSError, sqlite3.Error, StoreError) as error:
+            log.error("the store file was deleted or replaced while running; saving it failed: %s", error)
+            return
+        log.warning("the store file was deleted or replaced while running; its content is saved as %s", saved)
 
     # The change feed of the readings table.
 
