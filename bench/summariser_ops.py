@@ -1,13 +1,12 @@
-"""Count the store operations the summariser makes per reading.
+"""Count the store operations the summariser makes per reading, ours beside the original.
 
     python -m bench.summariser_ops                       # 5 and 10,000 sensors, SQLite
-    python -m bench.summariser_ops --cosmos --sensors 5 --sensors 10000
+    python -m bench.summariser_ops --cosmos --sensors 5 --sensors 100
 
-The store holds each sensor's history and the state a running summariser keeps (see
-`bench.throughput.prepare`); then one change-feed batch holding one new reading per
-sensor (the steady state: every device reports once per batch) is summarised. On the
-Cosmos-compatible server the SDK's response hook counts the HTTP requests (what Cosmos DB
-bills); on SQLite a trace callback counts the SQL statements.
+Both sides start from the same container and summarise the same readings in change-feed
+batches of 100 documents (see `bench.throughput`). On the Cosmos-compatible server the
+store's request meter counts HTTP requests (what Cosmos DB bills); on SQLite a trace
+callback on every connection the store opens counts SQL statements, on every thread.
 """
 
 from __future__ import annotations
@@ -16,26 +15,20 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.throughput import Run, prepare, run_ours
-from pipeline.storage import Store
-from pipeline.storage.sqlite_store import SqliteStore
+from bench import throughput
 
 
-def measure(store: Store, sensors: int) -> Run:
-    sensor_ids, cache = prepare(store, sensors, history=2)
-    return run_ours(store, sensor_ids, cache, history=2, per_sensor=1)
-
-
-def describe(backend: str, sensors: int, run: Run) -> str:
-    unit = "SQL statements" if backend == "SQLite" else "HTTP requests"
+def describe(backend: str, unit: str, sensors: int, runs: tuple[throughput.Run, throughput.Run]) -> str:
+    ours, original = runs
     return (
-        f"summariser on {backend}, {sensors} sensors: {run.operations_per_reading:.2f} "
-        f"{unit} per reading {run.operations}, {run.rate:,.0f} readings/s"
+        f"summariser on {backend}, {sensors} sensors, {ours.readings:,} readings: "
+        f"ours {ours.operations_per_reading:.2f} {unit}/reading {dict(sorted(ours.operations.items()))}, "
+        f"original {original.operations_per_reading:.2f} {dict(sorted(original.operations.items()))}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sensors", type=int, action="append", help="repeatable; default 5 and 10000")
     parser.add_argument("--cosmos", action="store_true", help="on the Cosmos-compatible server")
     arguments = parser.parse_args()
@@ -46,16 +39,15 @@ def main() -> None:
 
         with cosmos_server() as server:
             for sensors in counts:
-                store = make_cosmos_store(server)
-                run = measure(store, sensors)
-                print(describe("the Cosmos-compatible server", sensors, run), flush=True)
-                store.close()
+                runs = throughput.cosmos_pair(
+                    lambda: make_cosmos_store(server), sensors, max(2, 200 // sensors)
+                )
+                print(describe("the Cosmos-compatible server", "HTTP requests", sensors, runs), flush=True)
         return
-    for sensors in counts:
-        with tempfile.TemporaryDirectory() as folder:
-            store = SqliteStore(Path(folder) / "ops.db")
-            print(describe("SQLite", sensors, measure(store, sensors)), flush=True)
-            store.close()
+    with tempfile.TemporaryDirectory() as folder:
+        for sensors in counts:
+            runs = throughput.sqlite_pair(Path(folder), sensors, max(2, 2000 // sensors))
+            print(describe("SQLite", "SQL statements", sensors, runs), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,232 +1,229 @@
-"""Summariser throughput and store operations: ours against the original lab's algorithm.
+"""Summariser throughput: ours against the original design as written, on the same store.
 
-Both run in this process, on the same store, over the same readings. The store first holds
-each sensor's history and the state a running summariser would have left (its latest
-summary and window); then one change-feed batch is summarised:
+Both sides start from the same container: every sensor's last 10 readings (uuid ids), with
+our summariser's state as a running instance would have left it (the original keeps
+none). Then the same stream of new readings is delivered to each side in change-feed
+batches of `BATCH` documents (the change feed processor's default page): each batch is
+written to the store, then summarised by
 
-- ours: `summarise_batch` as deployed (per-instance state, concurrent sensors, two writes
-  per sensor);
-- baseline (the original lab): for every sensor in the batch, one after another, query its
-  10 latest readings and write a summary under a fresh uuid.
+- ours: `summariser.batch.summarise_batch`, as deployed;
+- the original: `bench.original.summarise_batch`, one query and one insert per document.
 
-The baseline is slow on the Cosmos-compatible server (the server scans every document per
-query), so at 10,000 sensors it runs for a fixed time over the batch's first sensors; its
-cost per sensor does not depend on which sensors, so the rate is the same.
+The stream is cut in two halves and the order of the sides alternates (ours first, then
+the original first), so neither always runs on a warmer machine.
 """
 
 from __future__ import annotations
 
-import json
+import random
+import sqlite3
 import time
 import uuid
-import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from pipeline.readings import Reading, format_timestamp
-from pipeline.storage import LatestMarker, Publication, SensorState, Store
-from pipeline.storage.cosmos_store import CosmosStore
+from bench import original
+from pipeline.readings import format_timestamp
+from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
-from summariser.state_cache import SensorStateCache, newest_first
-from summariser.window import summarise_window
+from summariser.state_cache import SensorStateCache
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW = 10
-# Documented Cosmos DB charges (serverless): a write of an item up to 1 KB ~ 5-6 RU,
-# a small single-partition query ~ 7 RU. Larger items are charged per started KB.
-RU_PER_KB_WRITE = 6.0
-RU_PER_QUERY = 7.0
+HISTORY = 10
+BATCH = 100
 
 
-@dataclass(frozen=True)
+class CountedSqliteStore(SqliteStore):
+    """The embedded store, counting the SQL statements of every connection it opens.
+
+    SQLite connections are per thread here, and the summariser works on a pool of threads:
+    a trace callback on each new connection counts them all.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        # Appending is atomic and cheap, so counting barely slows the side that is counted.
+        self._executed: list[str] = []
+
+    def mark(self) -> int:
+        """A position in the statement log, for `since`."""
+        return len(self._executed)
+
+    def since(self, mark: int) -> Counter[str]:
+        """Statements executed after `mark`, by verb (PRAGMA aside), on every thread."""
+        verbs = (
+            statement.split(None, 1)[0].upper() for statement in self._executed[mark:] if statement.strip()
+        )
+        return Counter(verb for verb in verbs if verb != "PRAGMA")
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = super()._connection()
+        if getattr(self._local, "traced", None) is not connection:
+            connection.set_trace_callback(self._executed.append)
+            self._local.traced = connection
+        return connection
+
+
+@dataclass
 class Run:
-    readings: int
-    seconds: float
-    # HTTP requests by kind (Cosmos DB) or SQL statements by verb (SQLite).
-    operations: dict[str, int]
+    """What one side did: readings summarised, seconds spent, store operations by kind."""
+
+    readings: int = 0
+    seconds: float = 0.0
+    operations: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
-        return self.readings / self.seconds
+        return self.readings / self.seconds if self.seconds else 0.0
 
     @property
     def operations_per_reading(self) -> float:
-        return sum(self.operations.values()) / self.readings
+        return sum(self.operations.values()) / self.readings if self.readings else 0.0
 
 
 @contextmanager
 def counting(store: Store) -> Iterator[Counter[str]]:
-    """What the store executes inside the block: the SDK's requests, or SQLite's statements."""
+    """What the store executes inside the block, on every thread: requests or SQL statements."""
     counted: Counter[str] = Counter()
-    if isinstance(store, SqliteStore):
-
-        def count(statement: str) -> None:
-            verb = statement.split(None, 1)[0].upper()
-            if verb not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"):
-                counted[verb] += 1
-
-        connection = store._connection()  # this thread's: the measured paths run on it
-        connection.set_trace_callback(count)
+    if isinstance(store, CountedSqliteStore):
+        mark = store.mark()
         try:
             yield counted
         finally:
-            connection.set_trace_callback(None)
+            counted.update(store.since(mark))
         return
     meter = getattr(store, "meter", None)
-    before = Counter(meter.requests) if meter else Counter()
+    if meter is None:
+        raise TypeError(f"{type(store).__name__} counts nothing: use CountedSqliteStore or CosmosStore")
+    before = Counter(meter.requests)
     try:
         yield counted
     finally:
-        if meter:
-            counted.update(Counter(meter.requests) - before)
+        counted.update(Counter(meter.requests) - before)
 
 
-def _temperature(key: str) -> float:
-    """A temperature in 15-40 °C derived from the key: the same data in every run."""
-    return round(15 + zlib.crc32(key.encode()) % 2500 / 100, 2)
-
-
-def _readings(sensor_ids: list[str], label: str, first_second: int, count: int) -> list[Reading]:
-    return [
-        Reading(
-            f"{sid}-{label}{n}",
-            sid,
-            _temperature(f"{sid}-{label}{n}"),
-            format_timestamp(START + timedelta(seconds=first_second + n)),
-        )
-        for n in range(count)
-        for sid in sensor_ids
-    ]
-
-
-def prepare(store: Store, sensors: int, history: int) -> tuple[list[str], SensorStateCache]:
-    """History readings plus the state a running summariser would hold (store and memory)."""
-    sensor_ids = [f"bench-{n:05d}" for n in range(sensors)]
-    past = _readings(sensor_ids, "h", 0, history)
-    store.put_readings(r.to_document() for r in past)
-    by_sensor: dict[str, list[Reading]] = {}
-    for reading in past:
-        by_sensor.setdefault(reading.sensor_id, []).append(reading)
-    states = []
-    for sid, readings in by_sensor.items():
-        window = newest_first(readings, WINDOW)
-        states.append((summarise_window(sid, window[0].timestamp, window), tuple(window)))
-    cache = SensorStateCache()
-    if isinstance(store, CosmosStore):
-        # Create the pointer documents directly: publishing would first query for each
-        # (slow on the test server, and not what is being measured).
-        for summary, window in states:
-            written = store._summaries.create_item(CosmosStore.pointer_document(summary, window))
-            marker = LatestMarker(summary.timestamp, written["_etag"])
-            cache.put(summary.sensor_id, SensorState(summary, window, marker))
-    else:
-        markers = store.publish([Publication(summary, window, None) for summary, window in states])
-        for (summary, window), published in zip(states, markers, strict=True):
-            assert published is not None
-            cache.put(summary.sensor_id, SensorState(summary, window, published))
-    return sensor_ids, cache
-
-
-def run_ours(
-    store: Store,
-    sensor_ids: list[str],
-    cache: SensorStateCache,
-    history: int,
-    per_sensor: int,
-) -> Run:
-    """One batch of `per_sensor` new readings per sensor, through `summarise_batch`."""
-    batch = [r.to_document() for r in _readings(sensor_ids, "b", history, per_sensor)]
-    store.put_readings(batch)
-    with counting(store) as operations:
-        started = time.perf_counter()
-        summarise_batch(batch, store, WINDOW, datetime.now(UTC), cache)
-        seconds = time.perf_counter() - started
-    return Run(len(batch), seconds, dict(operations))
-
-
-class BaselineSummaries:
-    """Where the original algorithm writes: its own container or table, same store."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        if isinstance(store, CosmosStore):
-            from azure.cosmos import PartitionKey
-
-            database = store._client.get_database_client(store._database_name)
-            self.container = database.create_container_if_not_exists(
-                id="baseline_summaries", partition_key=PartitionKey(path="/sensor_id")
-            )
-        else:
-            assert isinstance(store, SqliteStore)
-            store._connection().execute(
-                "CREATE TABLE IF NOT EXISTS baseline_summaries (id TEXT PRIMARY KEY, body TEXT)"
-            )
-
-    def write(self, summary: dict[str, Any]) -> None:
-        if isinstance(self.store, CosmosStore):
-            self.container.upsert_item(summary, response_hook=self.store.meter.hook("upsert"))
-        else:
-            self.store._write(
-                [
-                    (
-                        "INSERT INTO baseline_summaries (id, body) VALUES (?, ?)",
-                        (summary["id"], json.dumps(summary)),
-                    )
-                ]
-            )
-
-
-def run_baseline(
-    store: Store,
-    sensor_ids: list[str],
-    history: int,
-    per_sensor: int,
-    time_limit: float,
-) -> Run:
-    """The original lab: sensor after sensor, query the latest 10, write under a fresh uuid.
-
-    Its batch comes after ours, so its readings are newer still (`history` later).
-    """
-    target = BaselineSummaries(store)
-    batch = [r.to_document() for r in _readings(sensor_ids, "o", history, per_sensor)]
-    store.put_readings(batch)
-    with counting(store) as operations:
-        started = time.perf_counter()
-        by_sensor: dict[str, list[dict[str, Any]]] = {}
-        for document in batch:  # the original grouped the batch's documents by sensor
-            by_sensor.setdefault(document["sensor_id"], []).append(document)
-        done = 0
-        for sensor_id, readings in by_sensor.items():
-            latest = store.recent_readings(sensor_id, WINDOW)  # one query of the 10 latest
-            temperatures = [r.temperature for r in latest]
-            target.write(
+def readings(sensor_ids: list[str], first_second: int, per_sensor: int, seed: int) -> list[dict[str, Any]]:
+    """`per_sensor` readings of every sensor, one second apart, in arrival order; uuid ids."""
+    rng = random.Random(seed)
+    documents = []
+    for n in range(per_sensor):
+        moment = START + timedelta(seconds=first_second + n)
+        for index, sensor_id in enumerate(sensor_ids):
+            documents.append(
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                     "sensor_id": sensor_id,
-                    "timestamp": latest[0].timestamp,
-                    "max_temp": max(temperatures),
-                    "min_temp": min(temperatures),
-                    "avg_temp": round(sum(temperatures) / len(temperatures), 2),
+                    "temperature": round(rng.uniform(15, 40), 2),
+                    "timestamp": format_timestamp(moment + timedelta(microseconds=index % 1000 * 1000)),
                 }
             )
-            done += len(readings)
-            if time.perf_counter() - started > time_limit:
-                break
-        seconds = time.perf_counter() - started
-    return Run(done, seconds, dict(operations))
+    return documents
 
 
-def estimated_ru(run: Run, write_kb: dict[str, float]) -> float:
-    """RU per reading from Cosmos DB request counts and the documented per-operation charges."""
-    total = 0.0
-    for kind, count in run.operations.items():
-        if kind == "query":
-            total += count * RU_PER_QUERY
-        else:
-            total += count * RU_PER_KB_WRITE * max(1.0, write_kb.get(kind, 1.0))
-    return total / run.readings
+def batches(documents: list[dict[str, Any]], size: int = BATCH) -> list[list[dict[str, Any]]]:
+    return [documents[start : start + size] for start in range(0, len(documents), size)]
+
+
+def sensor_ids(count: int) -> list[str]:
+    return [f"sensor-{n:05d}" for n in range(1, count + 1)]
+
+
+def prepare(store: Store, sensors: list[str], warm: bool = True) -> SensorStateCache:
+    """Each sensor's last 10 readings and, if `warm`, our summariser's state after the newest."""
+    history = readings(sensors, 0, HISTORY, seed=1)
+    for batch in batches(history, 1000):
+        store.put_readings(batch)
+    cache = SensorStateCache()
+    if not warm:
+        return cache
+    newest = history[-len(sensors) :]
+    for batch in batches(newest):
+        summarise_batch(batch, store, WINDOW, datetime.now(UTC), cache)
+    return cache
+
+
+def copy_sqlite(source: SqliteStore, path: Path) -> CountedSqliteStore:
+    """A second store holding exactly what `source` holds (SQLite's online backup)."""
+    with sqlite3.connect(path) as target:
+        source._connection().backup(target)
+    return CountedSqliteStore(path)
+
+
+Side = Callable[[list[dict[str, Any]]], None]
+
+
+def measure(
+    ours: tuple[Store, Side], baseline: tuple[Store, Side], stream: list[dict[str, Any]]
+) -> tuple[Run, Run]:
+    """Both sides over the same stream, batch by batch, in two halves with the order swapped."""
+    runs = {"ours": Run(), "original": Run()}
+    sides = {"ours": ours, "original": baseline}
+    cut = len(batches(stream)) // 2
+    halves = (batches(stream)[:cut], batches(stream)[cut:])
+    for half, order in zip(halves, (("ours", "original"), ("original", "ours")), strict=True):
+        for name in order:
+            store, summarise = sides[name]
+            run = runs[name]
+            for batch in half:
+                store.put_readings(batch)  # the feed delivers what was written: not timed
+                with counting(store) as operations:
+                    started = time.perf_counter()
+                    summarise(batch)
+                    run.seconds += time.perf_counter() - started
+                run.operations.update(operations)
+                run.readings += len(batch)
+    return runs["ours"], runs["original"]
+
+
+def ours_side(store: Store, cache: SensorStateCache) -> Side:
+    return lambda batch: summarise_batch(batch, store, WINDOW, datetime.now(UTC), cache)
+
+
+def original_side(store: Store) -> Side:
+    target = original.OriginalStore(store)
+    return lambda batch: original.summarise_batch(batch, target)
+
+
+def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> tuple[Run, Run]:
+    """Ours and the original on SQLite: same starting file, same stream."""
+    ids = sensor_ids(sensors)
+    ours_store = CountedSqliteStore(folder / f"ours-{sensors}.db")
+    cache = prepare(ours_store, ids)
+    original_store = copy_sqlite(ours_store, folder / f"original-{sensors}.db")
+    stream = readings(ids, HISTORY, per_sensor, seed=2)
+    try:
+        return measure(
+            (ours_store, ours_side(ours_store, cache)),
+            (original_store, original_side(original_store)),
+            stream,
+        )
+    finally:
+        ours_store.close()
+        original_store.close()
+        for path in folder.glob(f"*-{sensors}.db*"):
+            path.unlink(missing_ok=True)
+
+
+def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) -> tuple[Run, Run]:
+    """Ours and the original on the Cosmos-compatible server: fresh databases, same data."""
+    ids = sensor_ids(sensors)
+    ours_store, original_store = make_store(), make_store()
+    cache = prepare(ours_store, ids)
+    prepare(original_store, ids, warm=False)  # the same readings; the original keeps no state
+    stream = readings(ids, HISTORY, per_sensor, seed=2)
+    try:
+        return measure(
+            (ours_store, ours_side(ours_store, cache)),
+            (original_store, original_side(original_store)),
+            stream,
+        )
+    finally:
+        ours_store.close()
+        original_store.close()
