@@ -33,6 +33,7 @@ from tests.test_chart import fixed_summaries
 from visualiser.charts import render_chart
 
 REPORT = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
 SENSORS_A = [f"sensor-{n}" for n in range(1, 6)]
 # BENCH_QUICK=1 checks the plumbing in a minute; its figures are not for the docs.
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -123,28 +124,32 @@ def charts(folder: Path) -> dict[str, float]:
     return figures
 
 
-def describe(runs: tuple[throughput.Run, throughput.Run], label: str, unit: str) -> float:
+def describe(runs: tuple[throughput.Run, throughput.Run], label: str, unit: str, cpu: bool) -> float:
+    """Print both sides; return the speedup (by CPU time where the store is in-process)."""
     ours, baseline = runs
-    say("summariser", f"{label}: ours, readings/s ({ours.readings:,} readings)", f"{ours.rate:,.0f}")
+    for name, run in (("ours", ours), ("original", baseline)):
+        rates = f"{run.rate:,.0f}" + (f" ({run.cpu_rate:,.0f} per CPU second)" if cpu else "")
+        say("summariser", f"{label}: {name}, readings/s ({run.readings:,} readings)", rates)
+    speedup = ours.cpu_rate / baseline.cpu_rate if cpu else ours.rate / baseline.rate
+    wall = ours.rate / baseline.rate
     say(
         "summariser",
-        f"{label}: original, readings/s ({baseline.readings:,} readings)",
-        f"{baseline.rate:,.0f}",
+        f"{label}: speedup, ours / original" + (" (CPU time; wall clock in brackets)" if cpu else ""),
+        f"{speedup:.2f}x" + (f" ({wall:.2f}x)" if cpu else ""),
     )
-    say("summariser", f"{label}: speedup (ours / original)", f"{ours.rate / baseline.rate:.2f}x")
     say(
         "summariser",
         f"{label}: {unit}/reading ours vs original",
         f"{ours.operations_per_reading:.2f} vs {baseline.operations_per_reading:.2f} "
         f"({dict(sorted(ours.operations.items()))} vs {dict(sorted(baseline.operations.items()))})",
     )
-    return ours.rate / baseline.rate
+    return speedup
 
 
 def summariser_sqlite(folder: Path) -> dict[str, float]:
-    five = throughput.sqlite_pair(folder, 5, 400)
-    figures = {"speedup_sqlite_5": describe(five, "SQLite, 5 sensors", "SQL statements")}
-    figures["sqlite_5_rate"] = five[0].rate
+    five = throughput.sqlite_pair(folder, 5, 400 if QUICK else 4000)
+    figures = {"speedup_sqlite_5": describe(five, "SQLite, 5 sensors", "SQL statements", cpu=True)}
+    figures["sqlite_5_rate"] = five[0].cpu_rate
     large = throughput.sqlite_pair(folder, SQLITE_LARGE_SENSORS, 2)
     figures["speedup_sqlite_10k"] = describe(
         large, f"SQLite, {SQLITE_LARGE_SENSORS:,} sensors", "SQL statements"
@@ -164,7 +169,7 @@ def on_cosmos(server) -> tuple[dict[str, float], Recorded]:  # type: ignore[no-u
     """Summariser, ingest and whole-system requests on the Cosmos-compatible server."""
     figures: dict[str, float] = {}
     pair = throughput.cosmos_pair(lambda: make_cosmos_store(server), 5, 200)
-    figures["speedup"] = describe(pair, "Cosmos server, 5 sensors", "HTTP requests")
+    figures["speedup"] = describe(pair, "Cosmos server, 5 sensors", "HTTP requests", cpu=False)
     figures["ops_ratio"] = pair[0].operations_per_reading / pair[1].operations_per_reading
 
     store = make_cosmos_store(server)
@@ -333,6 +338,20 @@ def write_report(final_line: str, figures: dict[str, float], cost_table: list[st
     REPORT.write_text("\n".join(lines))
 
 
+def update_readme(blocks: dict[str, list[str]]) -> None:
+    """Rewrite the README's generated blocks (between `<!-- bench:NAME -->` markers)."""
+    text = README.read_text()
+    for name, lines in blocks.items():
+        start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+        if start not in text or end not in text:
+            print(f"README has no {start} block: not updated", flush=True)
+            continue
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + start + "\n" + "\n".join(lines) + "\n" + end + tail
+    README.write_text(text)
+
+
 def main() -> None:
     started = time.perf_counter()
     print(f"{'section':<11} {'measurement':<78} value", flush=True)
@@ -391,7 +410,10 @@ def main() -> None:
         print("quick run (BENCH_QUICK=1): nothing written", flush=True)
     else:
         write_report(final_line, figures, cost_table, time.perf_counter() - started)
-        print(f"wrote {REPORT.relative_to(ROOT)}", flush=True)
+        update_readme(
+            {"last-line": ["```", final_line, "```"], "targets": verdicts(figures), "costs": cost_table}
+        )
+        print(f"wrote {REPORT.relative_to(ROOT)} and the README's benchmark and cost tables", flush=True)
     print(final_line, flush=True)
 
 

@@ -77,11 +77,19 @@ class Run:
 
     readings: int = 0
     seconds: float = 0.0
+    # CPU seconds of this process (every thread): what other processes' load on a shared
+    # machine does not inflate, unlike wall-clock seconds. Meaningful where the store runs
+    # in this process (SQLite), not where it is a server.
+    cpu_seconds: float = 0.0
     operations: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
         return self.readings / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.readings / self.cpu_seconds if self.cpu_seconds else 0.0
 
     @property
     def operations_per_reading(self) -> float:
@@ -174,9 +182,10 @@ def measure(
             for batch in half:
                 store.put_readings(batch)  # the feed delivers what was written: not timed
                 with counting(store) as operations:
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     summarise(batch)
                     run.seconds += time.perf_counter() - started
+                    run.cpu_seconds += time.process_time() - cpu_started
                 run.operations.update(operations)
                 run.readings += len(batch)
     return runs["ours"], runs["original"]

@@ -15,7 +15,7 @@ def _web_middleware() -> func.AsgiMiddleware:
     if _middleware is None:
         with _lock:
             if _middleware is None:
-                # FastAPI costs ~0.5 s to import: pay it on the first request, not at
+                # FastAPI is slow to import: pay for it on the first request, not at
                 # `import function_app`, so timers and triggers start fast.
                 from pipeline.web import create_web_app
 

@@ -88,3 +88,20 @@ def test_query_pages_are_priced_by_what_they_return() -> None:
     assert operation == Operation("query", operation.size_bytes, 0, 2)
     assert operation.size_bytes > 1000
     assert operation.request_units == pytest.approx(2.5 + operation.size_bytes / 1024)
+
+
+def test_a_scenario_is_what_was_recorded_per_hour_plus_the_triggers_upkeep() -> None:
+    from bench.scenarios import small, trigger_upkeep
+    from bench.system import Recording
+
+    reading = Operation("insert", 300, 4)
+    recording = Recording("ours", sensors=5, viewers=1, seconds=60, readings=10, ticks=6, batches=6, polls=30)
+    recording.operations = {"generator": [reading] * 10, "poll": [Operation("query", 1024, 0, 5)] * 30}
+    load = small(recording, "a", with_viewers=True)
+
+    assert load.ru_by_part["generator"] == pytest.approx(60 * 10 * reading.request_units)
+    assert load.ru_by_part["page"] == pytest.approx(60 * 30 * (2.5 + 1.0))
+    assert load.ru_by_part["trigger"] == pytest.approx(trigger_upkeep(600, 300, 360))
+    # A timer tick, a batch and a poll second are each billed 1 s of a 2 GB instance.
+    assert load.gb_seconds == pytest.approx(2 * (360 + 360 + 1800))
+    assert load.serverless_usd_hour == pytest.approx(load.ru_per_hour * 0.25 / 1e6)

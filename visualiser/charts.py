@@ -2,9 +2,10 @@
 
 Uses the object-oriented API (`Figure` + `FigureCanvasAgg`), never pyplot's global state.
 Building a figure costs more than drawing it, so each thread keeps one figure and only
-swaps the data of its three lines (about 3x faster than a new figure per chart; measured
-by `make bench`). matplotlib is imported on the first render only: it costs ~0.7 s,
-which no timer or trigger should pay.
+swaps the data of its three lines (against a new pyplot figure per chart: `render_ratio`
+in the committed `make bench` output, docs/benchmarks.md). matplotlib is imported on the
+first render only: the import is most of a first render in a fresh process (`charts:
+first render` in the same output), which no timer or trigger should pay.
 """
 
 from __future__ import annotations

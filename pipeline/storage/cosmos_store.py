@@ -61,7 +61,7 @@ def build_client(connection: CosmosConnection, **overrides: Any) -> CosmosClient
     options.update(overrides)
     if connection.connection_string:
         return CosmosClient.from_connection_string(connection.connection_string, **options)
-    # Imported here: azure-identity costs ~0.3 s to import and is only needed in Azure.
+    # Imported here: azure-identity is slow to import and is only needed in Azure.
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     credential = (
