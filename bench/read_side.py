@@ -105,6 +105,8 @@ class Ours(Viewers):
         self.read_model = app.state.read_model = ReadModel(
             store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=self.clock
         )
+        # What the app compares to decide whether its read model is still current.
+        app.state.read_model_shape = (settings.chart_points, settings.dashboard_poll_seconds)
         self.client = TestClient(app)
         self.etags: dict[tuple[int, str], str] = {}
 

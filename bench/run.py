@@ -58,11 +58,13 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sqlite_5_rate", ">=", 20_000),
 ]
 rows: list[tuple[str, str, str]] = []
+STARTED = time.perf_counter()
 
 
 def say(section: str, what: str, value: str) -> None:
     rows.append((section, what, value))
-    print(f"{section:<11} {what:<78} {value}", flush=True)
+    elapsed = time.perf_counter() - STARTED
+    print(f"{section:<11} {what:<78} {value}  [{elapsed:.0f} s]", flush=True)
 
 
 def timed(work: Callable[[], object], runs: int) -> list[float]:
@@ -152,7 +154,7 @@ def summariser_sqlite(folder: Path) -> dict[str, float]:
     figures["sqlite_5_rate"] = five[0].cpu_rate
     large = throughput.sqlite_pair(folder, SQLITE_LARGE_SENSORS, 2)
     figures["speedup_sqlite_10k"] = describe(
-        large, f"SQLite, {SQLITE_LARGE_SENSORS:,} sensors", "SQL statements"
+        large, f"SQLite, {SQLITE_LARGE_SENSORS:,} sensors", "SQL statements", cpu=True
     )
     return figures
 
