@@ -109,14 +109,16 @@ class OperationLog(RequestMeter):
 
         return record
 
-    def _write(self, kind: str, document: Mapping[str, Any]) -> Operation:
+    def _write(self, kind: str, document: Mapping[str, Any], status: int | None = None) -> Operation:
         key = str(document.get("_self") or (document.get("sensor_id"), document.get("id")))
         policy = self.policies.get(container_of(document), DEFAULT_POLICY)
         with self._log_lock:
             existed = key in self._written
             self._written.add(key)
-        # An upsert of an id that exists is a replace; a create never is.
-        replaced = kind == "replace" or (kind != "create" and existed)
+        if status is not None:  # a batch says what each operation did: 201 created, 200 replaced
+            replaced = status == 200
+        else:  # an upsert of an id that exists is a replace; a create never is
+            replaced = kind == "replace" or (kind != "create" and existed)
         return Operation(
             "replace" if replaced else "insert", size_of(document), indexed_terms(document, policy)
         )
@@ -126,9 +128,19 @@ class OperationLog(RequestMeter):
             documents = body["Documents"]
             return [Operation("query", size_of(documents), 0, len(documents))]
         if isinstance(body, Sequence) and not isinstance(body, str):
+            if kind in READ_KINDS:
+                # `read_items` is answered by one query per physical partition.
+                return [Operation("query", size_of(list(body)), 0, len(body))]
             # A transactional batch: one result per operation, each with its document.
-            results = [item.get("resourceBody", item) for item in body if isinstance(item, Mapping)]
-            return [self._write(kind, document) for document in results if "id" in document]
+            operations = []
+            for result in body:
+                if not isinstance(result, Mapping):
+                    continue
+                document = result.get("resourceBody", result)
+                status = result.get("statusCode")
+                if isinstance(document, Mapping) and "id" in document:
+                    operations.append(self._write(kind, document, int(status) if status else None))
+            return operations
         if isinstance(body, Mapping) and "id" in body:
             if kind in READ_KINDS:
                 return [Operation("read", size_of(body))]

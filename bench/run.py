@@ -22,6 +22,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from bench import ingest, latency, original, scenarios, system, throughput
+from bench.cost_model import Operation
 from bench.metering import deployed_policies
 from pipeline.settings import settings_from
 from pipeline.storage import Publication
@@ -59,6 +60,7 @@ TARGETS: list[tuple[str, str, float]] = [
 ]
 rows: list[tuple[str, str, str]] = []
 STARTED = time.perf_counter()
+LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
 
 
 def say(section: str, what: str, value: str) -> None:
@@ -159,6 +161,19 @@ def summariser_sqlite(folder: Path) -> dict[str, float]:
     return figures
 
 
+def describe_operations(operations: list[Operation]) -> str:
+    kinds: dict[str, list[Operation]] = {}
+    for operation in operations:
+        kinds.setdefault(operation.kind, []).append(operation)
+    parts = []
+    for kind, group in sorted(kinds.items()):
+        size = sum(o.size_bytes for o in group) / len(group)
+        terms = sum(o.indexed_terms for o in group) / len(group)
+        units = sum(o.request_units for o in group) / len(group)
+        parts.append(f"{kind} {len(group)} x {size:,.0f} B ({terms:.0f}), {units:.2f} RU")
+    return "; ".join(parts) or "none"
+
+
 @dataclass
 class Recorded:
     """What the whole-system runs recorded, per side: at 5 sensors, and RU per reading at 100."""
@@ -196,6 +211,12 @@ def on_cosmos(server) -> tuple[dict[str, float], Recorded]:  # type: ignore[no-u
             "readings, batches, polls, charts",
             f"{recording.readings}, {recording.batches}, {recording.polls}, {recording.chart_requests}",
         )
+        for phase in ("generator", "summariser", "poll", "chart"):
+            say(
+                "system",
+                f"{side}: {phase} requests, per kind: count x mean bytes (indexed values), RU each",
+                describe_operations(recording.operations.get(phase, [])),
+            )
         store = make_cosmos_store(server)
         per_reading = system.summariser_per_reading(side, store, policies, 100)
         store.close()
@@ -273,10 +294,17 @@ def machine() -> str:
         model = cpu
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    return (
-        f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, Python {platform.python_version()}; "
-        f"load average {load:.1f} when the run ended"
+    cores = os.cpu_count() or 1
+    shared = (
+        f" The load average was {LOAD_AT_START:.1f} when the run started and {load:.1f} when it ended"
+        f" on {cores} cores"
     )
+    if max(LOAD_AT_START, load) > cores:
+        shared += (
+            ": the machine was shared with other work while it was measured, so absolute timings"
+            " are noisy; ratios measured side by side in the same run much less so"
+        )
+    return f"{cores} cores ({model}), {memory:.0f} GiB, Python {platform.python_version()}.{shared}"
 
 
 def verdicts(figures: dict[str, float]) -> list[str]:

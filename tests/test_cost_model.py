@@ -105,3 +105,14 @@ def test_a_scenario_is_what_was_recorded_per_hour_plus_the_triggers_upkeep() -> 
     # A timer tick, a batch and a poll second are each billed 1 s of a 2 GB instance.
     assert load.gb_seconds == pytest.approx(2 * (360 + 360 + 1800))
     assert load.serverless_usd_hour == pytest.approx(load.ru_per_hour * 0.25 / 1e6)
+
+
+def test_batch_results_are_priced_by_what_each_operation_did() -> None:
+    log = OperationLog(policies={})
+    summary = {"id": "s-1-t", "sensor_id": "s-1", "avg_temp": 20.0}
+    pointer = {"id": "latest", "sensor_id": "s-1", "avg_temp": 20.0, "window": []}
+    results = [{"statusCode": 201, "resourceBody": summary}, {"statusCode": 200, "resourceBody": pointer}]
+    log.hook("batch")({}, results)
+    log.hook("read_items")({}, [summary, pointer])
+    assert [operation.kind for operation in log.operations] == ["insert", "replace", "query"]
+    assert log.operations[2].items == 2
