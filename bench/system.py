@@ -135,7 +135,7 @@ def run(
 
 
 def summariser_per_reading(
-    side: str, store: CosmosStore, policies: dict[str, IndexPolicy], sensors: int
+    side: str, store: CosmosStore, policies: dict[str, IndexPolicy], sensors: int, per_sensor: int
 ) -> float:
     """RU per reading when every batch holds one reading of each of `sensors` sensors.
 
@@ -151,7 +151,7 @@ def summariser_per_reading(
     log.phase = "warm-up"
     cache = throughput.prepare(store, ids, warm=side == "ours")
     summarise = throughput.ours_side(store, cache) if side == "ours" else throughput.original_side(store)
-    stream = throughput.readings(ids, throughput.HISTORY, 3, seed=2)
+    stream = throughput.readings(ids, throughput.HISTORY, per_sensor, seed=2)
     for batch in throughput.batches(stream, FEED_PAGE):
         log.phase = "warm-up"
         store.put_readings(batch)
