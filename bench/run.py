@@ -131,18 +131,19 @@ def charts(folder: Path) -> dict[str, float]:
 
 
 def describe(runs: tuple[throughput.Run, throughput.Run], label: str, unit: str, cpu: bool) -> float:
-    """Print both sides; return the speedup (by CPU time where the store is in-process)."""
+    """Print both sides; return the speedup in wall-clock readings/s.
+
+    Where the store runs in this process (SQLite) the rate per CPU second is printed too:
+    it is not inflated by other work on a shared machine, but it leaves out waiting for
+    the disk (each commit is flushed), which is part of the cost.
+    """
     ours, baseline = runs
     for name, run in (("ours", ours), ("original", baseline)):
         rates = f"{run.rate:,.0f}" + (f" ({run.cpu_rate:,.0f} per CPU second)" if cpu else "")
         say("summariser", f"{label}: {name}, readings/s ({run.readings:,} readings)", rates)
-    speedup = ours.cpu_rate / baseline.cpu_rate if cpu else ours.rate / baseline.rate
-    wall = ours.rate / baseline.rate
-    say(
-        "summariser",
-        f"{label}: speedup, ours / original" + (" (CPU time; wall clock in brackets)" if cpu else ""),
-        f"{speedup:.2f}x" + (f" ({wall:.2f}x)" if cpu else ""),
-    )
+    speedup = ours.rate / baseline.rate
+    by_cpu = f" ({ours.cpu_rate / baseline.cpu_rate:.2f}x per CPU second)" if cpu else ""
+    say("summariser", f"{label}: speedup, ours / original", f"{speedup:.2f}x{by_cpu}")
     say(
         "summariser",
         f"{label}: {unit}/reading ours vs original",
@@ -155,7 +156,7 @@ def describe(runs: tuple[throughput.Run, throughput.Run], label: str, unit: str,
 def summariser_sqlite(folder: Path) -> dict[str, float]:
     five = throughput.sqlite_pair(folder, 5, 400 if QUICK else 4000)
     figures = {"speedup_sqlite_5": describe(five, "SQLite, 5 sensors", "SQL statements", cpu=True)}
-    figures["sqlite_5_rate"] = five[0].cpu_rate
+    figures["sqlite_5_rate"] = five[0].rate
     large = throughput.sqlite_pair(folder, SQLITE_LARGE_SENSORS, 2)
     figures["speedup_sqlite_10k"] = describe(
         large, f"SQLite, {SQLITE_LARGE_SENSORS:,} sensors", "SQL statements", cpu=True

@@ -40,35 +40,69 @@ HISTORY = 10
 BATCH = 100
 
 
+class StatementLog:
+    """Every SQL statement a store's connections execute, appended (atomic, cheap) in order.
+
+    Shaped like the store's own statement meter (`record`, `requests`, `total`), so the
+    store can trace every connection it opens straight into it.
+    """
+
+    def __init__(self) -> None:
+        self.executed: list[str] = []
+        self.request_units = 0.0
+
+    def record(self, statement: str) -> None:
+        self.executed.append(statement)
+
+    def since(self, mark: int) -> Counter[str]:
+        """Statements executed after position `mark`, by verb (PRAGMA aside)."""
+        verbs = (s.split(None, 1)[0].upper() for s in self.executed[mark:] if s.strip())
+        return Counter(verb for verb in verbs if verb != "PRAGMA")
+
+    @property
+    def requests(self) -> Counter[str]:
+        return self.since(0)
+
+    def total(self) -> int:
+        return len(self.executed)
+
+
 class CountedSqliteStore(SqliteStore):
     """The embedded store, counting the SQL statements of every connection it opens.
 
-    SQLite connections are per thread here, and the summariser works on a pool of threads:
-    a trace callback on each new connection counts them all.
+    SQLite connections are per thread, and the summariser works on a pool of threads:
+    each new connection gets a trace callback into one `StatementLog`.
     """
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
-        # Appending is atomic and cheap, so counting barely slows the side that is counted.
-        self._executed: list[str] = []
+        self.statements = StatementLog()
+        if hasattr(self, "meter"):
+            # The store traces every connection it opens into its meter: take its place.
+            self.meter = self.statements
+
+    def _trace(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        if getattr(self._local, "traced", None) is not connection:
+            connection.set_trace_callback(self.statements.record)
+            self._local.traced = connection
+        return connection
+
+    def _connection(self) -> sqlite3.Connection:
+        return self._trace(super()._connection())
+
+    if hasattr(SqliteStore, "_opened"):  # transactions take the connection from here
+
+        def _opened(self):  # type: ignore[no-untyped-def]
+            opened = super()._opened()
+            self._trace(opened.connection)
+            return opened
 
     def mark(self) -> int:
         """A position in the statement log, for `since`."""
-        return len(self._executed)
+        return self.statements.total()
 
     def since(self, mark: int) -> Counter[str]:
-        """Statements executed after `mark`, by verb (PRAGMA aside), on every thread."""
-        verbs = (
-            statement.split(None, 1)[0].upper() for statement in self._executed[mark:] if statement.strip()
-        )
-        return Counter(verb for verb in verbs if verb != "PRAGMA")
-
-    def _connection(self) -> sqlite3.Connection:
-        connection = super()._connection()
-        if getattr(self._local, "traced", None) is not connection:
-            connection.set_trace_callback(self._executed.append)
-            self._local.traced = connection
-        return connection
+        return self.statements.since(mark)
 
 
 @dataclass
@@ -77,8 +111,8 @@ class Run:
 
     readings: int = 0
     seconds: float = 0.0
-    # CPU seconds of this process (every thread): what other processes' load on a shared
-    # machine does not inflate, unlike wall-clock seconds. Meaningful where the store runs
+    # CPU seconds of this process (every thread): not inflated by other processes' load on
+    # a shared machine, but blind to waiting for the disk. Meaningful where the store runs
     # in this process (SQLite), not where it is a server.
     cpu_seconds: float = 0.0
     operations: Counter[str] = field(default_factory=Counter)

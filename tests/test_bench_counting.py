@@ -13,7 +13,7 @@ from summariser.batch import summarise_batch
 def test_sql_statements_of_every_thread_are_counted(tmp_path: Path) -> None:
     store = throughput.CountedSqliteStore(tmp_path / "count.db")
     store.ensure_ready()
-    workers = [threading.Thread(target=store.ping) for _ in range(5)]  # one SELECT each
+    workers = [threading.Thread(target=store.latest_summaries) for _ in range(5)]  # one SELECT each
     with throughput.counting(store) as counted:
         for worker in workers:
             worker.start()
@@ -38,7 +38,7 @@ def test_the_summarisers_pool_threads_are_counted(tmp_path: Path) -> None:
     store.reading_window = spy  # type: ignore[method-assign]
     mark = store.mark()
     summarise_batch(throughput.readings(sensors, 3, 1, seed=2), store, 10, datetime.now(UTC))
-    window_queries = sum(1 for s in store._executed[mark:] if "FROM readings" in s)
+    window_queries = sum(1 for s in store.statements.executed[mark:] if "FROM readings" in s)
     store.close()
 
     assert threading.get_ident() not in threads_seen  # windows are read on the pool's threads
