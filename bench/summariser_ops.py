@@ -18,8 +18,8 @@ from pathlib import Path
 from bench import throughput
 
 
-def describe(backend: str, unit: str, sensors: int, runs: tuple[throughput.Run, throughput.Run]) -> str:
-    ours, original = runs
+def describe(backend: str, unit: str, sensors: int, runs: dict[str, throughput.Run]) -> str:
+    ours, original = runs["ours"], runs["original"]
     return (
         f"summariser on {backend}, {sensors} sensors, {ours.readings:,} readings: "
         f"ours {ours.operations_per_reading:.2f} {unit}/reading {dict(sorted(ours.operations.items()))}, "

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,13 +32,15 @@ from bench import original
 from pipeline.readings import format_timestamp
 from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
-from summariser.batch import summarise_batch
+from summariser.batch import MAX_PARALLEL_SENSORS, summarise_batch
 from summariser.state_cache import SensorStateCache
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW = 10
 HISTORY = 10
 BATCH = 100
+# The original with the concurrency ours uses, shown beside the original as written.
+CONCURRENT = "original, 16 threads"
 
 
 class StatementLog:
@@ -201,15 +204,12 @@ def copy_sqlite(source: SqliteStore, path: Path) -> CountedSqliteStore:
 Side = Callable[[list[dict[str, Any]]], None]
 
 
-def measure(
-    ours: tuple[Store, Side], baseline: tuple[Store, Side], stream: list[dict[str, Any]]
-) -> tuple[Run, Run]:
-    """Both sides over the same stream, batch by batch, in two halves with the order swapped."""
-    runs = {"ours": Run(), "original": Run()}
-    sides = {"ours": ours, "original": baseline}
+def measure(sides: dict[str, tuple[Store, Side]], stream: list[dict[str, Any]]) -> dict[str, Run]:
+    """Every side over the same stream, batch by batch, in two halves in opposite orders."""
+    runs = {name: Run() for name in sides}
     cut = len(batches(stream)) // 2
     halves = (batches(stream)[:cut], batches(stream)[cut:])
-    for half, order in zip(halves, (("ours", "original"), ("original", "ours")), strict=True):
+    for half, order in zip(halves, (list(sides), list(sides)[::-1]), strict=True):
         for name in order:
             store, summarise = sides[name]
             run = runs[name]
@@ -222,51 +222,67 @@ def measure(
                     run.cpu_seconds += time.process_time() - cpu_started
                 run.operations.update(operations)
                 run.readings += len(batch)
-    return runs["ours"], runs["original"]
+    return runs
 
 
 def ours_side(store: Store, cache: SensorStateCache) -> Side:
     return lambda batch: summarise_batch(batch, store, WINDOW, datetime.now(UTC), cache)
 
 
-def original_side(store: Store) -> Side:
+def original_side(store: Store, workers: int = 1) -> Side:
+    """The original's trigger body; with `workers` > 1, its documents side by side."""
     target = original.OriginalStore(store)
-    return lambda batch: original.summarise_batch(batch, target)
+    if workers == 1:
+        return lambda batch: original.summarise_batch(batch, target)
+
+    def concurrently(batch: list[dict[str, Any]]) -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda document: original.summarise_batch([document], target), batch))
+
+    return concurrently
 
 
-def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> tuple[Run, Run]:
-    """Ours and the original on SQLite: same starting file, same stream."""
+def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
+    """Ours and the original (as written, and with ours' concurrency) on SQLite: same file."""
     ids = sensor_ids(sensors)
     ours_store = CountedSqliteStore(folder / f"ours-{sensors}.db")
     cache = prepare(ours_store, ids)
     original_store = copy_sqlite(ours_store, folder / f"original-{sensors}.db")
+    concurrent_store = copy_sqlite(ours_store, folder / f"concurrent-{sensors}.db")
     stream = readings(ids, HISTORY, per_sensor, seed=2)
     try:
         return measure(
-            (ours_store, ours_side(ours_store, cache)),
-            (original_store, original_side(original_store)),
+            {
+                "ours": (ours_store, ours_side(ours_store, cache)),
+                "original": (original_store, original_side(original_store)),
+                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
+            },
             stream,
         )
     finally:
-        ours_store.close()
-        original_store.close()
+        for store in (ours_store, original_store, concurrent_store):
+            store.close()
         for path in folder.glob(f"*-{sensors}.db*"):
             path.unlink(missing_ok=True)
 
 
-def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) -> tuple[Run, Run]:
-    """Ours and the original on the Cosmos-compatible server: fresh databases, same data."""
+def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) -> dict[str, Run]:
+    """Ours and the original (both ways) on the Cosmos-compatible server: fresh databases."""
     ids = sensor_ids(sensors)
-    ours_store, original_store = make_store(), make_store()
+    ours_store, original_store, concurrent_store = make_store(), make_store(), make_store()
     cache = prepare(ours_store, ids)
-    prepare(original_store, ids, warm=False)  # the same readings; the original keeps no state
+    for store in (original_store, concurrent_store):
+        prepare(store, ids, warm=False)  # the same readings; the original keeps no state
     stream = readings(ids, HISTORY, per_sensor, seed=2)
     try:
         return measure(
-            (ours_store, ours_side(ours_store, cache)),
-            (original_store, original_side(original_store)),
+            {
+                "ours": (ours_store, ours_side(ours_store, cache)),
+                "original": (original_store, original_side(original_store)),
+                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
+            },
             stream,
         )
     finally:
-        ours_store.close()
-        original_store.close()
+        for store in (ours_store, original_store, concurrent_store):
+            store.close()
