@@ -116,3 +116,31 @@ def test_batch_results_are_priced_by_what_each_operation_did() -> None:
     log.hook("read_items")({}, [summary, pointer])
     assert [operation.kind for operation in log.operations] == ["insert", "replace", "query"]
     assert log.operations[2].items == 2
+
+
+def test_at_10000_sensors_the_original_page_pays_per_sensor_per_viewer_and_ours_per_instance() -> None:
+    from bench.scenarios import large
+    from bench.system import Recording
+
+    def recording(side: str, poll: Operation) -> Recording:
+        recorded = Recording(
+            side, sensors=5, viewers=1, seconds=60, readings=10, ticks=6, batches=6, polls=30
+        )
+        recorded.operations = {
+            "generator": [Operation("insert", 300, 4)] * 10,
+            "poll": [poll] * 30,
+            "chart": [Operation("query", 17 * 1024, 0, 50)] * 5,
+        }
+        return recorded
+
+    ours = large(recording("ours", Operation("query", 5 * 200, 0, 5)), 20.0, 10_000, 100, 24)
+    original = large(recording("original", Operation("query", 340, 0, 1)), 12.0, 10_000, 100, 24)
+
+    # Ours: one refresh a second of 10,000 items (100 pages of 100), whatever the viewers.
+    assert ours.ru_by_part["page"] == pytest.approx(3600 * (100 * 2.5 + 10_000 * 200 / 1024))
+    # The original: a TOP 1 query per sensor, per viewer, every 2 s.
+    top1 = Operation("query", 340, 0, 1).request_units
+    assert original.ru_by_part["page"] == pytest.approx(100 * 1800 * 10_000 * top1)
+    # Charts: once per change per instance for ours, per viewer for the original.
+    assert original.ru_by_part["charts"] == pytest.approx(100 * ours.ru_by_part["charts"])
+    assert ours.ru_by_part["summariser"] == pytest.approx(20.0 * 10_000 * 3600 / 5.5)
