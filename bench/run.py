@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -326,7 +327,38 @@ def verdicts(figures: dict[str, float]) -> list[str]:
     return lines
 
 
-def write_report(final_line: str, figures: dict[str, float], cost_table: list[str], seconds: float) -> None:
+def late_repair() -> list[str]:
+    """`python -m bench.late_repair`'s table (what repairing one late reading costs), if present."""
+    if not (ROOT / "bench" / "late_repair.py").exists():
+        return []
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.late_repair"], cwd=ROOT, capture_output=True, text=True
+    )
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    if result.returncode != 0 or not table:
+        # Never lose the whole run for this section: say it failed, and why.
+        table = [
+            "```",
+            f"bench.late_repair failed ({result.returncode}):",
+            *result.stderr.splitlines()[-5:],
+            "```",
+        ]
+    return [
+        "## Repairing a late reading (operation count)",
+        "",
+        "`python -m bench.late_repair`, run by `make bench`: a sensor has 30 readings, one summary",
+        "each (window 10); one reading then arrives late, between the 15th and the 16th. What the",
+        "summariser's batch for it cost, counted by each store's meter on every thread (the",
+        "scenario is also asserted by `tests/test_summariser.py`):",
+        "",
+        *table,
+        "",
+    ]
+
+
+def write_report(
+    final_line: str, figures: dict[str, float], cost_table: list[str], seconds: float, extra: list[str]
+) -> None:
     revision = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -370,6 +402,7 @@ def write_report(final_line: str, figures: dict[str, float], cost_table: list[st
         final_line,
         "```",
         "",
+        *extra,
     ]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines))
@@ -446,7 +479,7 @@ def main() -> None:
     if QUICK:
         print("quick run (BENCH_QUICK=1): nothing written", flush=True)
     else:
-        write_report(final_line, figures, cost_table, time.perf_counter() - started)
+        write_report(final_line, figures, cost_table, time.perf_counter() - started, late_repair())
         update_readme(
             {"last-line": ["```", final_line, "```"], "targets": verdicts(figures), "costs": cost_table}
         )
