@@ -39,7 +39,7 @@ README = ROOT / "README.md"
 SENSORS_A = [f"sensor-{n}" for n in range(1, 6)]
 # BENCH_QUICK=1 checks the plumbing in a minute; its figures are not for the docs.
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-SIMULATED_SECONDS = 20.0 if QUICK else 300.0
+SIMULATED_SECONDS = 20.0 if QUICK else 240.0
 MANY_VIEWERS = 100
 MANY_VIEWERS_SECONDS = 10.0 if QUICK else 60.0
 LARGE_SENSORS = 10_000
@@ -158,10 +158,10 @@ def describe(runs: dict[str, throughput.Run], label: str, unit: str, cpu: bool) 
 
 
 def summariser_sqlite(folder: Path) -> dict[str, float]:
-    five = throughput.sqlite_pair(folder, 5, 400 if QUICK else 4000)
+    five = throughput.sqlite_pair(folder, 5, 400 if QUICK else 1000)
     figures = {"speedup_sqlite_5": describe(five, "SQLite, 5 sensors", "SQL statements", cpu=True)}
     figures["sqlite_5_rate"] = five["ours"].rate
-    large = throughput.sqlite_pair(folder, SQLITE_LARGE_SENSORS, 2)
+    large = throughput.sqlite_pair(folder, SQLITE_LARGE_SENSORS, 2 if QUICK else 1)
     figures["speedup_sqlite_10k"] = describe(
         large, f"SQLite, {SQLITE_LARGE_SENSORS:,} sensors", "SQL statements", cpu=True
     )
