@@ -279,6 +279,12 @@ def costs(recorded: Recorded, visible_charts: int) -> tuple[dict[str, float], li
     for load in loads:
         parts = ", ".join(f"{k} {v:,.0f}" for k, v in load.ru_by_part.items())
         say("cost", f"({load.scenario}) {load.side}: RU/hour ({parts})", f"{load.ru_per_hour:,.0f}")
+        say(
+            "cost",
+            f"({load.scenario}) {load.side}: Function App executions/hour, GB-s/hour; peak RU/s",
+            f"{load.executions:,.0f}, {load.gb_seconds:,.0f}; {load.peak_ru_per_second:,.0f}"
+            + (f" ({load.note})" if load.note else ""),
+        )
     figures = {
         "ru_ratio_a": by[("a", "ours")].ru_per_hour / by[("a", "original")].ru_per_hour,
         "ru_ratio_b": by[("b", "ours")].ru_per_hour / by[("b", "original")].ru_per_hour,
