@@ -73,6 +73,16 @@ class OriginalSummariser(Summariser):
         original.summarise_batch(batch, self.store)
 
 
+def write_as_output_binding(store: CosmosStore, documents: list[dict[str, Any]]) -> None:
+    """What the timer's Cosmos DB output binding does in Azure: an upsert per document.
+
+    (Not `put_readings`, which serves `POST /api/readings` and may check for duplicates
+    first.) The same for both designs: the original's generator also used the binding.
+    """
+    for document in documents:
+        store._readings.upsert_item(document, response_hook=store.meter.hook("upsert"))
+
+
 def run(
     side: str,
     store: CosmosStore,
