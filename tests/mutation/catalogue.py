@@ -52,6 +52,7 @@ SUBMISSION = tests(
     "test_temperature_range_and_clock_skew_limits_are_exact",
     "test_size_limits",
 )
+TIMESTAMPS = tests("test_timestamps")
 CHECKPOINT = tests("test_checkpoint") + tests(
     "test_local_host",
     "test_serves_summarises_exactly_and_survives_sigkill",
@@ -267,6 +268,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a batch interrupted by shutdown is not checkpointed, so it is redelivered",
     ),
     Mutation(
+        "checkpoint-runs-ahead",
+        "local_host/triggers.py",
+        "batch.position)\n        return len(batch.documents)",
+        "batch.position + 5)\n        return len(batch.documents)",
+        CHECKPOINT,
+        "the checkpoint is the position of the last document processed, never beyond it",
+    ),
+    Mutation(
         "never-checkpointed",
         "local_host/triggers.py",
         "        self._feed.commit_feed(self.consumer, batch.position)\n        return len(batch.documents)",
@@ -325,12 +334,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "NaN and infinities are dead-lettered as not finite",
     ),
     Mutation(
-        "sensor-id-pattern-prefix-only",
+        "sensor-id-prefix-match",
         "pipeline/readings.py",
-        'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")',
-        'SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}")',
-        SUBMISSION,
-        "a sensor id is validated whole, not by its prefix",
+        "elif not SENSOR_ID_PATTERN.fullmatch(value):",
+        "elif not SENSOR_ID_PATTERN.match(value):",
+        TIMESTAMPS,
+        "a sensor id is validated whole: 'sensor-1\\n' is refused ($ alone matches before a newline)",
+    ),
+    Mutation(
+        "reading-id-prefix-match",
+        "pipeline/readings.py",
+        "READING_ID_PATTERN.fullmatch(reading_id)",
+        "READING_ID_PATTERN.match(reading_id)",
+        TIMESTAMPS,
+        "a reading id is validated whole: 'r1\\n' is refused",
+    ),
+    Mutation(
+        "timestamp-prefix-match",
+        "pipeline/readings.py",
+        "match = _RFC3339.fullmatch(text) if isinstance(text, str) else None",
+        "match = _RFC3339.match(text) if isinstance(text, str) else None",
+        TIMESTAMPS,
+        "a timestamp is validated whole: anything after the zone is refused",
     ),
     Mutation(
         "clock-skew-an-hour",
@@ -349,12 +374,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "readings stamped before 2000 are refused",
     ),
     Mutation(
-        "stored-timestamp-not-canonical",
+        "stored-timestamp-not-normalised",
         "pipeline/readings.py",
-        "if not isinstance(timestamp, str) or not CANONICAL_TIMESTAMP.match(timestamp):",
-        "if not isinstance(timestamp, str):",
-        POISON,
-        "a stored reading whose timestamp is not canonical (string order = time order) is dead-lettered",
+        "            timestamp = normalise_timestamp(raw_time)\n",
+        "            timestamp = raw_time\n",
+        TIMESTAMPS,
+        "change-feed timestamps re-serialised by the host (.12Z, Z) summarise like canonical ones",
     ),
     Mutation(
         "one-more-reading-per-request",

@@ -2,6 +2,7 @@
 
     python -m tests.mutation.run              # every mutation (what `make mutate` runs)
     python -m tests.mutation.run --list       # the catalogue, nothing run
+    python -m tests.mutation.run --check      # only: is every snippet still in its file?
     python -m tests.mutation.run -k cache     # only mutations whose name contains "cache"
 
 The working tree is never written: the tracked (and new, unignored) files are copied to a
@@ -161,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutation.run", description=__doc__.split("\n")[0])
     parser.add_argument("-k", dest="only", action="append", default=[], help="name contains (repeatable)")
     parser.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    parser.add_argument("--check", action="store_true", help="only check that every snippet is found")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations tested side by side")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run on the unmutated copy")
     args = parser.parse_args(argv)
@@ -182,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         report(problem)
     runnable = [m for m in chosen if m not in {p.mutation for p in problems}]
+    if args.check:
+        print(f"mutate: {len(chosen)} mutations, {len(problems)} stale or invalid")
+        return 1 if problems else 0
     outcomes: list[Outcome] = list(problems)
     with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
         jobs = max(1, min(args.jobs, len(runnable)))
