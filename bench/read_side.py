@@ -19,8 +19,8 @@ from pipeline.readings import Summary, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Publication
 from pipeline.storage.cosmos_store import CosmosStore
-from pipeline.web import create_web_app
 from visualiser.read_model import ReadModel
+from web_app import create_web_app
 
 POLL_SECONDS = 2.0
 SUMMARY_EVERY_SECONDS = 10.0

@@ -28,11 +28,11 @@ from bench.metering import deployed_policies
 from pipeline.settings import settings_from
 from pipeline.storage import Publication
 from pipeline.storage.sqlite_store import SqliteStore
-from pipeline.web import create_web_app
 from tests.conftest import make_cosmos_store
 from tests.servers import ROOT, cosmos_server
 from tests.test_chart import fixed_summaries
 from visualiser.charts import render_chart
+from web_app import create_web_app
 
 REPORT = ROOT / "docs" / "benchmarks.md"
 README = ROOT / "README.md"

@@ -29,10 +29,27 @@ _READING_SCHEMA: dict[str, Any] = {
 }
 
 
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, read chunk by chunk; None as soon as it passes `limit` (memory stays bounded)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post(
     "/api/readings",
     status_code=201,
-    responses={400: {"description": "not JSON"}, 413: {}, 422: {"description": "invalid readings"}},
+    responses={
+        400: {"description": "not JSON, or nested too deeply"},
+        411: {"description": "no Content-Length (a chunked body never reaches a function in Azure)"},
+        413: {},
+        422: {"description": "invalid readings"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -54,16 +71,27 @@ async def post_readings(
     store: Annotated[Store, Depends(current_store)],
 ) -> JSONResponse:
     """Store one reading or a list; every reading is valid or none is written."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
+    declared = request.headers.get("content-length")
+    if declared is None:
+        # The Functions host forwards a body only with Content-Length > 0: a chunked one
+        # would arrive empty. Say so, rather than "not JSON".
+        return JSONResponse(
+            {"error": "Content-Length required: send the body with its length, not chunked"},
+            status_code=411,
+        )
+    if not declared.isdigit():
+        return JSONResponse({"error": "Content-Length is not a number"}, status_code=400)
+    if int(declared) > MAX_BODY_BYTES:  # refused before a byte of it is read
         return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:  # chunked bodies declare no length
+    body = await _read_at_most(request, MAX_BODY_BYTES)
+    if body is None:
         return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"error": "body is not JSON"}, status_code=400)
+    except RecursionError:  # e.g. 100,000 nested "[": no reading is that deep
+        return JSONResponse({"error": "body is nested too deeply"}, status_code=400)
     try:
         readings = readings_from_submission(payload, datetime.now(UTC))
     except RejectedSubmission as rejected:

@@ -14,9 +14,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from local_host.store_lock import BadStorePath, StoreInUse, lock_store
 from pipeline import names
 from pipeline.settings import SettingsError, load_settings
 from pipeline.telemetry import LOG_FORMAT, LOG_LEVEL, configure_logging
+
+# Host names besides localhost and the listen address that the local HTTP server answers
+# (comma-separated; `*` for any): a devcontainer's forwarded name, a LAN name with
+# `--host 0.0.0.0`. Local only: in Azure the front end decides which names reach the app.
+LOCAL_ALLOWED_HOSTS = "LOCAL_ALLOWED_HOSTS"
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -63,6 +69,13 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         "--no-generator",
         action="store_true",
         help="do not run the timer functions (readings only via POST /api/readings)",
+    )
+    parser.add_argument(
+        "--no-jsonnet-dates",
+        dest="jsonnet_dates",
+        action="store_false",
+        help="hand change-feed documents to the summariser exactly as stored, without the model "
+        "of the Functions host's Json.NET date re-serialisation (on by default, as in Azure)",
     )
     parser.add_argument(
         "--feed-poll",
@@ -126,13 +139,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if arguments.reset:
-        remove_store(settings.sqlite_path)
+    try:
+        lock = lock_store(settings.sqlite_path)
+    except (BadStorePath, StoreInUse) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with lock:
+        if arguments.reset:
+            remove_store(settings.sqlite_path)
+        problem = store_problem(settings.sqlite_path)
+        if problem:
+            print(f"error: store {settings.sqlite_path}: {problem}", file=sys.stderr)
+            return 2
 
-    # Imported after settings are in place: these build on them.
-    from local_host.server import run_pipeline
+        # Imported after settings are in place: these build on them.
+        from local_host.http_gateway import allowed_host_names
+        from local_host.server import run_pipeline
 
-    return run_pipeline(settings, arguments.host, arguments.port, arguments.no_generator, arguments.feed_poll)
+        allowed = allowed_host_names(arguments.host, os.environ.get(LOCAL_ALLOWED_HOSTS, "").split(","))
+        return run_pipeline(
+            settings,
+            arguments.host,
+            arguments.port,
+            arguments.no_generator,
+            arguments.feed_poll,
+            allowed,
+            jsonnet_dates=arguments.jsonnet_dates,
+        )
+
+
+def store_problem(path: Path) -> str | None:
+    """Why the store cannot be opened, in one line; None when it can."""
+    import sqlite3
+
+    from pipeline.storage import StoreError
+    from pipeline.storage.sqlite_store import SqliteStore
+
+    store = SqliteStore(path)
+    try:
+        store.ensure_ready()
+    except (sqlite3.Error, StoreError, OSError) as error:
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    finally:
+        store.close()
+    return None
 
 
 if __name__ == "__main__":

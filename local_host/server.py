@@ -1,18 +1,21 @@
-"""Start the functions, the web server and the progress line; stop them all cleanly."""
+"""Start the functions, the HTTP server and the progress line; stop them all cleanly."""
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
 import threading
 import time
+from types import FrameType
 
 import uvicorn
 
-from local_host.triggers import Counters, FeedTriggerRunner, TimerRunner
+from local_host.http_gateway import FunctionsHttpGateway, http_functions
+from local_host.triggers import ROOT, Counters, FeedTriggerRunner, TimerRunner
 from pipeline.settings import Settings
 from pipeline.storage import StoreError, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
-from pipeline.web import create_web_app
 
 log = logging.getLogger("local_host")
 PROGRESS_SECONDS = 5.0
@@ -48,12 +51,25 @@ def _report_progress(
         )
 
 
+def route_prefix() -> str:
+    """host.json's `extensions.http.routePrefix` ("api" when absent, as in the host)."""
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    return str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
+
+
+def _stop_like_ctrl_c(signal_number: int, frame: FrameType | None) -> None:
+    # `kill` (SIGTERM) stops as Ctrl-C does: a clean shutdown with the checkpoint saved.
+    raise KeyboardInterrupt
+
+
 def run_pipeline(
     settings: Settings,
     host: str,
     port: int,
     without_generator: bool,
     feed_poll: float,
+    allowed_hosts: frozenset[str] | None,
+    jsonnet_dates: bool = True,
 ) -> int:
     """Run until SIGINT/SIGTERM; return the process exit status."""
     import function_app
@@ -64,17 +80,25 @@ def run_pipeline(
     counters = Counters()
     timers: list[TimerRunner] = []
     feeds: list[FeedTriggerRunner] = []
-    for function in function_app.app.get_functions():
+    functions = function_app.app.get_functions()  # once per app object (see tests.servers)
+    for function in functions:
         trigger_type = function.get_trigger().get_dict_repr()["type"]
         if trigger_type == "timerTrigger" and not without_generator:
             timers.append(TimerRunner(function, settings, store, counters))
         elif trigger_type == "cosmosDBTrigger":
-            feeds.append(FeedTriggerRunner(function, settings, store, counters, poll_delay=feed_poll))
+            feeds.append(
+                FeedTriggerRunner(
+                    function, settings, store, counters, poll_delay=feed_poll, jsonnet_dates=jsonnet_dates
+                )
+            )
 
     stopping = threading.Event()
     threads = [
+        threading.Thread(target=runner.run, args=(stopping, True), name=runner.name, daemon=True)
+        for runner in timers
+    ] + [
         threading.Thread(target=runner.run, args=(stopping,), name=runner.name, daemon=True)
-        for runner in [*timers, *feeds]
+        for runner in feeds
     ]
     threads.append(
         threading.Thread(
@@ -84,9 +108,10 @@ def run_pipeline(
             daemon=True,
         )
     )
+    gateway = FunctionsHttpGateway(http_functions(functions, route_prefix()), allowed_hosts)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_web_app(store=store, settings=settings),
+            gateway,
             host=host,
             port=port,
             log_level="warning",
@@ -94,8 +119,10 @@ def run_pipeline(
             access_log=False,
             timeout_graceful_shutdown=2,
             lifespan="off",
+            server_header=False,
         )
     )
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     for thread in threads:
         thread.start()
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host

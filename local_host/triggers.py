@@ -4,13 +4,20 @@ Timers fire on their NCRONTAB schedule; Cosmos DB triggers are fed batches from 
 store's change feed with the trigger's semantics (at least once, in order per sensor,
 checkpoint after success, the function's retry policy honoured, and, as in Azure, the
 batch skipped once retries are exhausted); output bindings are written to the store.
+
+Trigger data goes to the functions as the worker hands it over: JSON text decoded by
+the `azure.functions` library's own converters (change-feed documents first through
+the model of the extension's Json.NET date re-serialisation), and output bindings are
+encoded by them before they are written.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from azure.functions.timer import TimerRequest
+from azure.functions.meta import Datum
 from croniter import croniter
 
+from local_host.jsonnet_dates import reserialise_dates
 from pipeline import names
 from pipeline.invocations import INVOCATIONS
 from pipeline.settings import Settings
@@ -31,6 +39,20 @@ from pipeline.storage import ChangeFeed, Store, StoreError
 log = logging.getLogger("local_host")
 ROOT = Path(__file__).resolve().parent.parent
 FEED_RETRY_MAX_SECONDS = 5.0  # a broken store is polled at most this often
+# Test hook (never set by `make run`): a file path. The change-feed trigger writes it
+# when a batch is handed to the function, then parks inside the invocation until the
+# process is killed, so a test can kill the host while a batch is certainly in flight.
+PARK_FEED_HOOK = "LOCAL_HOST_PARK_FEED"
+
+
+def decode_trigger(binding: str, datum: Datum) -> Any:
+    """What the worker passes for a trigger: the library's converter applied to the host's data."""
+    return func.get_binding_registry().get(binding).decode(datum, trigger_metadata={})
+
+
+def encode_output(binding: str, value: Any) -> Datum:
+    """What the worker sends the host for an output binding, by the library's converter."""
+    return func.get_binding_registry().get(binding).encode(value, expected_type=None)
 
 
 class UnsupportedBinding(RuntimeError):
@@ -212,16 +234,39 @@ class TimerRunner:
             self._outputs.append(spec["name"])
 
     def _invoke(self, past_due: bool) -> None:
+        now = datetime.now(UTC)
+        # The host's timer payload (TimerInfo), as JSON text.
+        payload = {
+            "Schedule": {"AdjustForDST": True},
+            "ScheduleStatus": {
+                "Last": now.isoformat(),
+                "Next": now.isoformat(),
+                "LastUpdated": now.isoformat(),
+            },
+            "IsPastDue": past_due,
+        }
+        timer = decode_trigger("timerTrigger", Datum(json.dumps(payload), "json"))
         outputs = {name: CollectingOut() for name in self._outputs}
-        self._function(
-            TimerRequest(past_due=past_due), **outputs, **context_arguments(self.name, self._function)
-        )
+        self._function(timer, **outputs, **context_arguments(self.name, self._function))
         for out in outputs.values():
-            documents = out.get() or []
-            written = self._store.put_readings(document.to_dict() for document in documents)
+            if out.get() is None:
+                continue
+            datum = encode_output("cosmosDB", out.get())
+            documents = json.loads(datum.value)
+            written = self._store.put_readings(documents)
             self._counters.add(readings_written=written)
 
-    def run(self, stopping: threading.Event) -> None:
+    def run(self, stopping: threading.Event, fire_at_start: bool = False) -> None:
+        """Fire on the schedule until `stopping`; with `fire_at_start`, once right away too.
+
+        The local host fires the generator at start-up so that the first chart appears
+        within seconds, not at the first tick; Azure's binding keeps `run_on_startup`
+        off (on a consumption plan it would fire at every scale-out).
+        """
+        if fire_at_start:
+            _call_with_retries(
+                self.name, functools.partial(self._invoke, False), self._policy, stopping, self._counters
+            )
         schedule = croniter(self._schedule, datetime.now(UTC), second_at_beginning=True)
         while not stopping.is_set():
             due: datetime = schedule.get_next(datetime)
@@ -249,6 +294,7 @@ class FeedTriggerRunner:
         counters: Counters,
         max_items: int = 1000,
         poll_delay: float = 0.25,
+        jsonnet_dates: bool = True,
     ) -> None:
         self.name = function.get_function_name()
         trigger = function.get_trigger().get_dict_repr()
@@ -261,6 +307,8 @@ class FeedTriggerRunner:
         self._counters = counters
         self._max_items = max_items
         self._poll_delay = poll_delay
+        self._jsonnet_dates = jsonnet_dates
+        self._park_path = os.environ.get(PARK_FEED_HOOK) or None
         # The lease name, as the Functions host keys leases by function.
         self.consumer = f"{self.name}:{container}"
 
@@ -269,10 +317,11 @@ class FeedTriggerRunner:
         batch = self._feed.read_feed(self.consumer, self._max_items)
         if not batch.documents:
             return 0
-        documents = func.DocumentList(func.Document.from_dict(doc) for doc in batch.documents)
+        delivered = reserialise_dates(batch.documents) if self._jsonnet_dates else batch.documents
+        text = json.dumps(delivered)
         succeeded = _call_with_retries(
             self.name,
-            lambda: self._function(documents, **context_arguments(self.name, self._function)),
+            lambda: self._invoke(text, len(batch.documents), stopping),
             self._policy,
             stopping,
             self._counters,
@@ -287,6 +336,19 @@ class FeedTriggerRunner:
             self._counters.add(batches_skipped=1)
         self._feed.commit_feed(self.consumer, batch.position)
         return len(batch.documents)
+
+    def _invoke(self, text: str, size: int, stopping: threading.Event) -> None:
+        # Decoded afresh for every attempt, as the host sends the batch again on a retry.
+        documents = decode_trigger("cosmosDBTrigger", Datum(text, "json"))
+        if self._park_path:
+            self._park(size, stopping)
+        self._function(documents, **context_arguments(self.name, self._function))
+
+    def _park(self, size: int, stopping: threading.Event) -> None:
+        Path(self._park_path).write_text(f"{size}\n")  # type: ignore[arg-type]
+        log.warning("%s: parked with a batch of %d documents in flight (%s)", self.name, size, PARK_FEED_HOOK)
+        stopping.wait()
+        raise RuntimeError("stopped while parked")
 
     def run(self, stopping: threading.Event) -> None:
         failures = 0

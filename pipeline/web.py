@@ -1,13 +1,15 @@
-"""The ASGI web app: the visualiser's routes, the ingest route, health and error handling.
+"""The web app's shell: error handling, security headers and HEAD, for any routes.
 
-Azure serves it through HTTP-triggered functions (`pipeline.functions_http`); the local
-host serves it with uvicorn. Errors never leak a stack trace: bad input is a 4xx with a
-JSON reason, a store outage a 503 with Retry-After.
+It knows no service: `web_app.py` (the composition root, beside `function_app.py`) adds
+the visualiser's and the generator's routes. Errors never leak a stack trace: bad input
+is a 4xx with a JSON reason, a store outage a 503 with Retry-After, and every answer,
+errors included, carries the security headers.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,12 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from generator.http_api import router as ingest_router
-from pipeline.health import health_router
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
-from pipeline.web_context import current_settings, current_store
-from visualiser.http_api import router as visualiser_router
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,24 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 RETRY_AFTER_SECONDS = 5
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def error_response(status_code: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error `{"error": reason}` with the security headers (and any others given)."""
+    return JSONResponse(
+        {"error": reason}, status_code=status_code, headers={**SECURITY_HEADERS, **(headers or {})}
+    )
 
 
 def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
@@ -39,12 +54,38 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _retry_after(error: Exception) -> int:
+def retry_after(error: Exception) -> int:
     return getattr(error, "retry_after", RETRY_AFTER_SECONDS)
 
 
-def create_web_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
-    """The web app; without arguments it uses the process-wide store and settings."""
+class HeadAsGet:
+    """Answer HEAD on every GET route: the same status and headers, no body.
+
+    FastAPI routes a HEAD request to nothing (405), while the visualiser's binding
+    declares HEAD and HTTP says every GET resource answers it; running the GET and
+    dropping its body is what HTTP means by HEAD. Content-Length stays the GET's.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # the rest of the body is dropped too
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+def create_base_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+    """An app with no routes yet; without arguments it uses the process-wide store and settings."""
     app = FastAPI(
         title="sensor-pipeline",
         version="1.0.0",
@@ -55,9 +96,6 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
     )
     app.state.store = store
     app.state.settings = settings
-    app.include_router(visualiser_router)
-    app.include_router(ingest_router)
-    app.include_router(health_router(current_store, current_settings))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -67,7 +105,11 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+        return JSONResponse(
+            {"error": str(error.detail)},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, error: StoreError) -> JSONResponse:
@@ -77,20 +119,27 @@ def create_web_app(store: Store | None = None, settings: Settings | None = None)
         return JSONResponse(
             {"error": "store unavailable, retry later"},
             status_code=503,
-            headers={"Retry-After": str(_retry_after(error))},
+            headers={"Retry-After": str(retry_after(error))},
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The last resort (Starlette's outermost layer, which then re-raises).
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"error": "internal error"}, status_code=500)
+        return error_response(500, "internal error")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        try:
+            response = await call_next(request)
+        except Exception:
+            # Answered here, so that nothing re-raises into the Functions worker (which
+            # would fail the invocation and the host answer a bare 500 of its own).
+            log.exception("unhandled error on %s", request.url.path)
+            return error_response(500, "internal error")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
 
+    app.add_middleware(HeadAsGet)
     return app

@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 
 from pipeline.settings import settings_from
 from pipeline.storage.sqlite_store import SqliteStore
-from pipeline.web import create_web_app
 from tests.test_web_api import seed
+from web_app import create_web_app
 
 HOSTILE_IDS = [
     "..%2F..%2Fetc%2Fpasswd",

@@ -132,6 +132,17 @@ def test_host_json_serves_the_dashboard_at_the_root_with_bundle_4() -> None:
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
 
 
+def test_host_json_sends_successful_invocations_to_application_insights_as_requests() -> None:
+    # The host logs every invocation's result (the `requests` table) in category
+    # Host.Results at Information: a higher level keeps only the failures.
+    levels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"]
+    logging = json.loads((ROOT / "host.json").read_text())["logging"]
+    results = logging["logLevel"].get("Host.Results", logging["logLevel"]["default"])
+    assert levels.index(results) <= levels.index("Information")
+    # Exceptions are never sampled away; requests are sampled only above 20 items/s.
+    assert "Exception" in logging["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+
+
 def test_local_settings_example_defines_every_binding_expression(functions: dict) -> None:
     values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
     expressions = set()

@@ -75,10 +75,10 @@ def test_metrics_count_batches_dead_letters_and_chart_renders(sqlite_store, monk
     from pipeline import metrics
     from pipeline.settings import settings_from
     from pipeline.storage import reset_store
-    from pipeline.web import create_web_app
     from summariser.state_cache import SensorStateCache
     from tests.servers import registered_functions
     from tests.test_summariser import make_readings
+    from web_app import create_web_app
 
     monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
     before = metrics.snapshot()

@@ -14,9 +14,9 @@ from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Store
 from pipeline.storage.sqlite_store import SqliteStore
-from pipeline.web import create_web_app
 from summariser.batch import summarise_batch
 from tests.checks import eventually
+from web_app import create_web_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -195,6 +195,7 @@ def test_openapi_document_lists_the_public_routes(client: TestClient) -> None:
 
 def test_the_azure_http_function_serves_the_same_app(sqlite_store: SqliteStore, monkeypatch) -> None:
     """The HTTP trigger forwards to the web app exactly as the Functions host would call it."""
+    import function_app  # noqa: F401 - the composition root registers the web app
     import pipeline.functions_http as functions_http
     from pipeline.storage import reset_store
     from visualiser.bindings import visualiser

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pipeline.readings import SENSOR_ID_PATTERN
 from pipeline.settings import Settings
 from pipeline.storage import Store
-from pipeline.web_context import current_read_model, current_settings, current_store
+from pipeline.web_context import current_settings, current_store
 from visualiser.read_model import ReadModel
+from visualiser.web_context import current_read_model
 
 router = APIRouter()
 STATIC_DIR = FilePath(__file__).parent / "static"

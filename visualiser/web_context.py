@@ -1,0 +1,30 @@
+"""The visualiser's per-app read model, built on first request and shared by every viewer."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import Request
+
+from pipeline.web_context import current_settings, current_store
+from visualiser.read_model import ReadModel
+
+_lock = threading.Lock()
+
+
+def current_read_model(request: Request) -> ReadModel:
+    """The shared read model, rebuilt when a live setting it was built with changes."""
+    state = request.app.state
+    settings = current_settings(request)
+    shape = (settings.chart_points, settings.dashboard_poll_seconds)
+    if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
+        with _lock:
+            if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
+                state.read_model_shape = shape
+                state.read_model = ReadModel(
+                    current_store(request),
+                    settings.chart_points,
+                    # Fresh enough for a poll interval, shared by every viewer meanwhile.
+                    ttl_seconds=min(1.0, settings.dashboard_poll_seconds / 2),
+                )
+    return state.read_model
