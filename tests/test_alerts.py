@@ -106,7 +106,7 @@ def test_dashboard_down_is_a_standard_availability_test_on_health(alerts) -> Non
 
 
 def test_the_health_route_the_test_probes_exists() -> None:
-    from pipeline.web import create_web_app
+    from web_app import create_web_app
 
     assert NAMES["health_path"] in create_web_app().openapi()["paths"]
 
