@@ -17,7 +17,7 @@ from pipeline.circuit import CircuitOpen, GuardedStore
 from pipeline.settings import settings_from
 from pipeline.storage import StoreError
 from pipeline.storage.sqlite_store import SqliteStore
-from pipeline.web import create_web_app
+from web_app import create_web_app
 
 FAIL_MAX = 3
 
