@@ -53,10 +53,14 @@ SUBMISSION = tests(
     "test_size_limits",
 )
 TIMESTAMPS = tests("test_timestamps")
-CHECKPOINT = tests("test_checkpoint") + tests(
-    "test_local_host",
-    "test_serves_summarises_exactly_and_survives_sigkill",
-    "test_ctrl_c_exits_cleanly_with_the_checkpoint_saved",
+CHECKPOINT = (
+    tests("test_checkpoint")
+    + tests(
+        "test_local_host",
+        "test_serves_summarises_exactly_and_survives_sigkill",
+        "test_ctrl_c_exits_cleanly_with_the_checkpoint_saved",
+    )
+    + tests("test_local_host_safety", "test_a_batch_in_flight_when_the_host_is_killed_is_delivered_again")
 )
 
 MUTATIONS: tuple[Mutation, ...] = (
