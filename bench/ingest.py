@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pipeline.readings import format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage.cosmos_store import CosmosStore
-from pipeline.web import create_web_app
+from web_app import create_web_app
 
 
 def backlog(readings: int, sensors: int, seed: int = 3) -> list[dict[str, object]]:
