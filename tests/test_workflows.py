@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -82,3 +83,71 @@ def test_make_test_checks_lint_and_formatting_and_lets_them_fail() -> None:
     assert any(command.startswith(".venv/bin/python -m pytest") for command in commands), commands
     # A check whose failure is swallowed checks nothing.
     assert not [command for command in commands if "|| true" in command]
+
+
+@pytest.fixture
+def installed_checkout(tmp_path: Path) -> Path:
+    """A copy of the Makefile and requirements files with both sets marked installed."""
+    files = ("Makefile", "requirements.txt", "requirements-local.txt", "requirements-dev.txt")
+    for name in (*files, "package.json", "package-lock.json"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / ".venv" / "bin" / "python").touch()
+    for stamp in (".venv/.installed-dev", ".venv/.installed-local", "node_modules/.installed"):
+        (tmp_path / stamp).touch()
+    return tmp_path
+
+
+def installs(checkout: Path, target: str, changed: str | None = None) -> list[str]:
+    """The requirements files `make TARGET` would install, as if CHANGED had just been edited."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    what_if = [f"--what-if={changed}"] if changed else []
+    result = subprocess.run(
+        [make, "--dry-run", *what_if, target],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(set(re.findall(r"uv pip install --quiet --python \S+ -r ([\w.-]+\.txt)", result.stdout)))
+
+
+def test_make_run_installs_only_the_local_set_and_only_when_it_changes(installed_checkout: Path) -> None:
+    assert installs(installed_checkout, "run") == []
+    assert installs(installed_checkout, "run", "requirements-dev.txt") == []
+    assert installs(installed_checkout, "run", "requirements-local.txt") == ["requirements-local.txt"]
+    assert installs(installed_checkout, "run", "requirements.txt") == ["requirements-local.txt"]
+    assert installs(installed_checkout, "test", "requirements-dev.txt") == ["requirements-dev.txt"]
+    assert installs(installed_checkout, "test") == []
+
+
+def test_the_local_set_has_no_test_tools_and_the_dev_set_builds_on_it() -> None:
+    def names_in(path: Path) -> set[str]:
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        return {re.split(r"[=<>\[ ]", line)[0].lower() for line in lines if line and not line.startswith("-")}
+
+    local = names_in(ROOT / "requirements-local.txt")
+    assert "-r requirements.txt" in (ROOT / "requirements-local.txt").read_text()
+    assert "-r requirements-local.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert {"uvicorn", "croniter"} <= local
+    tools = {"pytest", "pytest-timeout", "hypothesis", "playwright", "ruff", "schemathesis", "pycep-parser"}
+    assert not (local | names_in(ROOT / "requirements.txt")) & tools
+
+
+def test_make_run_after_make_test_installs_nothing(tmp_path: Path) -> None:
+    """The dev set's install (really run, with a stub uv) marks the local set done too."""
+    for name in ("Makefile", "requirements.txt", "requirements-local.txt", "requirements-dev.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for stub in ("python", "uv"):
+        (bin_dir / stub).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / stub).chmod(0o755)
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    subprocess.run([make, ".venv/.installed-dev"], cwd=tmp_path, capture_output=True, check=True)
+    assert installs(tmp_path, "run") == []
