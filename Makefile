@@ -19,21 +19,26 @@ DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
 .PHONY: run test lint bench mutate func-start provision install install-dev clean
 
+# Without pip: ensurepip costs seconds of CPU; uv adds pip (for editors' pip tasks) in well under one.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --without-pip $(VENV)
 
 # $(call install,FILE): install one requirements file into the venv, then mark the set done.
+# uv comes from PyPI through the system's pip (`pip --python`), else through the venv's own pip.
 define install
 	@if [ ! -x $(BIN)/uv ]; then \
-	  $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	  $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null \
+	  || { $(BIN)/python -m ensurepip --default-pip >/dev/null \
+	       && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); } \
 	  || echo "make: could not install uv from PyPI; installing with pip instead (slower)"; \
 	fi
 	@if [ -x $(BIN)/uv ]; then \
 	  echo "make: installing $(1) with uv"; \
-	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r $(1); \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python pip -r $(1); \
 	else \
 	  echo "make: installing $(1) with pip"; \
-	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(1); \
+	  { $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null; } \
+	  && $(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(1); \
 	fi
 	@touch $@
 endef
