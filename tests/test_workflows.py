@@ -112,7 +112,8 @@ def installs(checkout: Path, target: str, changed: str | None = None) -> list[st
         text=True,
         check=True,
     )
-    return sorted(set(re.findall(r"uv pip install --quiet --python \S+ pip -r ([\w.-]+\.txt)", result.stdout)))
+    pattern = r"uv pip install --quiet --python \S+ pip -r ([\w.-]+\.txt)"
+    return sorted(set(re.findall(pattern, result.stdout)))
 
 
 def test_make_run_installs_only_the_local_set_and_only_when_it_changes(installed_checkout: Path) -> None:
