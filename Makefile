@@ -13,6 +13,8 @@ PORT ?= 7071
 ARGS ?=
 PYTEST_ARGS ?= -v
 UV_VERSION := 0.13.9
+# uv itself is kept between venvs, one copy per version, like any package cache (safe to delete).
+UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VERSION)
 
 LOCAL_SET := requirements.txt requirements-local.txt
 DEV_SET := $(LOCAL_SET) requirements-dev.txt
@@ -24,13 +26,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv --without-pip $(VENV)
 
 # $(call install,FILE): install one requirements file into the venv, then mark the set done.
-# uv comes from PyPI through the system's pip (`pip --python`), else through the venv's own pip.
+# uv comes from UV_TOOL_DIR, else from PyPI through the system's pip (`pip --python`), else
+# through the venv's own pip.
 define install
+	@if [ ! -x $(BIN)/uv ] && [ -x "$(UV_TOOL_DIR)/uv" ]; then \
+	  cp "$(UV_TOOL_DIR)/uv" $(BIN)/uv && $(BIN)/uv --version >/dev/null 2>&1 || rm -f $(BIN)/uv; fi
 	@if [ ! -x $(BIN)/uv ]; then \
 	  $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null \
 	  || { $(BIN)/python -m ensurepip --default-pip >/dev/null \
 	       && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); } \
 	  || echo "make: could not install uv from PyPI; installing with pip instead (slower)"; \
+	  if [ -x $(BIN)/uv ]; then mkdir -p "$(UV_TOOL_DIR)" 2>/dev/null \
+	    && cp $(BIN)/uv "$(UV_TOOL_DIR)/uv.$$$$" && mv "$(UV_TOOL_DIR)/uv.$$$$" "$(UV_TOOL_DIR)/uv" || true; fi; \
 	fi
 	@if [ -x $(BIN)/uv ]; then \
 	  echo "make: installing $(1) with uv"; \
