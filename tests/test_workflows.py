@@ -152,3 +152,32 @@ def test_make_run_after_make_test_installs_nothing(tmp_path: Path) -> None:
         pytest.skip("make is not installed")
     subprocess.run([make, ".venv/.installed-dev"], cwd=tmp_path, capture_output=True, check=True)
     assert installs(tmp_path, "run") == []
+
+
+def test_a_new_venv_takes_uv_from_the_tool_cache_instead_of_pypi(tmp_path: Path) -> None:
+    """With warm caches no pip runs at all: uv is copied from UV_TOOL_DIR."""
+    for name in ("Makefile", "requirements.txt", "requirements-local.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    calls = tmp_path / "calls"
+    # A python that records being asked for pip: the bootstrap must not reach it.
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "python $*" >> {calls}\nexit 0\n')
+    (bin_dir / "python").chmod(0o755)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "uv").write_text(f'#!/bin/sh\necho "uv $*" >> {calls}\nexit 0\n')
+    (tools / "uv").chmod(0o755)
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    subprocess.run(
+        [make, ".venv/.installed-local", f"UV_TOOL_DIR={tools}", "PYTHON=/bin/false"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+    )
+    assert (bin_dir / "uv").read_text() == (tools / "uv").read_text()
+    recorded = calls.read_text().splitlines()
+    assert not [line for line in recorded if "pip" in line and line.startswith("python")], recorded
+    assert any(line.startswith("uv pip install") and "requirements-local.txt" in line for line in recorded)
