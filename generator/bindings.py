@@ -10,6 +10,7 @@ import azure.functions as func
 
 from generator.simulation import SensorSimulation
 from pipeline import live_settings, metrics, names
+from pipeline.correlation import correlated, correlation_id_for
 from pipeline.functions_http import forward_to_web_app
 from pipeline.telemetry import invocation
 
@@ -65,13 +66,21 @@ def generate_readings(
     context: func.Context,
 ) -> None:
     """Emit the readings the simulated sensors took since the last tick, in one bulk write."""
-    with invocation("generate_readings", context.invocation_id):
+    # The tick's trace (Application Insights operation_Id in Azure) names its readings.
+    correlation_id = correlation_id_for(None, context.trace_context)
+    with invocation("generate_readings", context.invocation_id), correlated([correlation_id]):
         batch = simulation().readings_until(datetime.now(UTC))
         if timer.past_due:
             log.info("generator tick is past due; emitting the readings of the whole gap")
-        readings.set(func.DocumentList(func.Document.from_dict(r.to_document()) for r in batch))
+        documents = (dict(r.to_document(), correlation_id=correlation_id) for r in batch)
+        readings.set(func.DocumentList(func.Document.from_dict(d) for d in documents))
         metrics.record_generated(len(batch))
-        log.info("generated %d readings", len(batch), extra={"batch_size": len(batch)})
+        log.info(
+            "generated %d readings (correlation id %s)",
+            len(batch),
+            correlation_id,
+            extra={"batch_size": len(batch)},
+        )
 
 
 @blueprint.function_name("post_readings")

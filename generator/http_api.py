@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from generator.ingest import MAX_READINGS_PER_REQUEST, RejectedSubmission, readings_from_submission
 from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, SENSOR_ID_PATTERN
 from pipeline.storage import Store
-from pipeline.web_context import current_store
+from pipeline.web_context import current_store, request_correlation_id
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 MAX_BODY_BYTES = MAX_READINGS_PER_REQUEST * 1024
 _READING_SCHEMA: dict[str, Any] = {
@@ -69,6 +71,7 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
 async def post_readings(
     request: Request,
     store: Annotated[Store, Depends(current_store)],
+    correlation_id: Annotated[str, Depends(request_correlation_id)],
 ) -> JSONResponse:
     """Store one reading or a list; every reading is valid or none is written."""
     declared = request.headers.get("content-length")
@@ -96,5 +99,15 @@ async def post_readings(
         readings = readings_from_submission(payload, datetime.now(UTC))
     except RejectedSubmission as rejected:
         return JSONResponse({"error": "invalid readings", "details": rejected.errors}, status_code=422)
-    await run_in_threadpool(store.put_readings, [reading.to_document() for reading in readings])
-    return JSONResponse({"accepted": len(readings), "ids": [r.id for r in readings]}, status_code=201)
+    documents = [dict(reading.to_document(), correlation_id=correlation_id) for reading in readings]
+    await run_in_threadpool(store.put_readings, documents)
+    log.info(
+        "accepted %d readings (correlation id %s)",
+        len(readings),
+        correlation_id,
+        extra={"batch_size": len(readings), "correlation_id": correlation_id},
+    )
+    return JSONResponse(
+        {"accepted": len(readings), "ids": [r.id for r in readings], "correlation_id": correlation_id},
+        status_code=201,
+    )

@@ -13,9 +13,11 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pipeline.correlation import valid_correlation_id
 
 # Every pattern is applied with `fullmatch`: `$` alone would also match before a final
 # newline, and "sensor-1\n" would be a second sensor. The anchors stay for the OpenAPI
@@ -99,14 +101,20 @@ class Reading:
     sensor_id: str
     temperature: float
     timestamp: str
+    # Where it came from (pipeline.correlation); not part of what the reading is, so a
+    # retried POST under a new trace is still the same reading.
+    correlation_id: str | None = field(default=None, compare=False)
 
     def to_document(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "sensor_id": self.sensor_id,
             "temperature": self.temperature,
             "timestamp": self.timestamp,
         }
+        if self.correlation_id:
+            document["correlation_id"] = self.correlation_id
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +128,12 @@ class Summary:
     min_temp: float
     avg_temp: float
     count: int
+    # The correlation ids of the readings of the batch that produced it: a trace, not a
+    # statistic, so equality (and exactness) ignore it.
+    correlation_ids: tuple[str, ...] = field(default=(), compare=False)
 
     def to_document(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "sensor_id": self.sensor_id,
             "timestamp": self.timestamp,
@@ -131,6 +142,9 @@ class Summary:
             "avg_temp": self.avg_temp,
             "count": self.count,
         }
+        if self.correlation_ids:
+            document["correlation_ids"] = list(self.correlation_ids)
+        return document
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Summary:
@@ -142,6 +156,7 @@ class Summary:
             min_temp=float(doc["min_temp"]),
             avg_temp=float(doc["avg_temp"]),
             count=int(doc["count"]),
+            correlation_ids=tuple(str(i) for i in doc.get("correlation_ids") or ()),
         )
 
 
@@ -154,6 +169,7 @@ class DeadLetter:
     reason: str
     received_at: str
     payload: str
+    correlation_id: str | None = None  # of the refused document, when it carried a valid one
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -162,6 +178,7 @@ class DeadLetter:
             "reason": self.reason,
             "received_at": self.received_at,
             "payload": self.payload,
+            "correlation_id": self.correlation_id,
         }
 
 
@@ -226,6 +243,7 @@ def reading_from_document(doc: Mapping[str, Any]) -> Reading:
         sensor_id=str(doc["sensor_id"]),
         temperature=temperature,
         timestamp=timestamp,
+        correlation_id=valid_correlation_id(doc.get("correlation_id")),
     )
 
 

@@ -1,8 +1,10 @@
 """Structured logs: one JSON object per line with `LOG_FORMAT=json`, with invocation context.
 
-Functions set the context (function name, invocation id) for the duration of an
-invocation; every record logged meanwhile carries it, plus whatever domain fields the
-call passes in `extra` (sensor_id, reading_id, batch_size, duration_ms, request_charge).
+Functions set the context (function name, invocation id, and the correlation ids of the
+readings at hand, see `pipeline.correlation`) for the duration of an invocation; every
+record logged meanwhile carries it, plus whatever domain fields the call passes in `extra`
+(sensor_id, reading_id, batch_size, duration_ms, request_charge). `correlation_id` is one
+id, or several separated by commas for a batch.
 In Azure the Functions host forwards log records to Application Insights; locally the
 local host writes them to stdout.
 """
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from pipeline import correlation
 from pipeline.readings import format_timestamp
 
 LOG_FORMAT = "LOG_FORMAT"
@@ -72,6 +75,9 @@ class JsonFormatter(logging.Formatter):
         invocation_id = getattr(record, "invocation_id", None) or _invocation.get()
         if invocation_id:
             entry["invocation_id"] = invocation_id
+        correlation_ids = getattr(record, "correlation_id", None) or ",".join(correlation.current())
+        if correlation_ids:
+            entry["correlation_id"] = correlation_ids
         for field in FIELDS:
             value = getattr(record, field, None)
             if value is not None:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
+from pipeline.web_context import CORRELATION_SCOPE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 RETRY_AFTER_SECONDS = 5
+CORRELATION_HEADER = "X-Correlation-Id"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -139,6 +141,9 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
             return error_response(500, "internal error")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        correlation_id = request.scope.get(CORRELATION_SCOPE_KEY)
+        if correlation_id:  # set by routes that record where their data came from
+            response.headers.setdefault(CORRELATION_HEADER, correlation_id)
         return response
 
     app.add_middleware(HeadAsGet)

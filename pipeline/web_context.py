@@ -6,11 +6,12 @@ import threading
 
 from fastapi import Request
 
-from pipeline import live_settings
+from pipeline import correlation, live_settings
 from pipeline.circuit import GuardedStore
 from pipeline.settings import Settings
 from pipeline.storage import Store, get_store
 
+CORRELATION_SCOPE_KEY = "sensor_pipeline.correlation_id"
 _lock = threading.Lock()
 
 
@@ -28,3 +29,17 @@ def current_store(request: Request) -> Store:
                 store = getattr(state, "store", None)
                 state.guarded_store = GuardedStore(store if store is not None else get_store())
     return state.guarded_store
+
+
+def request_correlation_id(request: Request) -> str:
+    """This request's correlation id (pipeline.correlation), also sent back as a response header.
+
+    The device's `traceparent` trace id, else the trace the Functions host started for the
+    invocation (passed by the ASGI middleware in the scope), else a new one.
+    """
+    correlation_id = correlation.correlation_id_for(
+        request.headers.get("traceparent"), request.scope.get("azure_functions.trace_context")
+    )
+    # In the scope, not request.state: the Functions ASGI middleware passes no shared state.
+    request.scope[CORRELATION_SCOPE_KEY] = correlation_id
+    return correlation_id

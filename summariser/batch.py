@@ -14,10 +14,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from pipeline.correlation import distinct, valid_correlation_id
 from pipeline.readings import (
     DeadLetter,
     InvalidReading,
@@ -59,13 +60,20 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
     """A deterministic dead letter: the same document always gets the same id."""
     payload = _payload_text(document)
     source_id = document.get("id") if isinstance(document, Mapping) else None
+    correlation_id = document.get("correlation_id") if isinstance(document, Mapping) else None
     return DeadLetter(
         id=hashlib.sha256(payload.encode()).hexdigest()[:32],
         source_id=source_id[:200] if isinstance(source_id, str) else None,
         reason=reason[:1000],
         received_at=format_timestamp(now),
         payload=payload,
+        correlation_id=valid_correlation_id(correlation_id),
     )
+
+
+def _traced(summary: Summary, batch_readings: list[Reading]) -> Summary:
+    """The summary naming the correlation ids of the batch's readings it was made from."""
+    return replace(summary, correlation_ids=distinct(r.correlation_id for r in batch_readings))
 
 
 def _from_window(
@@ -80,14 +88,16 @@ def _from_window(
     # The batch's own readings are merged in, so a store that has not yet made a
     # just-written reading visible to queries cannot leave it out of its own window.
     window = newest_first([*stored, *batch_readings], window_size)
-    return Publication(summarise_window(sensor_id, as_of, window), tuple(window), None)
+    return Publication(
+        _traced(summarise_window(sensor_id, as_of, window), batch_readings), tuple(window), None
+    )
 
 
 def _from_state(state: SensorState, batch_readings: list[Reading], window_size: int) -> Publication:
     """The fast path: every reading is newer than the state's window, so extend that."""
     as_of = max(reading.timestamp for reading in batch_readings)
     window = newest_first([*state.window, *batch_readings], window_size)
-    summary = summarise_window(state.summary.sensor_id, as_of, window)
+    summary = _traced(summarise_window(state.summary.sensor_id, as_of, window), batch_readings)
     return Publication(summary, tuple(window), state.marker)
 
 
@@ -174,10 +184,11 @@ def summarise_batch(
         store.add_dead_letters(dead_letters)
         for letter in dead_letters:
             log.warning(
-                "dead-lettered reading %s: %s",
+                "dead-lettered reading %s (correlation id %s): %s",
                 letter.source_id,
+                letter.correlation_id or "-",
                 letter.reason,
-                extra={"reading_id": letter.source_id},
+                extra={"reading_id": letter.source_id, "correlation_id": letter.correlation_id},
             )
 
     summaries: list[Summary] = []

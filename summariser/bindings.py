@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from pipeline import metrics, names
+from pipeline.correlation import correlated, current, shown, valid_correlation_id
 from pipeline.invocations import INVOCATIONS
 from pipeline.settings import load_settings
 from pipeline.storage import get_store
@@ -33,16 +34,21 @@ _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower(
 )
 
 
+def _correlation_ids(batch: list[dict]) -> list[str | None]:
+    return [valid_correlation_id(document.get("correlation_id")) for document in batch]
+
+
 def _log_if_last_attempt(context: func.Context, documents: int) -> None:
     """Name the batch the host is about to skip: its lease moves on after the last retry."""
     retry = getattr(context, "retry_context", None)
     if retry is not None and retry.retry_count >= retry.max_retry_count:
         # The alert rule `summariser-gave-up` matches this message's start (telemetry_names.json).
         log.error(
-            "%s: %d documents skipped after %d retries; replay them by resetting the lease",
+            "%s: %d documents skipped after %d retries (correlation ids %s); replay by resetting the lease",
             metrics.telemetry_names()["logs"]["batch_given_up"],
             documents,
             retry.retry_count,
+            shown(current()),
             exc_info=True,
             extra={"batch_size": documents},
         )
@@ -87,14 +93,14 @@ def _write_lag_seconds(documents: list[dict[str, Any]], now: datetime) -> float 
 
 
 def _summarise(documents: func.DocumentList, context: func.Context) -> None:
-    with invocation("summarise_readings", context.invocation_id):
+    batch = [document.to_dict() for document in documents]
+    with invocation("summarise_readings", context.invocation_id), correlated(_correlation_ids(batch)) as ids:
         settings = load_settings()
         store = get_store()
         meter = getattr(store, "meter", None)  # Cosmos DB: requests and RU per batch
         requests_before, units_before = (meter.total(), meter.request_units) if meter else (0, 0.0)
         started = time.perf_counter()
         now = datetime.now(UTC)
-        batch = [document.to_dict() for document in documents]
         try:
             outcome = summarise_batch(
                 batch,
@@ -119,11 +125,13 @@ def _summarise(documents: func.DocumentList, context: func.Context) -> None:
             requests,
             units,
         )
+        # The ids go into the message too: in Azure only the message reaches Application Insights.
         log.info(
-            "summarised %d readings into %d summaries, %d dead letters",
+            "summarised %d readings into %d summaries, %d dead letters; correlation ids %s",
             outcome.readings,
             len(outcome.summaries),
             len(outcome.dead_letters),
+            shown(ids),
             extra={
                 "batch_size": outcome.readings,
                 "summaries": len(outcome.summaries),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -92,7 +93,13 @@ def test_timer_function_writes_its_readings_through_the_output_binding(monkeypat
     assert isinstance(documents, func.DocumentList)
     assert len(documents) > 0
     assert {d["sensor_id"] for d in documents} <= set(SENSORS)
-    assert all(set(d.to_dict()) == {"id", "sensor_id", "temperature", "timestamp"} for d in documents)
+    assert all(
+        set(d.to_dict()) == {"id", "sensor_id", "temperature", "timestamp", "correlation_id"}
+        for d in documents
+    )
+    # One tick, one correlation id: a trace id (the host's in Azure, a new one here).
+    [correlation_id] = {d["correlation_id"] for d in documents}
+    assert re.fullmatch(r"[0-9a-f]{32}", correlation_id)
 
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -332,7 +332,7 @@ class CosmosStore:
             "SELECT TOP @n * FROM c ORDER BY c.received_at DESC",
             [{"name": "@n", "value": limit}],
         )
-        fields = ("id", "source_id", "reason", "received_at", "payload")
+        fields = ("id", "source_id", "reason", "received_at", "payload", "correlation_id")
         return [DeadLetter(**{field: document.get(field) for field in fields}) for document in documents]
 
     def feed_lag_seconds(self, consumer: str | None = None) -> float:

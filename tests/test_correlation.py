@@ -1,0 +1,120 @@
+"""Correlation ids: a reading's origin followed from the POST to its summary, logs and dead letters."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from pipeline.correlation import correlation_id_for, trace_id
+from pipeline.readings import Reading, format_timestamp, reading_from_document
+from tests.checks import eventually
+from tests.servers import local_host
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+
+class HostTraceContext:
+    """What the Functions host passes as `context.trace_context`."""
+
+    def __init__(self, trace_parent: str) -> None:
+        self.trace_parent = trace_parent
+        self.trace_state = ""
+        self.attributes: dict[str, str] = {}
+
+
+def test_trace_ids_from_w3c_traceparent() -> None:
+    assert trace_id(TRACEPARENT) == TRACE
+    assert trace_id(f"01-{TRACE}-00f067aa0ba902b7-01-future") == TRACE  # later versions may add fields
+    for bad in (
+        None,
+        "",
+        f"00-{TRACE}-00f067aa0ba902b7-01-extra",  # version 00 has exactly four fields
+        f"ff-{TRACE}-00f067aa0ba902b7-01",  # version ff is invalid
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",  # all-zero parent id
+        f"00-{TRACE.upper()}-00f067aa0ba902b7-01",  # upper case is invalid
+        f"00-{TRACE}-00f067aa0ba902b7",
+    ):
+        assert trace_id(bad) is None, bad
+
+
+def test_the_devices_trace_wins_then_the_hosts_then_a_new_one() -> None:
+    host = HostTraceContext(f"00-{'a' * 32}-{'b' * 16}-01")
+    assert correlation_id_for(TRACEPARENT, host) == TRACE
+    assert correlation_id_for("garbage", host) == "a" * 32
+    fresh = {correlation_id_for(None, None) for _ in range(3)}
+    assert len(fresh) == 3 and all(len(i) == 32 for i in fresh)
+
+
+def test_the_correlation_id_is_not_part_of_what_a_reading_is() -> None:
+    reading = Reading("r1", "sensor-1", 21.5, "2026-01-01T00:00:00.000Z", correlation_id=TRACE)
+    assert reading == Reading("r1", "sensor-1", 21.5, "2026-01-01T00:00:00.000Z", correlation_id="b" * 32)
+    assert reading_from_document(reading.to_document()).correlation_id == TRACE
+    forged = dict(reading.to_document(), correlation_id="not\nan id")
+    assert reading_from_document(forged).correlation_id is None  # never copied into logs unchecked
+
+
+@pytest.mark.slow
+def test_a_posted_reading_is_followed_to_its_summary_logs_and_a_poison_dead_letter(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    poison_trace = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    with local_host(tmp_path, "--no-generator") as host:
+        reading = {"sensor_id": "probe-1", "temperature": 21.25, "timestamp": format_timestamp(now)}
+        answer = httpx.post(f"{host.url}/api/readings", json=reading, headers={"traceparent": TRACEPARENT})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["correlation_id"] == TRACE
+        assert answer.headers["x-correlation-id"] == TRACE
+        # Without a traceparent the request gets a new id, returned too.
+        later = dict(reading, timestamp=format_timestamp(now + timedelta(milliseconds=5)))
+        untraced = httpx.post(f"{host.url}/api/readings", json=later).json()["correlation_id"]
+        assert len(untraced) == 32 and untraced != TRACE
+
+        def summary_names_it() -> bool:
+            summaries = httpx.get(f"{host.url}/api/sensors/probe-1/summaries").json()
+            return any(TRACE in s.get("correlation_ids", []) for s in summaries)
+
+        eventually(summary_names_it, 20, "a summary naming the POST's trace id")
+        stored = httpx.get(f"{host.url}/api/sensors/probe-1/readings").json()
+        assert {r["correlation_id"] for r in stored} == {TRACE, untraced}
+
+        # A poison document that carries a correlation id (written past the API's validation).
+        poison = {
+            "id": "poison-traced",
+            "sensor_id": "probe-1",
+            "temperature": "hot",
+            "timestamp": format_timestamp(now),
+            "correlation_id": poison_trace,
+        }
+        with sqlite3.connect(host.store_path, timeout=30) as connection:
+            connection.execute(
+                "INSERT INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
+                (poison["id"], poison["sensor_id"], poison["timestamp"], json.dumps(poison)),
+            )
+
+        def dead_letter() -> dict | None:
+            letters = httpx.get(f"{host.url}/api/deadletter").json()
+            return next((d for d in letters if d["source_id"] == "poison-traced"), None)
+
+        eventually(lambda: dead_letter() is not None, 20, "the poison document dead-lettered")
+        assert dead_letter()["correlation_id"] == poison_trace
+        assert host.stop(signal.SIGINT) == 0
+
+    records = [json.loads(line) for line in host.log().splitlines() if line.strip()]
+    accepted = [r for r in records if r["message"].startswith("accepted")]
+    assert any(r.get("correlation_id") == TRACE for r in accepted), accepted
+    batches = [r for r in records if r["message"].startswith("summarised")]
+    traced = [r for r in batches if TRACE in r.get("correlation_id", "").split(",")]
+    assert traced, batches
+    assert all(r["function"] == "summarise_readings" and TRACE in r["message"] for r in traced)
+    letters = [r for r in records if r["message"].startswith("dead-lettered reading poison-traced")]
+    assert letters and all(r["correlation_id"] == poison_trace for r in letters)
