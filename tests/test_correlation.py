@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from azure.functions.timer import TimerRequest
 
+from local_host.triggers import CollectingOut, LocalContext
 from pipeline.correlation import correlation_id_for, trace_id
 from pipeline.readings import Reading, format_timestamp, reading_from_document
 from tests.checks import eventually
@@ -118,3 +120,57 @@ def test_a_posted_reading_is_followed_to_its_summary_logs_and_a_poison_dead_lett
     assert all(r["function"] == "summarise_readings" and TRACE in r["message"] for r in traced)
     letters = [r for r in records if r["message"].startswith("dead-lettered reading poison-traced")]
     assert letters and all(r["correlation_id"] == poison_trace for r in letters)
+
+
+class TracedContext(LocalContext):
+    """A local invocation context carrying the trace the Functions host started."""
+
+    def __init__(self, name: str, trace_parent: str) -> None:
+        super().__init__(name)
+        self._trace = HostTraceContext(trace_parent)
+
+    @property
+    def trace_context(self) -> HostTraceContext:
+        return self._trace
+
+
+HOST_TRACE = "a1" * 16
+HOST_TRACEPARENT = f"00-{HOST_TRACE}-{'b2' * 8}-01"
+
+
+def test_a_generator_tick_records_the_hosts_trace(monkeypatch) -> None:
+    import generator.bindings as bindings
+    from generator.simulation import SensorSimulation
+
+    monkeypatch.setattr(bindings, "_simulation", SensorSimulation(["sensor-1", "sensor-2"], seed=3))
+    out = CollectingOut()
+    bindings.generate_readings(
+        TimerRequest(past_due=False), out, TracedContext("generate_readings", HOST_TRACEPARENT)
+    )
+    assert {document["correlation_id"] for document in out.get()} == {HOST_TRACE}
+
+
+def test_in_azure_an_untraced_post_takes_the_hosts_trace_through_the_asgi_middleware(sqlite_store) -> None:
+    import asyncio
+
+    import azure.functions as func
+
+    from pipeline.settings import settings_from
+    from pipeline.web import create_web_app
+
+    middleware = func.AsgiMiddleware(create_web_app(store=sqlite_store, settings=settings_from({})))
+    body = json.dumps(
+        {"sensor_id": "sensor-1", "temperature": 20.0, "timestamp": format_timestamp(datetime.now(UTC))}
+    )
+    request = func.HttpRequest(
+        method="POST",
+        url="https://app.azurewebsites.net/api/readings",
+        headers={"content-type": "application/json", "content-length": str(len(body))},
+        body=body.encode(),
+    )
+    response = asyncio.run(middleware.handle_async(request, TracedContext("post_readings", HOST_TRACEPARENT)))
+    assert response.status_code == 201
+    assert json.loads(response.get_body())["correlation_id"] == HOST_TRACE
+    assert response.headers["X-Correlation-Id"] == HOST_TRACE
+    [stored] = sqlite_store.recent_readings("sensor-1", 5)
+    assert stored.correlation_id == HOST_TRACE
