@@ -156,7 +156,7 @@ def test_in_azure_an_untraced_post_takes_the_hosts_trace_through_the_asgi_middle
     import azure.functions as func
 
     from pipeline.settings import settings_from
-    from pipeline.web import create_web_app
+    from web_app import create_web_app
 
     middleware = func.AsgiMiddleware(create_web_app(store=sqlite_store, settings=settings_from({})))
     body = json.dumps(
