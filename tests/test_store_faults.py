@@ -254,3 +254,14 @@ def test_full_disk_refuses_writes_and_resumes_when_space_is_freed(tmp_path) -> N
             recover(host, writer)
             assert host.stop(signal.SIGINT) == 0
         assert_nothing_acknowledged_lost(tmp_path, store_path, writer)
+
+
+def test_acknowledged_readings_survive_kill_9(tmp_path) -> None:
+    """A 201 is sent after the commit: killing the process at once loses none of them."""
+    store_path = tmp_path / "pipeline.db"
+    with running_host(tmp_path, store_path) as host:
+        writer = Writer(host.url)
+        for _ in range(20):
+            assert writer.post().status_code == 201
+        host.stop(signal.SIGKILL)
+    assert_nothing_acknowledged_lost(tmp_path, store_path, writer)
