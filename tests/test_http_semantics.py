@@ -211,3 +211,33 @@ def test_the_azure_function_refuses_a_chunked_post_with_411_and_deep_nesting_wit
     assert nested.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
     body = json.dumps(_reading()).encode()
     assert post({"content-length": str(len(body))}, body).status_code == 201
+
+
+def test_an_unexpected_failure_is_a_500_answer_from_the_azure_function_not_an_exception(tmp_path) -> None:
+    """The worker would fail the invocation and the host answer a bare 500 of its own."""
+    import pipeline.functions_http as functions_http
+
+    store = ExplodingStore(tmp_path / "x.db")
+    store.ensure_ready()
+    reset_store(store)
+    functions_http._middleware = None
+    try:
+        response = _call(
+            "visualiser",
+            func.HttpRequest(
+                method="GET",
+                url="https://app.azurewebsites.net/api/sensors",
+                headers={"host": "app.azurewebsites.net"},
+                params={},
+                route_params={"path": "api/sensors"},
+                body=b"",
+            ),
+        )
+    finally:
+        reset_store(None)
+        functions_http._middleware = None
+        store.close()
+    assert response.status_code == 500
+    assert json.loads(response.get_body()) == {"error": "internal error"}
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
