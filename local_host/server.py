@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -62,6 +63,12 @@ def _stop_like_ctrl_c(signal_number: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def disabled(function_name: str) -> bool:
+    """`AzureWebJobs.<name>.Disabled=true`: the host's per-function switch (infra's GENERATOR_ENABLED)."""
+    value = os.environ.get(f"AzureWebJobs.{function_name}.Disabled", "")
+    return value.strip().lower() in ("1", "true")
+
+
 def run_pipeline(
     settings: Settings,
     host: str,
@@ -80,7 +87,8 @@ def run_pipeline(
     counters = Counters()
     timers: list[TimerRunner] = []
     feeds: list[FeedTriggerRunner] = []
-    functions = function_app.app.get_functions()  # once per app object (see tests.servers)
+    # once per app object (see tests.servers); a function disabled by app setting is skipped, as the host does
+    functions = [f for f in function_app.app.get_functions() if not disabled(f.get_function_name())]
     for function in functions:
         trigger_type = function.get_trigger().get_dict_repr()["type"]
         if trigger_type == "timerTrigger" and not without_generator:

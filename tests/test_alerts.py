@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import azure.functions as func
+import httpx
 import pytest
 from pycep import BicepParser
 
@@ -25,7 +26,8 @@ from pipeline import metrics
 from pipeline.storage import StoreError, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.state_cache import SensorStateCache
-from tests.servers import ROOT, registered_functions
+from tests.checks import eventually
+from tests.servers import ROOT, local_host, registered_functions
 
 INFRA = ROOT / "infra"
 ALERTS = INFRA / "app" / "alerts.bicep"
@@ -202,3 +204,20 @@ def test_the_given_up_log_line_the_rule_matches_is_emitted_on_the_last_retry(
         reset_store(None)
     given_up = [r for r in caplog.records if r.getMessage().startswith(NAMES["logs"]["batch_given_up"])]
     assert bool(given_up) is logged
+
+
+@pytest.mark.slow
+def test_the_generator_switch_stops_the_timer_and_keeps_ingest(tmp_path, monkeypatch) -> None:
+    # The app setting infra sets from GENERATOR_ENABLED=false, honoured by the local host as by Azure's.
+    monkeypatch.setenv(f"AzureWebJobs.{NAMES['functions']['generator']}.Disabled", "true")
+    with local_host(tmp_path, "--interval", "1") as host:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        posted = httpx.post(
+            f"{host.url}/api/readings", json={"sensor_id": "probe-1", "temperature": 20.5, "timestamp": now}
+        )
+        assert posted.status_code == 201
+        eventually(lambda: httpx.get(f"{host.url}/api/summary-timestamps").json() != {}, 20, "a summary")
+        # Only the device's sensor: the simulated sensors never reported (not even the start-up tick).
+        assert set(httpx.get(f"{host.url}/api/summary-timestamps").json()) == {"probe-1"}
+    started = next(line for line in host.log().splitlines() if "running at" in line)
+    assert "functions: summarise_readings" in started and "generate_readings" not in started
