@@ -67,6 +67,8 @@ def test_every_get_route_answers_head_with_the_same_status_and_headers_and_no_bo
     assert head.status_code == got.status_code
     assert head.content == b""
     for name in COMPARED_HEADERS:
+        if name == "content-length" and route == "/api/health":
+            continue  # its body holds the feed lag at the moment of asking: one digit more or less
         assert head.headers.get(name) == got.headers.get(name), name
 
 
