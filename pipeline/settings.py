@@ -44,6 +44,32 @@ class CosmosConnection:
     verify_tls: bool = True
 
 
+# --- Dashboard: staleness and alert thresholds (one block; see _dashboard below) ---
+@dataclass(frozen=True)
+class Thresholds:
+    """A sensor is in alert when its latest average is above `high` or below `low` (°C)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """When a sensor counts as stale, and the thresholds that put it into alert."""
+
+    sensor_interval_seconds: float = 10.0
+    stale_after_missed_intervals: int = 6
+    thresholds: Thresholds = Thresholds(low=16.0, high=38.0)
+    overrides: tuple[tuple[str, Thresholds], ...] = ()
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.sensor_interval_seconds * self.stale_after_missed_intervals
+
+    def thresholds_for(self, sensor_id: str) -> Thresholds:
+        return dict(self.overrides).get(sensor_id, self.thresholds)
+
+
 @dataclass(frozen=True)
 class Settings:
     store: StoreKind
@@ -65,6 +91,7 @@ class Settings:
     dashboard_poll_seconds: float
     chart_points: int
     health_max_feed_lag_seconds: float
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -170,6 +197,46 @@ def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
     return None
 
 
+def _overrides(env: Mapping[str, str], default: Thresholds) -> tuple[tuple[str, Thresholds], ...]:
+    """`sensor-3:10:30,sensor-7::45`: per sensor `low:high`, an empty part keeps the default."""
+    raw = env.get(names.ALERT_OVERRIDES, "").strip()
+    expected = "comma-separated 'sensor-id:low:high' (an empty low or high keeps the default)"
+    overrides: dict[str, Thresholds] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        parts = entry.split(":")
+        if len(parts) != 3 or not SENSOR_ID_PATTERN.match(parts[0]) or parts[0] in overrides:
+            raise SettingsError(names.ALERT_OVERRIDES, expected, entry)
+        try:
+            low = float(parts[1]) if parts[1].strip() else default.low
+            high = float(parts[2]) if parts[2].strip() else default.high
+        except ValueError:
+            raise SettingsError(names.ALERT_OVERRIDES, expected, entry) from None
+        if not -273.15 <= low < high <= 1000:  # also rejects NaN
+            raise SettingsError(names.ALERT_OVERRIDES, "low < high, both from -273.15 to 1000 °C", entry)
+        overrides[parts[0]] = Thresholds(low, high)
+    return tuple(sorted(overrides.items()))
+
+
+def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
+    thresholds = Thresholds(
+        low=_float(env, names.ALERT_LOW_CELSIUS, 16.0, -273.15, 1000.0),
+        high=_float(env, names.ALERT_HIGH_CELSIUS, 38.0, -273.15, 1000.0),
+    )
+    if thresholds.low >= thresholds.high:
+        raise SettingsError(
+            names.ALERT_HIGH_CELSIUS, f"a number above {names.ALERT_LOW_CELSIUS}", str(thresholds.high)
+        )
+    return DashboardSettings(
+        sensor_interval_seconds=_float(env, names.SENSOR_INTERVAL_SECONDS, 10.0, 0.1, 86400.0),
+        stale_after_missed_intervals=_int(env, names.STALE_AFTER_MISSED_INTERVALS, 6, 1, 10_000),
+        thresholds=thresholds,
+        overrides=_overrides(env, thresholds),
+    )
+
+
+# --- end of the dashboard block ---
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
@@ -213,6 +280,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         dashboard_poll_seconds=_float(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
         health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
+        dashboard=_dashboard(env),
     )
 
 

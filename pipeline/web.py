@@ -92,7 +92,7 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
         title="sensor-pipeline",
         version="1.0.0",
         description="Live per-sensor temperature summaries.",
-        docs_url="/api/docs",
+        docs_url=None,  # visualiser.api_docs serves /api/docs with our own assets
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )

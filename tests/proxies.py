@@ -157,3 +157,79 @@ class ThrottlingProxy:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class PathFaultProxy:
+    """An HTTP proxy in front of a web server that answers 503 for paths with a prefix while failing."""
+
+    def __init__(self, target_port: int, prefix: str) -> None:
+        self.target_port = target_port
+        self.prefix = prefix
+        self.failing = False
+        self.refused = 0
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PathFaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in (
+                        "transfer-encoding",
+                        "connection",
+                        "content-length",
+                        "date",
+                        "server",
+                    ):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.failing and self.path.startswith(proxy.prefix):
+                    proxy.refused += 1
+                    self._reply(503, [("Content-Type", "text/plain"), ("Retry-After", "1")], b"unavailable")
+                    return
+                connection = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=30)
+                try:
+                    headers = {
+                        k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                    }
+                    connection.request(self.command, self.path, body=body or None, headers=headers)
+                    upstream = connection.getresponse()
+                    self._reply(upstream.status, upstream.getheaders(), upstream.read())
+                except OSError:
+                    self._reply(502, [("Content-Type", "text/plain")], b"bad gateway")
+                finally:
+                    connection.close()
+
+            do_GET = do_POST = do_HEAD = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -11,7 +11,8 @@ from matplotlib.image import imread
 from matplotlib.testing.compare import compare_images
 
 from pipeline.readings import Summary, format_timestamp
-from visualiser.charts import DPI, HEIGHT_INCHES, WIDTH_INCHES, render_chart
+from pipeline.settings import Thresholds
+from visualiser.charts import HEIGHT_PX, TEXT_PX, THEMES, WIDTH_PX, render_chart
 
 BASELINE = Path(__file__).parent / "baseline" / "chart-sensor-1.png"
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -58,10 +59,10 @@ def test_chart_size_and_lines_are_what_a_card_shows(tmp_path: Path) -> None:
     path = tmp_path / "chart.png"
     path.write_bytes(render_chart("sensor-1", fixed_summaries()))
     pixels = imread(path)
-    assert pixels.shape[:2] == (int(HEIGHT_INCHES * DPI), int(WIDTH_INCHES * DPI))
+    assert pixels.shape[:2] == (HEIGHT_PX, WIDTH_PX)
     # The three series colours are all drawn.
     rgb = (pixels[..., :3] * 255).round().astype(int)
-    for colour in ((0xD6, 0x27, 0x28), (0x1F, 0x77, 0xB4), (0x2C, 0xA0, 0x2C)):
+    for colour in ((0xC6, 0x28, 0x28), (0x15, 0x65, 0xC0), (0x2E, 0x7D, 0x32)):
         assert (np.abs(rgb - colour).sum(axis=-1) < 30).sum() > 200, colour
 
 
@@ -86,3 +87,77 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_does() -> None:
     thread.start()
     thread.join()
     assert reused == fresh[0]
+
+
+def decoded(png: bytes, tmp_path: Path, name: str = "chart.png") -> np.ndarray:
+    path = tmp_path / name
+    path.write_bytes(png)
+    return (imread(path)[..., :3] * 255).round().astype(int)
+
+
+def colour_columns(pixels: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """Which x columns hold at least one pixel of (about) this colour."""
+    return (np.abs(pixels - colour).sum(axis=-1) < 40).any(axis=0)
+
+
+def test_high_dpi_chart_is_twice_the_size_with_the_same_layout(tmp_path: Path) -> None:
+    one = decoded(render_chart("sensor-1", fixed_summaries()), tmp_path, "one.png")
+    two = decoded(render_chart("sensor-1", fixed_summaries(), scale=2), tmp_path, "two.png")
+    assert two.shape[:2] == (2 * HEIGHT_PX, 2 * WIDTH_PX)
+    # Same drawing, finer pixels: halving the 2x image gives back (about) the 1x one.
+    halved = two.reshape(HEIGHT_PX, 2, WIDTH_PX, 2, 3).mean(axis=(1, 3))
+    assert np.abs(halved - one).mean() < 12
+
+
+def test_text_is_big_enough_to_read_on_a_phone() -> None:
+    # A 390 px phone shows the chart 356 px wide (page and card padding): text stays >= 11 px.
+    assert TEXT_PX * 356 / WIDTH_PX >= 11
+
+
+def test_nothing_is_drawn_against_the_right_edge(tmp_path: Path) -> None:
+    """The last time label used to be cut off: the outermost columns stay background."""
+    # 51 summaries 12 s apart: 12:00:00 to 12:10:00, so a time label sits on the right edge.
+    summaries = [
+        Summary(f"s-{n}", "s", format_timestamp(START + timedelta(seconds=12 * n)), 30.0, 20.0, 25.0, 10)
+        for n in range(51)
+    ]
+    pixels = decoded(render_chart("s", summaries), tmp_path)
+    background = np.array((255, 255, 255))
+    for edge in (pixels[:, -2:], pixels[:, :2], pixels[-2:, :]):
+        assert (np.abs(edge - background).sum(axis=-1) < 10).all()
+
+
+def test_a_gap_in_the_data_is_drawn_as_a_gap(tmp_path: Path) -> None:
+    summaries = fixed_summaries()[::-1]
+    with_outage = summaries[:20] + summaries[35:]  # 150 s without summaries
+    avg = (0x15, 0x65, 0xC0)
+    joined = colour_columns(decoded(render_chart("s", with_outage), tmp_path, "a.png"), avg)
+    gapped = colour_columns(decoded(render_chart("s", with_outage, gap_seconds=60), tmp_path, "b.png"), avg)
+    # The avg line crosses the outage only when it is joined; one gap of empty columns otherwise.
+    assert gapped.sum() < joined.sum() - 40
+    first, last = np.flatnonzero(gapped)[[0, -1]]
+    assert not gapped[first : last + 1].all()
+
+
+def test_dark_theme_draws_on_a_dark_background(tmp_path: Path) -> None:
+    pixels = decoded(render_chart("sensor-1", fixed_summaries(), theme="dark"), tmp_path)
+    corner = pixels[2, 2]
+    assert tuple(corner) == tuple(int(THEMES["dark"].background[i : i + 2], 16) for i in (1, 3, 5))
+    assert colour_columns(pixels, (0x79, 0xB8, 0xFF)).sum() > 200  # the dark theme's avg colour
+
+
+def test_shared_range_and_thresholds_are_drawn(tmp_path: Path) -> None:
+    threshold = tuple(int(THEMES["light"].threshold[i : i + 2], 16) for i in (1, 3, 5))
+    inside = decoded(
+        render_chart("s", fixed_summaries(), y_range=(0, 60), thresholds=Thresholds(10, 50)),
+        tmp_path,
+        "in.png",
+    )
+    outside = decoded(
+        render_chart("s", fixed_summaries(), y_range=(20, 40), thresholds=Thresholds(10, 50)),
+        tmp_path,
+        "out.png",
+    )
+    rows_with_threshold = (np.abs(inside - threshold).sum(axis=-1) < 40).sum(axis=1) > 100
+    assert rows_with_threshold.sum() >= 2  # two dashed lines across the plot
+    assert ((np.abs(outside - threshold).sum(axis=-1) < 40).sum(axis=1) > 100).sum() == 0

@@ -56,11 +56,13 @@ def test_dashboard_page_has_csp_and_no_external_resources(client: TestClient) ->
 def test_summary_timestamps_and_sensors(client: TestClient) -> None:
     timestamps = client.get("/api/summary-timestamps").json()
     assert set(timestamps) == {"sensor-1", "sensor-2"}
-    assert timestamps["sensor-1"] == format_timestamp(NOW - timedelta(seconds=1))
+    # A version: the latest summary's timestamp, then a digest of its values.
+    assert timestamps["sensor-1"].split("~")[0] == format_timestamp(NOW - timedelta(seconds=1))
     sensors = client.get("/api/sensors").json()
     assert [s["sensor_id"] for s in sensors] == ["sensor-1", "sensor-2"]
     latest = sensors[0]["latest"]
-    assert latest["timestamp"] == timestamps["sensor-1"]
+    assert latest["timestamp"] == timestamps["sensor-1"].split("~")[0]
+    assert sensors[0]["version"] == timestamps["sensor-1"]
     assert (latest["min_temp"], latest["max_temp"], latest["avg_temp"], latest["count"]) == (
         22.0,
         31.0,

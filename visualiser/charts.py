@@ -1,28 +1,67 @@
 """PNG line charts of a sensor's summaries (avg / min / max), drawn with matplotlib's Agg.
 
 Uses the object-oriented API (`Figure` + `FigureCanvasAgg`), never pyplot's global state.
-Building a figure costs more than drawing it, so each thread keeps one figure and only
-swaps the data of its three lines (against a new pyplot figure per chart: `render_ratio`
-in the committed `make bench` output, docs/benchmarks.md). matplotlib is imported on the
-first render only: the import is most of a first render in a fresh process (`charts:
-first render` in the same output), which no timer or trigger should pay.
+Building a figure costs more than drawing it, so each thread keeps one figure per (scale,
+theme) and only swaps the data of its lines (against a new pyplot figure per chart:
+`render_ratio` in the committed `make bench` output, docs/benchmarks.md). matplotlib is
+imported on the first render only: the import is most of a first render in a fresh process
+(`charts: first render` in the same output), which no timer or trigger should pay.
+
+Sizes are in CSS pixels: a chart is WIDTH_PX x HEIGHT_PX at scale 1 and twice that at
+scale 2 (for high-DPI screens, through the page's `srcset`). Text is TEXT_PX so that it
+stays at least 11 CSS px when a phone shrinks the chart to its card (358 px at 390 wide).
+Times are UTC, as everywhere on the page.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.readings import Summary, parse_timestamp
+from pipeline.settings import Thresholds
 
-WIDTH_INCHES = 6.0
-HEIGHT_INCHES = 3.0
-DPI = 80
+WIDTH_PX = 420
+HEIGHT_PX = 220
+CSS_DPI = 96  # one CSS pixel is 1/96 inch
+TEXT_PX = 13.5
+# Margins in CSS px: room for the y labels on the left, half a time label on the right,
+# the legend on top and the time labels plus their caption below; nothing is cut off.
+MARGINS_PX = {"left": 46, "right": 36, "top": 26, "bottom": 42}
 FEW_POINTS = 12
-SERIES = (("max", "#d62728", 1.2), ("avg", "#1f77b4", 2.0), ("min", "#2ca02c", 1.2))
+Y_PADDING = 0.2
+
+
+@dataclass(frozen=True)
+class Theme:
+    background: str
+    text: str
+    grid: str
+    threshold: str
+    series: tuple[tuple[str, str, float], ...]  # (name, colour, line width)
+
+
+THEMES = {
+    "light": Theme(
+        "#ffffff",
+        "#222222",
+        "#d0d0d0",
+        "#9a6700",
+        (("max", "#c62828", 1.3), ("avg", "#1565c0", 2.2), ("min", "#2e7d32", 1.3)),
+    ),
+    "dark": Theme(
+        "#1f2125",
+        "#e6e6e6",
+        "#44474d",
+        "#e3b341",
+        (("max", "#ff7b72", 1.3), ("avg", "#79b8ff", 2.2), ("min", "#7ee787", 1.3)),
+    ),
+}
 
 _local = threading.local()
 
@@ -32,35 +71,81 @@ def _clock_label(seconds: float, _position: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
 
 
-class _Canvas:
-    """One reusable figure: axes, labels, legend and three lines, drawn again with new data."""
+def _with_gaps(times: list[float], values: list[float], gap_seconds: float | None) -> tuple[list, list]:
+    """Breaks the line where consecutive summaries are further apart than `gap_seconds`."""
+    if not gap_seconds or len(times) < 2:
+        return times, values
+    out_times: list[float] = [times[0]]
+    out_values: list[float] = [values[0]]
+    for previous, time, value in zip(times, times[1:], values[1:], strict=False):
+        if time - previous > gap_seconds:
+            out_times.append((previous + time) / 2)
+            out_values.append(math.nan)  # matplotlib draws no segment through NaN
+        out_times.append(time)
+        out_values.append(value)
+    return out_times, out_values
 
-    def __init__(self) -> None:
+
+class _Canvas:
+    """One reusable figure: axes, labels, legend, three lines and two threshold lines."""
+
+    def __init__(self, scale: int, theme: Theme) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-        self.figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
+        dpi = CSS_DPI * scale
+        font_pt = TEXT_PX * 72 / CSS_DPI
+        self.figure = Figure(
+            figsize=(WIDTH_PX / CSS_DPI, HEIGHT_PX / CSS_DPI), dpi=dpi, facecolor=theme.background
+        )
         FigureCanvasAgg(self.figure)
         # Fixed margins instead of tight_layout(), which costs more than the drawing.
-        self.figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.18)
-        self.axes = self.figure.add_subplot()
+        self.figure.subplots_adjust(
+            left=MARGINS_PX["left"] / WIDTH_PX,
+            right=1 - MARGINS_PX["right"] / WIDTH_PX,
+            top=1 - MARGINS_PX["top"] / HEIGHT_PX,
+            bottom=MARGINS_PX["bottom"] / HEIGHT_PX,
+        )
+        self.axes = self.figure.add_subplot(facecolor=theme.background)
         self.lines = {
             name: self.axes.plot([], [], color=colour, linewidth=width, label=name, markersize=3)[0]
-            for name, colour, width in SERIES
+            for name, colour, width in theme.series
         }
+        self.limits = [
+            self.axes.plot([], [], color=theme.threshold, linewidth=1, linestyle=(0, (4, 3)))[0]
+            for _ in range(2)
+        ]
         # Time as POSIX seconds with a few round ticks: matplotlib's date locator and
         # formatter took more than half of every draw.
-        self.axes.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 3, 6, 10]))
+        self.axes.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 3, 6, 10]))
         self.axes.xaxis.set_major_formatter(FuncFormatter(_clock_label))
-        self.axes.set_ylabel("°C")
-        self.axes.set_xlabel("time (UTC)")
-        self.title = self.axes.set_title("", fontsize=10)
-        self.axes.grid(True, alpha=0.3)
-        self.axes.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
-        self.axes.margins(x=0.02, y=0.25)
+        self.axes.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
+        self.axes.set_ylabel("°C", fontsize=font_pt, color=theme.text, labelpad=2)
+        self.axes.set_xlabel("time (UTC)", fontsize=font_pt, color=theme.text, labelpad=2)
+        self.axes.tick_params(labelsize=font_pt, colors=theme.text, length=3, pad=2)
+        for spine in self.axes.spines.values():
+            spine.set_color(theme.grid)
+        self.axes.grid(True, color=theme.grid, linewidth=0.6)
+        self.axes.legend(
+            loc="lower left",
+            bbox_to_anchor=(0, 1),
+            fontsize=font_pt,
+            ncols=3,
+            frameon=False,
+            borderaxespad=0,
+            borderpad=0.1,
+            handlelength=1.4,
+            labelcolor=theme.text,
+        )
 
-    def render(self, sensor_id: str, ordered: Sequence[Summary]) -> bytes:
+    def render(
+        self,
+        ordered: Sequence[Summary],
+        y_range: tuple[float, float] | None,
+        thresholds: Thresholds | None,
+        gap_seconds: float | None,
+    ) -> bytes:
         times: list[Any] = [parse_timestamp(s.timestamp).timestamp() for s in ordered]
         values = {
             "max": [s.max_temp for s in ordered],
@@ -70,14 +155,21 @@ class _Canvas:
         # Markers keep the first few summaries visible: one point alone draws no line.
         marker = "o" if len(ordered) < FEW_POINTS else "None"
         for name, line in self.lines.items():
-            line.set_data(times, values[name])
+            line.set_data(*_with_gaps(times, values[name], gap_seconds))
             line.set_marker(marker)
-        self.title.set_text(sensor_id)
-        self.axes.relim()
-        self.axes.set_autoscale_on(True)
-        self.axes.autoscale_view()
-        if times and times[0] == times[-1]:
-            self.axes.set_xlim(times[0] - 30, times[0] + 30)
+        if times:
+            start, end = times[0], times[-1]
+            if start == end:
+                start, end = start - 30, end + 30
+            self.axes.set_xlim(start, end)
+        low, high = y_range or self._data_range(ordered)
+        self.axes.set_ylim(low, high)
+        limits = (thresholds.low, thresholds.high) if thresholds else ()
+        for line, limit in zip(self.limits, list(limits) + [None, None], strict=False):
+            visible = limit is not None and low <= limit <= high and bool(times)
+            line.set_visible(visible)
+            if visible:
+                line.set_data([times[0] - 1e6, times[-1] + 1e6], [limit, limit])
         buffer = io.BytesIO()
         # Fast zlib level: the PNG is a few kB either way and is cached once rendered.
         self.figure.savefig(
@@ -85,10 +177,37 @@ class _Canvas:
         )
         return buffer.getvalue()
 
+    @staticmethod
+    def _data_range(ordered: Sequence[Summary]) -> tuple[float, float]:
+        if not ordered:
+            return 0.0, 1.0
+        low = min(s.min_temp for s in ordered)
+        high = max(s.max_temp for s in ordered)
+        padding = max((high - low) * Y_PADDING, 0.5)
+        return low - padding, high + padding
 
-def render_chart(sensor_id: str, summaries: Sequence[Summary]) -> bytes:
-    """A PNG of the summaries, oldest on the left; `summaries` may come in any order."""
-    canvas: _Canvas | None = getattr(_local, "canvas", None)
+
+def render_chart(
+    sensor_id: str,
+    summaries: Sequence[Summary],
+    *,
+    scale: int = 1,
+    theme: str = "light",
+    y_range: tuple[float, float] | None = None,
+    thresholds: Thresholds | None = None,
+    gap_seconds: float | None = None,
+) -> bytes:
+    """A PNG of the summaries, oldest on the left; `summaries` may come in any order.
+
+    `y_range` fixes the y-axis (the shared range); `thresholds` are drawn as dashed lines
+    when they fall inside it; summaries further apart than `gap_seconds` leave a gap.
+    The sensor id is not drawn: the card's heading names it.
+    """
+    canvases: dict[tuple[int, str], _Canvas] | None = getattr(_local, "canvases", None)
+    if canvases is None:
+        canvases = _local.canvases = {}
+    canvas = canvases.get((scale, theme))
     if canvas is None:
-        canvas = _local.canvas = _Canvas()
-    return canvas.render(sensor_id, sorted(summaries, key=lambda summary: summary.timestamp))
+        canvas = canvases[(scale, theme)] = _Canvas(scale, THEMES[theme])
+    ordered = sorted(summaries, key=lambda summary: summary.timestamp)
+    return canvas.render(ordered, y_range, thresholds, gap_seconds)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -12,34 +13,54 @@ from pipeline.readings import SENSOR_ID_PATTERN
 from pipeline.settings import Settings
 from pipeline.storage import Store
 from pipeline.web_context import current_settings, current_store
+from visualiser.alerts import alerts_now
+from visualiser.api_docs import router as docs_router
+from visualiser.chart_options import POINT_CHOICES, ChartOptions
+from visualiser.compression import compressed, static_asset
 from visualiser.read_model import ReadModel
 from visualiser.web_context import current_read_model
 
 router = APIRouter()
+router.include_router(docs_router)
 STATIC_DIR = FilePath(__file__).parent / "static"
+MAX_IDS = 100
 
 SensorId = Annotated[str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64, description="sensor id")]
 Limit = Annotated[int, Query(ge=1, le=500, description="how many, newest first")]
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def _not_found(sensor_id: str) -> JSONResponse:
     return JSONResponse({"error": f"unknown sensor {sensor_id!r}"}, status_code=404)
 
 
+def _matches(request: Request, etag: str) -> bool:
+    return etag in request.headers.get("if-none-match", "")
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(settings: Annotated[Settings, Depends(current_settings)]) -> HTMLResponse:
+def dashboard(request: Request, settings: Annotated[Settings, Depends(current_settings)]) -> Response:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     poll_ms = str(int(settings.dashboard_poll_seconds * 1000))
-    return HTMLResponse(page.replace("{{POLL_MS}}", poll_ms), headers={"Cache-Control": "no-cache"})
+    stale_ms = str(int(settings.dashboard.stale_after_seconds * 1000))
+    body = (
+        page.replace("{{POLL_MS}}", poll_ms)
+        .replace("{{STALE_MS}}", stale_ms)
+        .replace("{{WINDOW}}", str(settings.window_size))
+        .encode()
+    )
+    return compressed(request, body, "text/html; charset=utf-8", dict(NO_CACHE))
 
 
 @router.get("/static/{name}", include_in_schema=False)
-def static_file(name: Annotated[str, Path(pattern=r"^[a-z]+\.(js|css)$")]) -> Response:
-    path = STATIC_DIR / name
-    if not path.is_file():
+def static_file(request: Request, name: Annotated[str, Path(pattern=r"^[a-z-]+\.(js|css|svg)$")]) -> Response:
+    asset = static_asset(STATIC_DIR / name)
+    if asset is None:
         return JSONResponse({"error": "not found"}, status_code=404)
-    media = "text/javascript" if name.endswith(".js") else "text/css"
-    return Response(path.read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
+    headers = {"ETag": asset.etag, **NO_CACHE}
+    if _matches(request, asset.etag):
+        return Response(status_code=304, headers=headers)
+    return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
 @router.get(
@@ -51,34 +72,78 @@ def plot(
     sensor_id: SensorId,
     request: Request,
     read_model: Annotated[ReadModel, Depends(current_read_model)],
+    points: Annotated[
+        int,
+        Query(ge=0, le=1000, description=f"newest summaries drawn, one of {POINT_CHOICES} (0: CHART_POINTS)"),
+    ] = 0,
+    scale: Annotated[int, Query(ge=1, le=2, description="2 for high-DPI screens")] = 1,
+    theme: Annotated[Literal["light", "dark"], Query()] = "light",
+    y: Annotated[
+        Literal["auto", "shared"], Query(description="shared: one y-range for every chart")
+    ] = "auto",
+    v: Annotated[str | None, Query(max_length=80, description="the version drawn; only busts caches")] = None,
 ) -> Response:
     """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering."""
-    etag = read_model.chart_etag(sensor_id)
+    if points not in POINT_CHOICES:
+        return JSONResponse({"error": f"points: one of {list(POINT_CHOICES)}"}, status_code=400)
+    options = ChartOptions(points=points, scale=scale, theme=theme, shared_y=y == "shared")
+    etag = read_model.chart_etag(sensor_id, options)
     if etag is None:
         return _not_found(sensor_id)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in request.headers.get("if-none-match", ""):
+    headers = {"ETag": etag, **NO_CACHE}
+    if _matches(request, etag):
         return Response(status_code=304, headers=headers)
-    chart = read_model.chart(sensor_id)
+    chart = read_model.chart(sensor_id, options)
     if chart is None:
         return _not_found(sensor_id)
     return Response(chart.png, media_type="image/png", headers=dict(headers, ETag=chart.etag))
+
+
+_VERSIONS_SCHEMA = {"type": "object", "additionalProperties": {"type": "string"}}
+_DELTA_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "cursor": {"type": "string"},
+        "full": {"type": "boolean"},
+        "versions": _VERSIONS_SCHEMA,
+        "removed": {"type": "array", "items": {"type": "string"}},
+        "alerts": {"type": "object", "additionalProperties": {"type": "string", "enum": ["high", "low"]}},
+    },
+}
 
 
 @router.get(
     "/api/summary-timestamps",
     response_class=Response,
     responses={
-        200: {
-            "content": {
-                "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}
-            }
-        }
+        200: {"content": {"application/json": {"schema": {"oneOf": [_VERSIONS_SCHEMA, _DELTA_SCHEMA]}}}},
+        304: {"description": "nothing changed since the ETag sent in If-None-Match"},
     },
 )
-def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
-    """`{sensor_id: timestamp of its latest summary}`, for the dashboard's polling."""
-    return Response(read_model.encoded("timestamps"), media_type="application/json")
+def summary_timestamps(
+    request: Request,
+    read_model: Annotated[ReadModel, Depends(current_read_model)],
+    since: Annotated[
+        str | None, Query(max_length=64, description="a cursor from an earlier delta answer")
+    ] = None,
+) -> Response:
+    """`{sensor_id: version of its latest summary}` for the dashboard's polling.
+
+    A version is `{timestamp}~{digest}`: it moves whenever the latest summary's timestamp
+    or values do. With `since` (any value; `0` at first) the answer is the delta form:
+    only the versions changed after that cursor, the sensors removed, every threshold
+    alert, and the next `cursor`. Both forms carry an ETag and answer 304 to it.
+    """
+    if since is None:
+        etag = read_model.full_etag()
+        body = read_model.encoded("timestamps")
+    else:
+        delta = read_model.delta(since)
+        etag, body = delta.etag, delta.body
+    headers = {"ETag": etag, **NO_CACHE}
+    if _matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    return compressed(request, body, "application/json", headers, key=etag)
 
 
 @router.get(
@@ -92,7 +157,11 @@ def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_mod
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "properties": {"sensor_id": {"type": "string"}, "latest": {"type": "object"}},
+                            "properties": {
+                                "sensor_id": {"type": "string"},
+                                "latest": {"type": "object"},
+                                "version": {"type": "string"},
+                            },
                         },
                     }
                 }
@@ -100,9 +169,42 @@ def summary_timestamps(read_model: Annotated[ReadModel, Depends(current_read_mod
         }
     },
 )
-def sensors(read_model: Annotated[ReadModel, Depends(current_read_model)]) -> Response:
-    """Every sensor with its latest summary, sorted by sensor id."""
-    return Response(read_model.encoded("sensors"), media_type="application/json")
+def sensors(
+    request: Request,
+    read_model: Annotated[ReadModel, Depends(current_read_model)],
+    ids: Annotated[
+        str | None,
+        Query(max_length=MAX_IDS * 65, description=f"comma-separated sensor ids (at most {MAX_IDS})"),
+    ] = None,
+) -> Response:
+    """Every sensor with its latest summary, sorted by sensor id; `ids` picks some of them."""
+    if ids is None:
+        return compressed(
+            request, read_model.encoded("sensors"), "application/json", {}, key=read_model.full_etag()
+        )
+    wanted = [part for part in ids.split(",") if part]
+    if len(wanted) > MAX_IDS:
+        return JSONResponse({"error": f"at most {MAX_IDS} ids"}, status_code=400)
+    latest, versions = read_model.latest(), read_model.versions()
+    picked = [
+        {
+            "sensor_id": sensor_id,
+            "latest": latest[sensor_id].to_document(),
+            "version": versions.get(sensor_id),
+        }
+        for sensor_id in sorted(set(wanted))
+        if sensor_id in latest
+    ]
+    return JSONResponse(picked)
+
+
+@router.get("/api/alerts")
+def alerts(
+    read_model: Annotated[ReadModel, Depends(current_read_model)],
+) -> list[dict[str, Any]]:
+    """Sensors that need attention: latest average above `high` or below `low` first, then stale ones."""
+    now = datetime.now(UTC)
+    return [alert.to_document() for alert in alerts_now(read_model.latest(), read_model.dashboard, now)]
 
 
 @router.get("/api/sensors/{sensor_id}/summaries")

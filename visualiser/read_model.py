@@ -2,8 +2,15 @@
 
 Every viewer polls `/api/summary-timestamps` every few seconds; all of them share one
 answer for a short time-to-live, so store cost per instance does not grow with viewers.
-Rendered charts are cached by (sensor, latest summary timestamp): a chart changes only
-when a new summary lands, and then its key changes too.
+
+Each sensor's latest summary has a *version*: its timestamp, `~`, and a digest of its
+values. A late reading that changes the newest summary's values but not its timestamp
+still moves the version, and so the poll's answer, the chart's ETag and its cache key.
+Versions start with the timestamp, so they sort like timestamps.
+
+Changes are numbered (a *generation* that moves only when some version does), so a
+viewer that says which generation it has seen gets only what changed since (the delta
+form), and a viewer that has seen the newest gets a 304.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +29,15 @@ from cachetools import LRUCache
 
 from pipeline import metrics
 from pipeline.readings import Summary
-from pipeline.storage import Store
+from pipeline.settings import DashboardSettings
+from visualiser.alerts import sensor_alerts
+from visualiser.chart_options import ChartOptions, shared_range
 from visualiser.charts import render_chart
 
 log = logging.getLogger(__name__)
 
-CHART_CACHE_ENTRIES = 512
+CHART_CACHE_ENTRIES = 1024
+DELTA_CACHE_ENTRIES = 64
 
 
 @dataclass(frozen=True)
@@ -35,42 +46,93 @@ class Chart:
     etag: str
 
 
+@dataclass(frozen=True)
+class Delta:
+    """One answer of the delta form: its body and the ETag a later conditional poll sends."""
+
+    etag: str
+    body: bytes
+
+
+def summary_version(summary: Summary) -> str:
+    """`{timestamp}~{digest of the values}`: moves whenever the summary's content does."""
+    content = json.dumps(summary.to_document(), sort_keys=True, separators=(",", ":")).encode()
+    return f"{summary.timestamp}~{hashlib.sha256(content).hexdigest()[:10]}"
+
+
 class ReadModel:
     """Latest summaries (shared for `ttl_seconds`) and rendered charts, for one store."""
 
     def __init__(
         self,
-        store: Store,
+        store: Any,
         chart_points: int,
         ttl_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        dashboard: DashboardSettings | None = None,
     ) -> None:
         self._store = store
         self._chart_points = chart_points
         self._ttl = ttl_seconds
         self._clock = clock
+        self.dashboard = dashboard if dashboard is not None else DashboardSettings()
         self._latest: dict[str, Summary] = {}
+        self._versions: dict[str, str] = {}
         self._latest_at = float("-inf")
-        self._generation = 0
+        self._generation = 0  # moves when any version does
+        self._refreshed_once = False
+        # Cursors name this instance: a cursor from another instance or an earlier process
+        # is answered with everything, never with a wrong delta.
+        self._epoch = uuid.uuid4().hex[:8]
+        self._changed_at: dict[str, int] = {}  # sensor -> generation of its last change
+        self._removed_at: dict[str, int] = {}
         self._refreshing = threading.Lock()  # held while a refresh is under way
         self._encoded: dict[str, tuple[int, bytes]] = {}
+        self._deltas: LRUCache[tuple[int, int], Delta] = LRUCache(maxsize=DELTA_CACHE_ENTRIES)
         self._latest_lock = threading.Lock()
-        self._charts: LRUCache[tuple[str, str], Chart] = LRUCache(maxsize=CHART_CACHE_ENTRIES)
+        self._charts: LRUCache[str, Chart] = LRUCache(maxsize=CHART_CACHE_ENTRIES)
         self._charts_lock = threading.Lock()
 
     def latest(self) -> dict[str, Summary]:
         """Every sensor's newest summary; at most one store query per time-to-live."""
         return self._refreshed()[0]
 
+    def versions(self) -> dict[str, str]:
+        """Every sensor's version (see the module docstring)."""
+        self._refreshed()
+        with self._latest_lock:
+            return self._versions
+
     def _refresh(self) -> None:
         try:
             latest = self._store.latest_summaries()
         finally:
             self._refreshing.release()
+        versions = {sensor_id: summary_version(summary) for sensor_id, summary in latest.items()}
         with self._latest_lock:
+            changed = [
+                sensor for sensor, version in versions.items() if self._versions.get(sensor) != version
+            ]
+            removed = [sensor for sensor in self._versions if sensor not in versions]
+            if changed or removed or not self._refreshed_once:
+                self._generation += 1
+                for sensor in changed:
+                    self._changed_at[sensor] = self._generation
+                    self._removed_at.pop(sensor, None)
+                for sensor in removed:
+                    self._removed_at[sensor] = self._generation
+                    self._changed_at.pop(sensor, None)
             self._latest = latest
+            self._versions = versions
             self._latest_at = self._clock()
-            self._generation += 1
+            self._refreshed_once = True
+
+    def settled(self, timeout: float = 10.0) -> bool:
+        """Wait until no background refresh is under way (benchmarks and tests count queries)."""
+        if not self._refreshing.acquire(timeout=timeout):
+            return False
+        self._refreshing.release()
+        return True
 
     def _refresh_in_background(self) -> None:
         try:
@@ -87,19 +149,26 @@ class ReadModel:
         """
         with self._latest_lock:
             expired = self._clock() - self._latest_at >= self._ttl
-            first = self._generation == 0
+            first = not self._refreshed_once
         if expired and self._refreshing.acquire(blocking=first):
-            if first:
+            if first and not self._refreshed_once:
                 self._refresh()  # store errors reach the caller: there is nothing to serve
+            elif first:
+                self._refreshing.release()  # another request did the first refresh meanwhile
             else:
                 threading.Thread(target=self._refresh_in_background, daemon=True).start()
         with self._latest_lock:
             return self._latest, self._generation
 
+    @property
+    def cursor(self) -> str:
+        """Where a viewer is once it has everything up to now (the delta form's cursor)."""
+        return f"{self._epoch}.{self._refreshed()[1]}"
+
     def encoded(self, view: str) -> bytes:
         """The JSON body of `/api/summary-timestamps` ("timestamps") or `/api/sensors` ("sensors").
 
-        Encoded once per refresh and shared by every viewer: with thousands of sensors,
+        Encoded once per change and shared by every viewer: with thousands of sensors,
         encoding the answer for each poll cost more than the query behind it.
         """
         latest, generation = self._refreshed()
@@ -107,42 +176,126 @@ class ReadModel:
             cached = self._encoded.get(view)
             if cached is not None and cached[0] == generation:
                 return cached[1]
+            versions = self._versions
         ordered = sorted(latest.items())
         if view == "timestamps":
-            value: Any = {sensor_id: summary.timestamp for sensor_id, summary in ordered}
+            value: Any = {sensor_id: versions[sensor_id] for sensor_id, _ in ordered}
         else:
             value = [
-                {"sensor_id": sensor_id, "latest": summary.to_document()} for sensor_id, summary in ordered
+                {"sensor_id": sensor_id, "latest": summary.to_document(), "version": versions[sensor_id]}
+                for sensor_id, summary in ordered
             ]
         body = json.dumps(value, separators=(",", ":")).encode()
         with self._latest_lock:
             self._encoded[view] = (generation, body)
         return body
 
-    def _etag(self, newest: Summary) -> str:
-        key = f"{newest.sensor_id}\n{newest.timestamp}\n{self._chart_points}".encode()
+    def full_etag(self) -> str:
+        """The ETag of the plain `/api/summary-timestamps` answer: it moves with any version."""
+        return f'"m.{self.cursor}"'
+
+    def _alerts_tag(self, latest: dict[str, Summary]) -> tuple[dict[str, str], str]:
+        alerts = {sensor: alert.kind for sensor, alert in sensor_alerts(latest, self.dashboard).items()}
+        digest = hashlib.sha256(json.dumps(sorted(alerts.items())).encode()).hexdigest()[:8]
+        return alerts, digest
+
+    def delta(self, since: str | None) -> Delta:
+        """What changed after the cursor `since`: versions, removals, and every alert now.
+
+        An unknown cursor (another instance, an earlier process, or none) gets everything,
+        flagged `"full": true`. Answers are shared by every viewer at the same cursor.
+        """
+        latest, generation = self._refreshed()
+        seen = -1
+        if since:
+            epoch, _, number = since.partition(".")
+            if epoch == self._epoch and number.isdigit() and int(number) <= generation:
+                seen = int(number)
+        alerts, alerts_digest = self._alerts_tag(latest)
+        etag = f'"d.{self._epoch}.{generation}.{alerts_digest}"'
+        with self._latest_lock:
+            cached = self._deltas.get((generation, seen))
+            if cached is not None and cached.etag == etag:
+                return cached
+            versions = self._versions
+            changed_at = dict(self._changed_at)
+            removed_at = dict(self._removed_at)
+        if seen < 0:
+            changed = versions
+            removed: list[str] = []
+        else:
+            changed = {sensor: versions[sensor] for sensor, at in changed_at.items() if at > seen}
+            removed = sorted(sensor for sensor, at in removed_at.items() if at > seen)
+        body = {
+            "cursor": f"{self._epoch}.{generation}",
+            "full": seen < 0,
+            "versions": dict(sorted(changed.items())),
+            "removed": removed,
+            "alerts": alerts,
+        }
+        delta = Delta(etag=etag, body=json.dumps(body, separators=(",", ":")).encode())
+        with self._latest_lock:
+            self._deltas[(generation, seen)] = delta
+        return delta
+
+    def _chart_key(self, newest: Summary, options: ChartOptions, y_range: tuple[float, float] | None) -> str:
+        thresholds = self.dashboard.thresholds_for(newest.sensor_id)
+        key = "\n".join(
+            str(part)
+            for part in (
+                newest.sensor_id,
+                summary_version(newest),
+                options.points or self._chart_points,
+                options.scale,
+                options.theme,
+                y_range,
+                (thresholds.low, thresholds.high),
+                self.dashboard.stale_after_seconds,
+            )
+        ).encode()
         return f'"{hashlib.sha256(key).hexdigest()[:32]}"'
 
-    def chart_etag(self, sensor_id: str) -> str | None:
-        """The ETag the sensor's chart has now, known without rendering it."""
-        newest = self.latest().get(sensor_id)
-        return None if newest is None else self._etag(newest)
+    def _y_range(self, options: ChartOptions, latest: dict[str, Summary]) -> tuple[float, float] | None:
+        return shared_range(latest.values(), self.dashboard) if options.shared_y else None
 
-    def chart(self, sensor_id: str) -> Chart | None:
+    def chart_etag(self, sensor_id: str, options: ChartOptions | None = None) -> str | None:
+        """The ETag the sensor's chart has now, known without rendering it."""
+        options = options or ChartOptions()
+        latest = self.latest()
+        newest = latest.get(sensor_id)
+        return None if newest is None else self._chart_key(newest, options, self._y_range(options, latest))
+
+    def chart(self, sensor_id: str, options: ChartOptions | None = None) -> Chart | None:
         """The sensor's chart as of its newest summary, or None for an unknown sensor."""
-        newest = self.latest().get(sensor_id)
+        options = options or ChartOptions()
+        latest = self.latest()
+        newest = latest.get(sensor_id)
         if newest is None:
             return None
-        key = (sensor_id, newest.timestamp)
+        y_range = self._y_range(options, latest)
+        key = self._chart_key(newest, options, y_range)
         with self._charts_lock:
             cached = self._charts.get(key)
             if cached is not None:
                 metrics.record_chart(None)
                 return cached
-        summaries = self._store.recent_summaries(sensor_id, self._chart_points)
+        summaries = self._store.recent_summaries(sensor_id, options.points or self._chart_points)
         started = time.perf_counter()
-        chart = Chart(png=render_chart(sensor_id, summaries), etag=self._etag(newest))
+        png = render_chart(
+            sensor_id,
+            summaries,
+            scale=options.scale,
+            theme=options.theme,
+            y_range=y_range,
+            thresholds=self.dashboard.thresholds_for(sensor_id),
+            gap_seconds=self.dashboard.stale_after_seconds,
+        )
+        chart = Chart(png=png, etag=key)
         metrics.record_chart((time.perf_counter() - started) * 1000)
-        with self._charts_lock:
-            self._charts[key] = chart
+        drawn_newest = max(summaries, key=lambda summary: summary.timestamp, default=None)
+        # The pointer moves before the summary is written: a history that does not end at
+        # the pointer's version yet is served but not kept, so the next request draws again.
+        if drawn_newest is not None and summary_version(drawn_newest) == summary_version(newest):
+            with self._charts_lock:
+                self._charts[key] = chart
         return chart

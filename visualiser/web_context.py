@@ -26,5 +26,6 @@ def current_read_model(request: Request) -> ReadModel:
                     settings.chart_points,
                     # Fresh enough for a poll interval, shared by every viewer meanwhile.
                     ttl_seconds=min(1.0, settings.dashboard_poll_seconds / 2),
+                    dashboard=settings.dashboard,
                 )
     return state.read_model

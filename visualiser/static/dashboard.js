@@ -1,59 +1,164 @@
-// Live dashboard: polls /api/summary-timestamps, reloads only the charts that changed,
-// marks them with a red dot for a few seconds, and backs off while the API is down.
+// Live dashboard. Polls /api/summary-timestamps in its delta form (a cursor, and an ETag so
+// an idle poll is a 304), reloads only the visible charts whose sensor changed, marks them
+// with a red dot, and never shows a broken chart: a chart loads off-screen and replaces the
+// last good one only once it has loaded; a failed one is retried with backoff while its card
+// and the status line say so. Polling stops while the tab is hidden. All times are UTC.
 "use strict";
 
-const POLL_MS = Number(document.body.dataset.pollMs) || 2000;
+const body = document.body;
+const POLL_MS = Number(body.dataset.pollMs) || 2000;
+const STALE_MS = Number(body.dataset.staleMs) || 60000;
+const WINDOW = Number(body.dataset.window) || 10;
 const DOT_MS = Math.max(5000, 2 * POLL_MS);
 const MAX_BACKOFF_MS = 30000;
+const CHART_RETRY_MAX_MS = 8000;
 const PAGE_SIZE = 24; // never thousands of images at once
+const RANGES = [[0, "last 50 summaries"], [200, "last 200 summaries"], [1000, "last 1000 summaries"]];
 
-const grid = document.getElementById("grid");
-const statusLine = document.getElementById("status");
-const empty = document.getElementById("empty");
-const pager = document.getElementById("pager");
-const pageLabel = document.getElementById("page-label");
+const $ = (id) => document.getElementById(id);
+const grid = $("grid"), statusLine = $("status"), lastPoll = $("last-poll"), empty = $("empty");
+const search = $("search"), sharedY = $("shared-y"), announcer = $("announcer");
+const previousButton = $("previous"), nextButton = $("next"), pageLabel = $("page-label");
+const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
+const darkScheme = window.matchMedia("(prefers-color-scheme: dark)");
 
-let known = {};        // sensor id -> latest summary timestamp seen
-let page = 0;
-let failures = 0;
-const dotTimers = {};
+let versions = {};   // sensor id -> version of its latest summary ("{timestamp}~{digest}")
+let alerts = {};     // sensor id -> "high" | "low"
+let cursor = "0", etag = null, skewMs = 0;
+let page = 0, failures = 0, timer = null, polling = false, connected = null;
+const points = {};   // sensor id -> chosen range (0: the default)
+const details = {};  // sensor id -> {version, latest} shown on its card
+const dotTimers = {}, chartRetries = {};
 
-function sensorIds() { return Object.keys(known).sort(); }
+const timestampOf = (version) => (version || "").split("~")[0];
+const utcTime = (timestamp) => new Date(timestamp).toISOString().slice(11, 19);
+const now = () => Date.now() + skewMs;
 
-function cardFor(sensorId) {
-  return grid.querySelector(`.card[data-sensor-id="${CSS.escape(sensorId)}"]`);
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
 }
 
-function chartUrl(sensorId, timestamp) {
-  return `/plot/${encodeURIComponent(sensorId)}.png?v=${encodeURIComponent(timestamp)}`;
+function orderedIds() {
+  const term = search.value.trim().toLowerCase();
+  return Object.keys(versions)
+    .filter((id) => !term || id.toLowerCase().includes(term))
+    .sort((a, b) => (Number(b in alerts) - Number(a in alerts)) || collator.compare(a, b));
 }
 
-function buildCard(sensorId) {
-  const card = document.createElement("article");
-  card.className = "card";
-  card.dataset.sensorId = sensorId;
-  card.dataset.updated = "false";
-  const title = document.createElement("h2");
-  const name = document.createElement("span");
-  name.textContent = sensorId;
-  const dot = document.createElement("span");
-  dot.className = "dot";
-  dot.title = "just updated";
-  title.append(name, dot);
-  const meta = document.createElement("p");
-  meta.className = "meta";
-  const img = document.createElement("img");
-  img.alt = `temperature chart of ${sensorId}`;
-  img.width = 480; img.height = 240;
-  card.append(title, meta, img);
+function cardFor(id) { return grid.querySelector(`.card[data-sensor-id="${CSS.escape(id)}"]`); }
+
+function chartUrl(id, scale) {
+  const query = new URLSearchParams({ v: versions[id] || "", scale: String(scale),
+    theme: darkScheme.matches ? "dark" : "light", y: sharedY.checked ? "shared" : "auto" });
+  if (points[id]) query.set("points", String(points[id]));
+  return `/plot/${encodeURIComponent(id)}.png?${query}`;
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function buildCard(id) {
+  const card = element("article", "card");
+  Object.assign(card.dataset, { sensorId: id, updated: "false", stale: "false", alert: "false", chartError: "false" });
+  const headingId = `h-${id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  card.setAttribute("aria-labelledby", headingId);
+  const head = element("div", "card-head");
+  const title = element("h2");
+  title.id = headingId;
+  const dot = element("span", "dot");
+  dot.setAttribute("role", "img");
+  dot.setAttribute("aria-label", "just updated");
+  title.append(element("span", "name", id), dot);
+  head.append(title, element("span", "badges"));
+  const value = element("p", "value");
+  value.append(element("span", "big", "–"), element("span", "ago"));
+  const box = element("div", "chart-box");
+  const error = element("p", "chart-error");
+  error.hidden = true;
+  box.append(error);
+  const range = element("label", "range", "Range ");
+  const select = element("select");
+  for (const [count, label] of RANGES) select.append(new Option(label, String(count)));
+  select.value = String(points[id] || 0);
+  select.addEventListener("change", () => { points[id] = Number(select.value); loadChart(card, true); });
+  range.append(select);
+  const explain = element("p", "explain",
+    `Large: average of the last ${WINDOW} readings. Chart: max, avg and min of the last ${WINDOW} readings at each summary; dashed lines: alert thresholds.`);
+  card.append(head, value, element("p", "meta", "\u00a0"), box, range, explain);
   return card;
 }
 
-function describe(summary) {
-  if (!summary) return "";
-  const time = new Date(summary.timestamp).toLocaleTimeString();
-  return `as of ${time} · avg ${summary.avg_temp.toFixed(2)} °C · ` +
-         `min ${summary.min_temp.toFixed(2)} · max ${summary.max_temp.toFixed(2)}`;
+// Charts ---------------------------------------------------------------------------------
+function loadChart(card, force = false) {
+  const id = card.dataset.sensorId;
+  const src = chartUrl(id, 1), src2 = chartUrl(id, 2);
+  if (!force && card.dataset.chartWanted === src) return;
+  card.dataset.chartWanted = src;
+  clearTimeout(chartRetries[id]?.timer);
+  const img = new Image(420, 220);
+  img.alt = `temperature chart of ${id}: maximum, average and minimum over time, UTC`;
+  img.srcset = `${src} 1x, ${src2} 2x`;
+  img.src = src;
+  img.decoding = "async";
+  img.onload = () => {
+    if (card.dataset.chartWanted !== src) return; // a newer chart was asked for meanwhile
+    const box = card.querySelector(".chart-box");
+    const old = box.querySelector("img");
+    if (old) old.replaceWith(img); else box.prepend(img);
+    delete chartRetries[id];
+    setChartError(card, false);
+  };
+  img.onerror = () => {
+    if (card.dataset.chartWanted !== src) return;
+    // Keep the last good image; try again later, a little later each time.
+    const attempt = (chartRetries[id]?.attempt || 0) + 1;
+    const delay = Math.min(CHART_RETRY_MAX_MS, 1000 * 2 ** (attempt - 1));
+    chartRetries[id] = { attempt, timer: setTimeout(() => loadChart(card, true), delay) };
+    setChartError(card, true, delay);
+  };
+}
+
+function setChartError(card, failing, delay) {
+  card.dataset.chartError = String(failing);
+  const note = card.querySelector(".chart-error");
+  note.hidden = !failing;
+  if (failing) note.textContent = `chart not loading — retrying in ${Math.round(delay / 1000)} s`;
+  showStatus();
+}
+
+function retryFailedCharts() {
+  for (const card of grid.querySelectorAll('.card[data-chart-error="true"]')) loadChart(card, true);
+}
+
+// Cards ----------------------------------------------------------------------------------
+function describe(card) {
+  const id = card.dataset.sensorId;
+  const shown = details[id];
+  const version = versions[id];
+  const stale = version !== undefined && now() - Date.parse(timestampOf(version)) > STALE_MS;
+  const alert = alerts[id];
+  card.dataset.stale = String(stale);
+  card.dataset.alert = String(Boolean(alert));
+  const badges = card.querySelector(".badges");
+  const wanted = [alert && ["alert", alert === "high" ? "HIGH" : "LOW"], stale && ["stale", "STALE"]].filter(Boolean);
+  if (badges.dataset.shown !== JSON.stringify(wanted)) {
+    badges.replaceChildren(...wanted.map(([kind, text]) => element("span", `badge ${kind}`, text)));
+    badges.dataset.shown = JSON.stringify(wanted);
+  }
+  const since = version === undefined ? "" : `updated ${ago(now() - Date.parse(timestampOf(version)))}`;
+  card.querySelector(".ago").textContent = stale ? `no data, last ${since}` : since;
+  if (!shown) return;
+  const s = shown.latest;
+  card.querySelector(".big").textContent = `${s.avg_temp.toFixed(2)} °C`;
+  card.querySelector(".meta").textContent =
+    `as of ${utcTime(s.timestamp)} UTC · min ${s.min_temp.toFixed(2)} · max ${s.max_temp.toFixed(2)} °C`;
 }
 
 function markUpdated(card) {
@@ -63,80 +168,127 @@ function markUpdated(card) {
   dotTimers[id] = setTimeout(() => { card.dataset.updated = "false"; }, DOT_MS);
 }
 
-function renderPage() {
-  const ids = sensorIds();
+function visibleIds() {
+  const ids = orderedIds();
   const pages = Math.max(1, Math.ceil(ids.length / PAGE_SIZE));
   page = Math.min(page, pages - 1);
-  const visible = ids.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
-  pager.hidden = pages <= 1;
-  pageLabel.textContent = `page ${page + 1} of ${pages} · ${ids.length} sensors`;
-  empty.hidden = ids.length > 0;
-  for (const card of [...grid.children]) {
-    if (!visible.includes(card.dataset.sensorId)) card.remove();
-  }
-  visible.forEach((id, index) => {
-    let card = cardFor(id);
-    if (!card) {
-      card = buildCard(id);
-      card.querySelector("img").src = chartUrl(id, known[id]);
-    }
-    if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
-  });
+  previousButton.disabled = page === 0;
+  nextButton.disabled = page >= pages - 1;
+  const total = Object.keys(versions).length;
+  const found = ids.length === total ? `${total} sensors` : `${ids.length} of ${total} sensors`;
+  pageLabel.textContent = pages > 1 ? `page ${page + 1} of ${pages} · ${found}` : found;
+  return ids.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
 }
 
-async function refreshDetails() {
-  const response = await fetch("/api/sensors", { cache: "no-store" });
+function renderPage() {
+  const visible = visibleIds();
+  empty.hidden = visible.length > 0 || (Object.keys(versions).length > 0 && search.value.trim() === "");
+  if (Object.keys(versions).length > 0 && visible.length === 0) empty.textContent = "No sensor matches the search.";
+  for (const card of [...grid.children]) if (!visible.includes(card.dataset.sensorId)) card.remove();
+  visible.forEach((id, index) => {
+    const card = cardFor(id) || buildCard(id);
+    if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
+    describe(card);
+    loadChart(card);
+  });
+  refreshDetails(visible).catch(() => {}); // the next poll tries again
+}
+
+async function refreshDetails(ids) {
+  const wanted = ids.filter((id) => details[id]?.version !== versions[id]);
+  if (wanted.length === 0) return;
+  const response = await fetch(`/api/sensors?ids=${wanted.map(encodeURIComponent).join(",")}`, { cache: "no-store" });
   if (!response.ok) throw new Error(`sensors: HTTP ${response.status}`);
   for (const entry of await response.json()) {
+    details[entry.sensor_id] = { version: entry.version, latest: entry.latest };
     const card = cardFor(entry.sensor_id);
-    if (card) card.querySelector(".meta").textContent = describe(entry.latest);
+    if (card) describe(card);
   }
 }
 
+// Polling --------------------------------------------------------------------------------
 async function poll() {
-  const response = await fetch("/api/summary-timestamps", { cache: "no-store" });
+  const response = await fetch(`/api/summary-timestamps?since=${encodeURIComponent(cursor)}`,
+    { cache: "no-store", headers: etag ? { "If-None-Match": etag } : {} });
+  const date = Date.parse(response.headers.get("Date") || "");
+  if (!Number.isNaN(date)) skewMs = date - Date.now();
+  if (response.status === 304) return [];
   if (!response.ok) throw new Error(`summary-timestamps: HTTP ${response.status}`);
-  const latest = await response.json();
-  const first = Object.keys(known).length === 0;
-  const changed = Object.keys(latest).filter((id) => known[id] !== latest[id]);
-  const previous = known;
-  known = latest;
-  renderPage();
-  for (const id of changed) {
-    const card = cardFor(id);
-    if (!card) continue;
-    if (previous[id] !== undefined) {
-      card.querySelector("img").src = chartUrl(id, latest[id]);
-      markUpdated(card);
-    }
-  }
-  if (first || changed.length > 0) await refreshDetails();
+  const delta = await response.json();
+  const first = cursor === "0";
+  const next = delta.full ? {} : { ...versions };
+  for (const id of delta.removed || []) delete next[id];
+  Object.assign(next, delta.versions);
+  const changed = Object.keys(next).filter((id) => versions[id] !== undefined && versions[id] !== next[id]);
+  announceAlerts(alerts, delta.alerts || {}, first);
+  versions = next;
+  alerts = delta.alerts || {};
+  cursor = delta.cursor;
+  etag = response.headers.get("ETag");
+  return changed;
 }
 
-function showConnected() {
-  statusLine.classList.remove("lost");
-  statusLine.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+function announceAlerts(before, after, first) {
+  const fresh = Object.keys(after).filter((id) => before[id] !== after[id]).sort(collator.compare);
+  if (fresh.length === 0) return;
+  const names = fresh.slice(0, 5).map((id) => `${id} ${after[id]}`).join(", ");
+  const more = fresh.length > 5 ? ` and ${fresh.length - 5} more` : "";
+  announcer.textContent = `${first ? "In alert" : "New alert"}: ${names}${more}.`;
 }
 
-function showLost(delayMs) {
-  statusLine.classList.add("lost");
-  statusLine.textContent = `connection lost — retrying in ${Math.round(delayMs / 1000)} s`;
+function showStatus() {
+  // Only connection changes and chart trouble change this live region, never the clock.
+  const failing = grid.querySelectorAll('.card[data-chart-error="true"]').length;
+  let text = "live";
+  if (connected === false) text = "connection lost — retrying";
+  else if (connected === null) text = "connecting…";
+  else if (failing > 0) text = `live · ${failing} chart${failing > 1 ? "s" : ""} not loading — retrying`;
+  statusLine.classList.toggle("lost", connected === false);
+  statusLine.classList.toggle("degraded", connected === true && failing > 0);
+  if (statusLine.textContent !== text) statusLine.textContent = text;
 }
 
-async function loop() {
+async function tick() {
+  timer = null;
+  if (document.visibilityState === "hidden" || polling) return;
+  polling = true;
   let delay = POLL_MS;
   try {
-    await poll();
+    const changed = await poll();
+    const recovered = connected === false;
     failures = 0;
-    showConnected();
+    connected = true;
+    renderPage();
+    for (const id of changed) {
+      const card = cardFor(id);
+      if (card) markUpdated(card);
+    }
+    if (recovered) retryFailedCharts();
+    lastPoll.textContent = `All times UTC · checked ${utcTime(new Date(now()).toISOString())}`;
   } catch (error) {
     failures += 1;
+    connected = false;
     delay = Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(failures, 8));
-    showLost(delay);
+    lastPoll.textContent = `All times UTC · next try in ${Math.round(delay / 1000)} s`;
+  } finally {
+    polling = false;
   }
-  setTimeout(loop, delay);
+  showStatus();
+  schedule(delay);
 }
 
-document.getElementById("previous").addEventListener("click", () => { page = Math.max(0, page - 1); renderPage(); });
-document.getElementById("next").addEventListener("click", () => { page += 1; renderPage(); });
-loop();
+function schedule(delay) {
+  clearTimeout(timer);
+  timer = document.visibilityState === "hidden" ? null : setTimeout(tick, delay);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") { clearTimeout(timer); timer = null; }
+  else schedule(0); // at once: the page may be minutes behind
+});
+previousButton.addEventListener("click", () => { page = Math.max(0, page - 1); renderPage(); });
+nextButton.addEventListener("click", () => { page += 1; renderPage(); });
+search.addEventListener("input", () => { page = 0; renderPage(); });
+sharedY.addEventListener("change", () => { for (const card of grid.children) loadChart(card, true); });
+darkScheme.addEventListener("change", () => { for (const card of grid.children) loadChart(card, true); });
+tick();

@@ -1,0 +1,86 @@
+"""Which sensors need attention: a latest average outside its thresholds, or no news for too long."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline.readings import Summary, parse_timestamp
+from pipeline.settings import DashboardSettings
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A sensor outside its thresholds ("high" or "low"), or silent for too long ("stale")."""
+
+    sensor_id: str
+    kind: str
+    avg_temp: float
+    low: float
+    high: float
+    timestamp: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "sensor_id": self.sensor_id,
+            "kind": self.kind,
+            "avg_temp": self.avg_temp,
+            "low": self.low,
+            "high": self.high,
+            "timestamp": self.timestamp,
+        }
+
+
+def threshold_alert(summary: Summary, dashboard: DashboardSettings) -> Alert | None:
+    """The sensor's alert if its latest average is above `high` or below `low`."""
+    limits = dashboard.thresholds_for(summary.sensor_id)
+    if summary.avg_temp > limits.high:
+        kind = "high"
+    elif summary.avg_temp < limits.low:
+        kind = "low"
+    else:
+        return None
+    return Alert(summary.sensor_id, kind, summary.avg_temp, limits.low, limits.high, summary.timestamp)
+
+
+def sensor_alerts(latest: Mapping[str, Summary], dashboard: DashboardSettings) -> dict[str, Alert]:
+    """Threshold alerts of every sensor that has one (they depend on content only, not on time)."""
+    alerts = {}
+    for sensor_id, summary in latest.items():
+        alert = threshold_alert(summary, dashboard)
+        if alert is not None:
+            alerts[sensor_id] = alert
+    return alerts
+
+
+def is_stale(summary: Summary, dashboard: DashboardSettings, now: datetime) -> bool:
+    """No summary for more than the configured number of missed reporting intervals."""
+    age = (now - parse_timestamp(summary.timestamp)).total_seconds()
+    return age > dashboard.stale_after_seconds
+
+
+def alerts_now(latest: Mapping[str, Summary], dashboard: DashboardSettings, now: datetime) -> list[Alert]:
+    """Threshold alerts, then stale sensors without one; each group in natural sensor order."""
+    thresholds = sensor_alerts(latest, dashboard)
+    stale = [
+        Alert(sensor_id, "stale", summary.avg_temp, *_limits(dashboard, sensor_id), summary.timestamp)
+        for sensor_id, summary in latest.items()
+        if sensor_id not in thresholds and is_stale(summary, dashboard, now)
+    ]
+    return sorted(thresholds.values(), key=lambda a: natural_key(a.sensor_id)) + sorted(
+        stale, key=lambda a: natural_key(a.sensor_id)
+    )
+
+
+def _limits(dashboard: DashboardSettings, sensor_id: str) -> tuple[float, float]:
+    limits = dashboard.thresholds_for(sensor_id)
+    return limits.low, limits.high
+
+
+def natural_key(sensor_id: str) -> tuple[Any, ...]:
+    """Sort key that puts sensor-2 before sensor-10 (digits compare as numbers)."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", sensor_id))
