@@ -9,6 +9,7 @@ reads), so minutes of polling run in seconds; `bench.system` counts the requests
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -154,3 +155,86 @@ def ours(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: i
 
 def original(store: CosmosStore, writer: CosmosStore, sensors: list[str], viewers: int) -> ReadCost:
     return simulate(store, writer, sensors, viewers, Original(store, sensors))
+
+
+def poll_bytes(sensors: int = 40_000) -> dict[str, int]:
+    """Bytes on the wire of one dashboard poll at `sensors` sensors, through a real uvicorn.
+
+    `first`: the page's first poll (`?since=0`, every version, gzipped); `idle`: a later poll
+    when nothing changed (a 304: status line and headers only); `one_changed`: a poll after
+    one sensor got a new summary (the delta carries only that sensor). Printed by
+    `python -m bench.read_side` as `full_poll_bytes_40k=`, `idle_poll_bytes_40k=` and
+    `delta_poll_bytes_40k=` (target: idle <= 1,024).
+    """
+    import gzip
+    import socket
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    import uvicorn
+
+    from pipeline.storage.sqlite_store import SqliteStore
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStore(Path(folder) / "poll.db")
+        store.ensure_ready()
+        ids = [f"sensor-{n}" for n in range(1, sensors + 1)]
+        _publish_round(store, ids, 0)
+        app = create_web_app(store=store, settings=settings_from({}))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            threading.Event().wait(0.05)
+
+        def get(path: str, etag: str | None = None) -> tuple[int, bytes, bytes]:
+            """Raw bytes of one request's answer: (total size, head, body)."""
+            lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Accept-Encoding: gzip"]
+            lines += [f"If-None-Match: {etag}"] if etag else []
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(("\r\n".join(lines + ["Connection: close", "", ""])).encode())
+                data = b""
+                while chunk := connection.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            return len(data), head, body
+
+        def etag_of(head: bytes) -> str:
+            for line in head.decode().split("\r\n"):
+                if line.lower().startswith("etag:"):
+                    return line.split(":", 1)[1].strip()
+            raise AssertionError("no ETag")
+
+        try:
+            first_size, head, body = get("/api/summary-timestamps?since=0")
+            cursor = json.loads(gzip.decompress(body) if b"gzip" in head.lower() else body)["cursor"]
+            etag = etag_of(head)
+            idle_size, idle_head, _ = get(f"/api/summary-timestamps?since={cursor}", etag)
+            assert idle_head.startswith(b"HTTP/1.1 304"), idle_head[:40]
+            _publish_round(store, ids[:1], 1)
+            read_model = app.state.read_model
+            delta_size = 0
+            for _ in range(100):  # until the shared answer has been refreshed (its TTL is 1 s)
+                delta_size, delta_head, _ = get(f"/api/summary-timestamps?since={cursor}", etag)
+                if delta_head.startswith(b"HTTP/1.1 200"):
+                    break
+                read_model.settled()
+                threading.Event().wait(0.1)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            store.close()
+    return {"first": first_size, "idle": idle_size, "one_changed": delta_size}
+
+
+if __name__ == "__main__":
+    sizes = poll_bytes()
+    print(json.dumps(sizes))
+    print(
+        f"full_poll_bytes_40k={sizes['first']} idle_poll_bytes_40k={sizes['idle']} "
+        f"delta_poll_bytes_40k={sizes['one_changed']}"
+    )

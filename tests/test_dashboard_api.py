@@ -62,6 +62,7 @@ def app_with(store: Any, clock: Clock, env: dict[str, str] | None = None) -> tup
         store, settings.chart_points, ttl_seconds=1.0, clock=clock, dashboard=settings.dashboard
     )
     app.state.read_model = read_model
+    app.state.read_model_shape = (settings.chart_points, settings.dashboard_poll_seconds)
     return TestClient(app), read_model
 
 

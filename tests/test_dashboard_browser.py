@@ -126,15 +126,25 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     try:
         with local_host(tmp_path_factory.mktemp("dashboard"), "--no-generator") as running:
             now = datetime.now(UTC).replace(microsecond=0)
-            body: list[dict] = []
-            expected = {}
-            for sensor in SENSORS:
-                end = now - timedelta(minutes=10) if sensor == SILENT else now - timedelta(seconds=2)
-                hot = sensor == HOT
-                body += readings(sensor, 12, end, lambda n, hot=hot: (38 if hot else 20) + (n * 3.7) % 6)
-                expected[sensor] = format_timestamp(end)
-            post(running.url, body)
-            wait_summarised(running.url, expected)
+            # Twelve rounds, each summarised before the next: twelve points on every chart.
+            for round_number in range(12):
+                body: list[dict] = []
+                expected = {}
+                for index, sensor in enumerate(SENSORS):
+                    end = now - timedelta(minutes=10) if sensor == SILENT else now - timedelta(seconds=2)
+                    moment = end - timedelta(seconds=5 * (11 - round_number))
+                    base = 38 if sensor == HOT else 18 + index % 5
+                    temperature = base + (round_number * 3.7 + index) % 7
+                    body.append(
+                        {
+                            "sensor_id": sensor,
+                            "temperature": temperature,
+                            "timestamp": format_timestamp(moment),
+                        }
+                    )
+                    expected[sensor] = format_timestamp(moment)
+                post(running.url, body)
+                wait_summarised(running.url, expected)
             yield running
     finally:
         for name, value in saved.items():
