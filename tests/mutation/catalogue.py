@@ -43,6 +43,9 @@ LATE = tests(
 CAS = tests("test_store_contract", "test_publish_is_a_compare_and_swap_between_two_instances")
 POISON = tests("test_summariser", "test_poison_documents_are_dead_lettered_and_never_stop_the_batch")
 CHART = tests("test_web_api", "test_chart_png_etag_304_and_404")
+DASHBOARD_FRESHNESS = tests(
+    "test_dashboard_api", "test_a_late_reading_moves_the_version_the_etag_and_the_pixels"
+)
 BREAKER = tests("test_circuit") + tests(
     "test_web_api", "test_circuit_opens_after_repeated_store_failures_then_half_opens"
 )
@@ -224,32 +227,48 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "chart-etag-ignores-newest-summary",
         "visualiser/read_model.py",
-        'key = f"{newest.sensor_id}\\n{newest.timestamp}\\n{self._chart_points}".encode()',
-        'key = f"{newest.sensor_id}\\n{self._chart_points}".encode()',
-        tests("test_web_api"),
-        "a newer summary gives the chart a new ETag (no stale 304)",
+        "                summary_version(newest),\n",
+        "                newest.timestamp,\n",
+        DASHBOARD_FRESHNESS,
+        "a summary with new values gives the chart a new ETag (no stale 304)",
     ),
     Mutation(
         "chart-cache-key-ignores-newest-summary",
         "visualiser/read_model.py",
-        "key = (sensor_id, newest.timestamp)",
-        "key = (sensor_id, '')",
-        tests("test_web_api"),
+        "        key = self._chart_key(newest, options, y_range)\n        with self._charts_lock:",
+        "        key = sensor_id\n        with self._charts_lock:",
+        DASHBOARD_FRESHNESS,
         "a newer summary gives new PNG bytes (the cached chart is not served forever)",
+    ),
+    Mutation(
+        "version-ignores-values",
+        "visualiser/read_model.py",
+        'return f"{summary.timestamp}~{hashlib.sha256(content).hexdigest()[:10]}"',
+        'return f"{summary.timestamp}~0"',
+        DASHBOARD_FRESHNESS,
+        "/api/summary-timestamps moves when a latest summary's values change, not only its timestamp",
+    ),
+    Mutation(
+        "delta-sends-everything",
+        "visualiser/read_model.py",
+        "changed = {sensor: versions[sensor] for sensor, at in changed_at.items() if at > seen}",
+        "changed = versions",
+        tests("test_dashboard_api", "test_idle_polls_are_304_and_deltas_carry_only_what_changed"),
+        "a delta poll carries only what changed since its cursor",
     ),
     Mutation(
         "read-model-not-shared",
         "visualiser/read_model.py",
         "expired = self._clock() - self._latest_at >= self._ttl",
         "expired = True",
-        tests("test_web_api"),
+        tests("test_dashboard_api", "test_read_cost_does_not_grow_with_viewers"),
         "the store cost of the dashboard does not grow with its viewers",
     ),
     Mutation(
         "conditional-get-inverted",
         "visualiser/http_api.py",
-        'if etag in request.headers.get("if-none-match", ""):',
-        'if etag not in request.headers.get("if-none-match", ""):',
+        'return etag in request.headers.get("if-none-match", "")',
+        'return etag not in request.headers.get("if-none-match", "")',
         CHART,
         "If-None-Match with the current ETag is a 304, with another one a 200",
     ),
