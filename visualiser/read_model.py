@@ -104,28 +104,28 @@ class ReadModel:
             return self._versions
 
     def _refresh(self) -> None:
+        # The lock is released only once the new answer is in place: a request that comes
+        # meanwhile is served the previous answer and never starts a second query.
         try:
             latest = self._store.latest_summaries()
+            versions = {sensor_id: summary_version(summary) for sensor_id, summary in latest.items()}
+            with self._latest_lock:
+                changed = [s for s, version in versions.items() if self._versions.get(s) != version]
+                removed = [sensor for sensor in self._versions if sensor not in versions]
+                if changed or removed or not self._refreshed_once:
+                    self._generation += 1
+                    for sensor in changed:
+                        self._changed_at[sensor] = self._generation
+                        self._removed_at.pop(sensor, None)
+                    for sensor in removed:
+                        self._removed_at[sensor] = self._generation
+                        self._changed_at.pop(sensor, None)
+                self._latest = latest
+                self._versions = versions
+                self._latest_at = self._clock()
+                self._refreshed_once = True
         finally:
             self._refreshing.release()
-        versions = {sensor_id: summary_version(summary) for sensor_id, summary in latest.items()}
-        with self._latest_lock:
-            changed = [
-                sensor for sensor, version in versions.items() if self._versions.get(sensor) != version
-            ]
-            removed = [sensor for sensor in self._versions if sensor not in versions]
-            if changed or removed or not self._refreshed_once:
-                self._generation += 1
-                for sensor in changed:
-                    self._changed_at[sensor] = self._generation
-                    self._removed_at.pop(sensor, None)
-                for sensor in removed:
-                    self._removed_at[sensor] = self._generation
-                    self._changed_at.pop(sensor, None)
-            self._latest = latest
-            self._versions = versions
-            self._latest_at = self._clock()
-            self._refreshed_once = True
 
     def settled(self, timeout: float = 10.0) -> bool:
         """Wait until no background refresh is under way (benchmarks and tests count queries)."""
