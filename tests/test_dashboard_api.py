@@ -22,10 +22,10 @@ from matplotlib.image import imread
 from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Store
-from pipeline.web import create_web_app
 from summariser.batch import summarise_batch
 from tests.test_web_api import NOW, seed
 from visualiser.read_model import ReadModel
+from web_app import create_web_app
 
 
 class Clock:
