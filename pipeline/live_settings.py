@@ -31,14 +31,20 @@ from pipeline.settings import Settings, SettingsError, load_settings, settings_f
 log = logging.getLogger(__name__)
 
 # Safe to change while running: read on every use, nothing derived from them is persisted.
-# Another module's setting joins by adding its name here (its Settings field is the
-# lower-cased name, and `settings_from` parses it).
-LIVE_SETTINGS: set[str] = {
-    names.DASHBOARD_POLL_SECONDS,
-    names.CHART_POINTS,
-    names.HEALTH_MAX_FEED_LAG_SECONDS,
-    names.GENERATOR_TIMING,
-    names.GENERATOR_SPEED,
+# Each maps to the Settings field it feeds; settings that are checked together (the
+# dashboard's thresholds) feed one field, re-parsed from all of them at once. Another
+# module's setting joins by adding its name here (and `settings_from` parsing it).
+LIVE_SETTINGS: dict[str, str] = {
+    names.DASHBOARD_POLL_SECONDS: "dashboard_poll_seconds",
+    names.CHART_POINTS: "chart_points",
+    names.HEALTH_MAX_FEED_LAG_SECONDS: "health_max_feed_lag_seconds",
+    names.GENERATOR_TIMING: "generator_timing",
+    names.GENERATOR_SPEED: "generator_speed",
+    names.SENSOR_INTERVAL_SECONDS: "dashboard",
+    names.STALE_AFTER_MISSED_INTERVALS: "dashboard",
+    names.ALERT_HIGH_CELSIUS: "dashboard",
+    names.ALERT_LOW_CELSIUS: "dashboard",
+    names.ALERT_OVERRIDES: "dashboard",
 }
 DEFAULT_REFRESH_SECONDS = 30.0
 
@@ -118,12 +124,28 @@ class AppConfigurationSource:
         return {key: _text(self._provider[key]) for key in self._provider}
 
 
+def parse_live_values(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Settings fields these live values feed, parsed over `env` by the app settings' own
+    rules (so related settings are checked together); SettingsError names a bad one."""
+    unknown = sorted(set(raw) - set(LIVE_SETTINGS))
+    if unknown:
+        raise SettingsError(unknown[0], f"one of the live settings {sorted(LIVE_SETTINGS)}")
+    parsed = settings_from({**(env or {}), **raw})
+    return {LIVE_SETTINGS[name]: getattr(parsed, LIVE_SETTINGS[name]) for name in raw}
+
+
 def parse_live_value(name: str, raw: str) -> Any:
-    """The typed value of one live setting, by the app setting's own rules; SettingsError if bad."""
-    if name not in LIVE_SETTINGS:
-        raise SettingsError(name, f"one of the live settings {sorted(LIVE_SETTINGS)}")
-    parsed = settings_from({name: raw})
-    return getattr(parsed, name.lower())
+    """The typed value (its Settings field) of one live setting; SettingsError if bad."""
+    return parse_live_values({name: raw})[LIVE_SETTINGS[name]]
+
+
+def _valid_base(env: Mapping[str, str]) -> Mapping[str, str]:
+    """The app settings live values are parsed over; none if they do not parse on their own."""
+    try:
+        settings_from(env)
+    except SettingsError:
+        return {}
+    return env
 
 
 class LiveSettings:
@@ -134,8 +156,12 @@ class LiveSettings:
         source: Source | None,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
+        # The app settings, for settings checked together (a live low threshold against the
+        # app setting's high one); read when the first value arrives.
+        self._env = env
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._next_refresh = 0.0
@@ -166,17 +192,16 @@ class LiveSettings:
             self._lock.release()
 
     def _take(self, incoming: dict[str, str]) -> None:
-        raw, values = dict(self._raw), dict(self._values)
-        for name in list(raw):
-            if name not in incoming:  # removed: the app setting applies again
-                log.info("live setting %s removed; the app setting applies", name)
-                del raw[name]
-                values.pop(name.lower(), None)
-        for name, text in incoming.items():
+        if self._env is None:
+            self._env = dict(_valid_base(os.environ))
+        raw = {name: text for name, text in self._raw.items() if name in incoming}
+        for name in sorted(set(self._raw) - set(raw)):
+            log.info("live setting %s removed; the app setting applies", name, extra={"setting": name})
+        for name, text in sorted(incoming.items()):
             if name not in LIVE_SETTINGS or raw.get(name) == text:
                 continue
             try:
-                value = parse_live_value(name, text)
+                parse_live_values({**raw, name: text}, self._env)
             except SettingsError as error:
                 kept = raw.get(name, "the app setting")
                 log.warning(
@@ -189,8 +214,8 @@ class LiveSettings:
                 continue
             log.info("live setting %s = %s applied", name, text, extra={"setting": name})
             raw[name] = text
-            values[name.lower()] = value
-        self._raw, self._values = raw, values
+        # Every value here was accepted together, so this parses.
+        self._raw, self._values = raw, parse_live_values(raw, self._env)
 
 
 def _refresh_seconds(env: Mapping[str, str]) -> float:

@@ -45,8 +45,8 @@ def live(tmp_path) -> tuple[LiveSettings, Path, Clock]:
 
 def test_every_live_setting_is_a_setting_parsed_by_the_app_setting_rules() -> None:
     settings_fields = {field.name for field in fields(settings_from({}))}
-    for name in LIVE_SETTINGS:
-        assert name.lower() in settings_fields, name
+    for name, field in LIVE_SETTINGS.items():
+        assert field in settings_fields, name
         assert getattr(names, name) == name  # declared once, in pipeline.names
     assert parse_live_value(names.CHART_POINTS, "80") == 80
     with pytest.raises(SettingsError, match=names.CHART_POINTS):
@@ -94,6 +94,32 @@ def test_a_removed_key_falls_back_to_the_app_setting_and_a_broken_file_changes_n
     write(path, {})
     clock.now = 10
     assert settings.apply(base).chart_points == 40
+
+
+def test_settings_checked_together_are_checked_with_the_app_settings(tmp_path, caplog) -> None:
+    path, clock = tmp_path / "live.json", Clock()
+    env = {names.ALERT_LOW_CELSIUS: "10", names.ALERT_HIGH_CELSIUS: "30"}
+    settings = LiveSettings(FileSource(path), refresh_seconds=5, clock=clock, env=env)
+    base = settings_from(env)
+    write(path, {names.ALERT_HIGH_CELSIUS: "35", names.STALE_AFTER_MISSED_INTERVALS: "3"})
+    dashboard = settings.apply(base).dashboard
+    assert (dashboard.thresholds.low, dashboard.thresholds.high) == (10.0, 35.0)  # low from the app setting
+    assert dashboard.stale_after_missed_intervals == 3
+    write(
+        path,
+        {
+            names.ALERT_HIGH_CELSIUS: "35",
+            names.STALE_AFTER_MISSED_INTERVALS: "3",
+            names.ALERT_LOW_CELSIUS: "40",
+        },
+    )
+    clock.now = 5
+    with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+        dashboard = settings.apply(base).dashboard
+    assert (dashboard.thresholds.low, dashboard.thresholds.high) == (10.0, 35.0)  # 40 > 35: refused
+    assert any(
+        r.getMessage().startswith(f"live setting {names.ALERT_LOW_CELSIUS} refused") for r in caplog.records
+    )
 
 
 def test_the_environment_chooses_the_source(tmp_path) -> None:

@@ -16,7 +16,7 @@ def current_read_model(request: Request) -> ReadModel:
     """The shared read model, rebuilt when a live setting it was built with changes."""
     state = request.app.state
     settings = current_settings(request)
-    shape = (settings.chart_points, settings.dashboard_poll_seconds)
+    shape = (settings.chart_points, settings.dashboard_poll_seconds, settings.dashboard)
     if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
         with _lock:
             if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
