@@ -150,15 +150,20 @@ def test_a_live_setting_changed_while_the_local_host_runs(tmp_path, monkeypatch)
     monkeypatch.setenv(names.LIVE_SETTINGS_REFRESH_SECONDS, "0.1")
     monkeypatch.setenv(names.DASHBOARD_POLL_SECONDS, "2")
 
+    def page(url: str, attribute: str = "poll-ms") -> int:
+        return int(re.search(rf'data-{attribute}="(\d+)"', httpx.get(url).text).group(1))
+
     def poll_ms(url: str) -> int:
-        return int(re.search(r'data-poll-ms="(\d+)"', httpx.get(url).text).group(1))
+        return page(url)
 
     with local_host(tmp_path, "--no-generator") as host:
         started_pid = host.process.pid
         assert poll_ms(host.url) == 2000
-        write(live_file, {names.DASHBOARD_POLL_SECONDS: "5"})
+        assert page(host.url, "stale-ms") == 60_000  # 6 missed intervals of 10 s
+        write(live_file, {names.DASHBOARD_POLL_SECONDS: "5", names.STALE_AFTER_MISSED_INTERVALS: "3"})
         eventually(lambda: poll_ms(host.url) == 5000, 15, "the new poll interval served")
-        write(live_file, {names.DASHBOARD_POLL_SECONDS: "-1"})
+        assert page(host.url, "stale-ms") == 30_000  # the dashboard's settings join too
+        write(live_file, {names.DASHBOARD_POLL_SECONDS: "-1", names.STALE_AFTER_MISSED_INTERVALS: "3"})
         # Requests drive the refresh; each must still see the last good value.
         eventually(
             lambda: (
