@@ -25,6 +25,7 @@ from pipeline.storage import Store
 from summariser.batch import summarise_batch
 from tests.test_web_api import NOW, seed
 from visualiser.read_model import ReadModel
+from visualiser.web_context import read_model_shape
 from web_app import create_web_app
 
 
@@ -62,7 +63,7 @@ def app_with(store: Any, clock: Clock, env: dict[str, str] | None = None) -> tup
         store, settings.chart_points, ttl_seconds=1.0, clock=clock, dashboard=settings.dashboard
     )
     app.state.read_model = read_model
-    app.state.read_model_shape = (settings.chart_points, settings.dashboard_poll_seconds)
+    app.state.read_model_shape = read_model_shape(settings)
     return TestClient(app), read_model
 
 
