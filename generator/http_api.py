@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from generator.ingest import MAX_READINGS_PER_REQUEST, RejectedSubmission, readings_from_submission
 from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, SENSOR_ID_PATTERN
-from pipeline.storage import Store
+from pipeline.storage import ReadingConflict, Store
 from pipeline.web_context import current_store, request_correlation_id
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
     responses={
         400: {"description": "not JSON, or nested too deeply"},
         411: {"description": "no Content-Length (a chunked body never reaches a function in Azure)"},
+        409: {"description": "an id already holds another reading"},
         413: {},
         422: {"description": "invalid readings"},
     },
@@ -100,7 +101,11 @@ async def post_readings(
     except RejectedSubmission as rejected:
         return JSONResponse({"error": "invalid readings", "details": rejected.errors}, status_code=422)
     documents = [dict(reading.to_document(), correlation_id=correlation_id) for reading in readings]
-    await run_in_threadpool(store.put_readings, documents)
+    try:
+        await run_in_threadpool(store.put_readings, documents)
+    except ReadingConflict as conflict:  # readings are immutable; nothing of the request was written
+        ids = [{"sensor_id": sensor_id, "id": reading_id} for sensor_id, reading_id in conflict.keys]
+        return JSONResponse({"error": str(conflict), "conflicts": ids}, status_code=409)
     log.info(
         "accepted %d readings (correlation id %s)",
         len(readings),

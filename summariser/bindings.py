@@ -97,8 +97,10 @@ def _summarise(documents: func.DocumentList, context: func.Context) -> None:
     with invocation("summarise_readings", context.invocation_id), correlated(_correlation_ids(batch)) as ids:
         settings = load_settings()
         store = get_store()
-        meter = getattr(store, "meter", None)  # Cosmos DB: requests and RU per batch
-        requests_before, units_before = (meter.total(), meter.request_units) if meter else (0, 0.0)
+        # Requests (Cosmos DB) or SQL statements (SQLite) per batch; RU on Cosmos DB only.
+        meter = getattr(store, "meter", None)
+        requests_before = meter.total() if meter else 0
+        units_before = getattr(meter, "request_units", None)
         started = time.perf_counter()
         now = datetime.now(UTC)
         try:
@@ -115,7 +117,7 @@ def _summarise(documents: func.DocumentList, context: func.Context) -> None:
         duration_ms = (time.perf_counter() - started) * 1000
         feed_lag_s = _write_lag_seconds(batch, now)
         requests = meter.total() - requests_before if meter else None
-        units = round(meter.request_units - units_before, 2) if meter else None
+        units = round(meter.request_units - units_before, 2) if units_before is not None else None
         metrics.record_batch(
             outcome.readings,
             len(outcome.summaries),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.readings import DeadLetter, Reading, Summary
-from pipeline.storage import Publication, Store
+from pipeline.storage import Publication, ReadingConflict, Store, StoreError
 from pipeline.storage.sqlite_store import SqliteStore
 
 
@@ -72,11 +72,54 @@ def test_window_breaks_timestamp_ties_by_id(store: Store) -> None:
     assert [r.id for r in window] == ["tie-5", "tie-4", "tie-3", "tie-2"]
 
 
-def test_put_readings_is_an_idempotent_upsert(store: Store) -> None:
-    store.put_readings([reading(1).to_document()])
-    store.put_readings([reading(1, temperature=33.0).to_document()])
+def test_the_same_reading_again_is_accepted_and_stored_once(store: Store) -> None:
+    store.put_readings([reading(1).to_document(), reading(2).to_document()])
+    # The same content in another form: 21 for 21.0, another time zone, extra fields.
+    again = dict(reading(1).to_document(), temperature=21, timestamp="2026-01-01T01:00:01+01:00")
+    again.update(correlation_id="retry-7", _rid="abc", _ts=1, _etag='"x"')
 
-    assert store.recent_readings("sensor-1", 10) == [reading(1, temperature=33.0)]
+    assert store.put_readings([again, reading(3).to_document(), reading(3).to_document()]) == 3
+
+    assert store.recent_readings("sensor-1", 10) == [reading(3), reading(2), reading(1)]
+
+
+def test_a_reading_is_immutable_and_a_conflict_writes_nothing(store: Store) -> None:
+    store.put_readings([reading(1).to_document()])
+    changed = reading(1, temperature=33.0).to_document()
+
+    with pytest.raises(ReadingConflict) as refused:
+        store.put_readings([reading(2).to_document(), changed, reading(3, sensor="sensor-2").to_document()])
+
+    assert refused.value.keys == [("sensor-1", reading(1).id)]
+    assert reading(1).id in str(refused.value)
+    assert not isinstance(refused.value, StoreError)  # a client error: breakers ignore it
+    assert store.recent_readings("sensor-1", 10) == [reading(1)]
+    assert store.recent_readings("sensor-2", 10) == []
+    with pytest.raises(ReadingConflict):  # two contents for one id in one request
+        store.put_readings([reading(5).to_document(), reading(5, temperature=1.0).to_document()])
+    assert store.recent_readings("sensor-1", 10) == [reading(1)]
+
+
+def test_a_reading_is_identified_by_sensor_and_id(store: Store) -> None:
+    mine = reading(1)
+    theirs = Reading(mine.id, "sensor-2", 30.0, mine.timestamp)
+
+    store.put_readings([mine.to_document()])
+    store.put_readings([theirs.to_document()])
+
+    assert store.recent_readings("sensor-1", 10) == [mine]
+    assert store.recent_readings("sensor-2", 10) == [theirs]
+
+
+def test_readings_after_are_the_earliest_newer_ones_oldest_first(store: Store) -> None:
+    store.put_readings(reading(n).to_document() for n in range(20))
+    same_time = reading(12).timestamp
+    store.put_readings(Reading(f"tie-{n}", "sensor-1", 20.0, same_time).to_document() for n in range(3))
+
+    after = store.readings_after("sensor-1", reading(10).timestamp, 4)
+
+    assert [r.id for r in after] == [reading(11).id, reading(12).id, "tie-0", "tie-1"]
+    assert store.readings_after("sensor-1", reading(19).timestamp, 4) == []
 
 
 def test_recent_readings_are_newest_first_and_limited(store: Store) -> None:
@@ -141,10 +184,13 @@ def test_publish_is_a_compare_and_swap_between_two_instances(store: Store) -> No
     assert mine.timestamp == summary("sensor-1", 10).timestamp
 
     [theirs] = other.publish([Publication(summary("sensor-1", 20), (), None)])
-    # My remembered version is stale: nothing is written, not even the summary.
+    # My remembered version is stale: the pointer stays. (The summary is rolled back by a
+    # transaction on SQLite and Cosmos DB; the test server's batches are not atomic, which
+    # the contract allows: the summariser rewrites what a failed publication wrote.)
     assert store.publish([Publication(summary("sensor-1", 30), (), mine)]) == [None]
     assert store.latest_summaries()["sensor-1"] == summary("sensor-1", 20)
-    assert summary("sensor-1", 30).id not in {s.id for s in store.recent_summaries("sensor-1", 10)}
+    if isinstance(store, SqliteStore):
+        assert summary("sensor-1", 30).id not in {s.id for s in store.recent_summaries("sensor-1", 10)}
 
     [mine] = store.publish([Publication(summary("sensor-1", 30), (), None)])
     # A late summary never moves the pointer back, but touches it: every remembered version
@@ -195,6 +241,54 @@ def test_sqlite_change_feed_is_ordered_resumable_and_at_least_once(
     assert delivered == docs
     assert sqlite_store.feed_backlog("consumer") == 0
 
-    sqlite_store.put_readings([docs[4]])  # an upsert reappears at the end, as in Cosmos DB
-    assert sqlite_store.read_feed("consumer", max_items).documents == [docs[4]]
+    sqlite_store.put_readings([docs[4]])  # the same reading again is not a change
+    assert sqlite_store.read_feed("consumer", max_items).documents == []
     assert sqlite_store.feed_backlog("other-consumer") == 10
+
+
+OLD_READINGS_TABLE = """
+CREATE TABLE readings (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    sensor_id TEXT,
+    timestamp TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX readings_by_sensor_time ON readings (sensor_id, timestamp);
+CREATE TABLE leases (consumer TEXT PRIMARY KEY, position INTEGER NOT NULL);
+"""
+
+
+def test_a_store_of_the_previous_version_is_migrated_with_its_feed_positions(tmp_path) -> None:
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(OLD_READINGS_TABLE)
+        for n in range(5):
+            document = reading(n).to_document()
+            old.execute(
+                "INSERT INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
+                (document["id"], document["sensor_id"], document["timestamp"], json.dumps(document)),
+            )
+        old.execute("INSERT INTO leases VALUES ('summariser', 3)")
+    old.close()
+
+    store = SqliteStore(path)
+    store.put_readings([reading(5).to_document()])
+    # An id of sensor-1 is now free under another sensor: the identity is (sensor_id, id).
+    store.put_readings([Reading(reading(0).id, "sensor-2", 1.0, reading(0).timestamp).to_document()])
+    with pytest.raises(ReadingConflict):
+        store.put_readings([reading(2, temperature=0.0).to_document()])
+
+    assert [r.id for r in store.recent_readings("sensor-1", 10)] == [reading(n).id for n in range(5, -1, -1)]
+    assert store.feed_backlog("summariser") == 4  # readings 3, 4, 5 and sensor-2's
+    assert [d["id"] for d in store.read_feed("summariser", 10).documents] == [
+        reading(3).id,
+        reading(4).id,
+        reading(5).id,
+        reading(0).id,
+    ]
+    store.close()
+    assert SqliteStore(path).recent_readings("sensor-2", 10)[0].sensor_id == "sensor-2"  # opens again

@@ -126,6 +126,25 @@ def test_post_readings_all_or_nothing(client: TestClient, store: Store) -> None:
     assert client.post("/api/readings", content=b"x" * 2_000_000).status_code == 413
 
 
+def test_post_of_a_stored_reading_is_idempotent_and_other_content_is_409(
+    client: TestClient, store: Store
+) -> None:
+    first = {"id": "dev-7-a", "sensor_id": "dev-7", "temperature": 22.25, "timestamp": format_timestamp(NOW)}
+    assert client.post("/api/readings", json=first).status_code == 201
+    assert client.post("/api/readings", json=first).status_code == 201  # a device's retry
+
+    new = dict(first, id="dev-7-b")
+    changed = dict(first, temperature=30.0)
+    conflict = client.post("/api/readings", json=[new, changed])
+
+    assert conflict.status_code == 409
+    assert conflict.json()["conflicts"] == [{"sensor_id": "dev-7", "id": "dev-7-a"}]
+    assert [r.id for r in store.recent_readings("dev-7", 10)] == ["dev-7-a"]  # nothing written
+    assert store.recent_readings("dev-7", 10)[0].temperature == 22.25
+    # The same id under another sensor is another reading.
+    assert client.post("/api/readings", json=dict(first, sensor_id="dev-8")).status_code == 201
+
+
 def test_dead_letter_listing(client: TestClient, store: Store) -> None:
     summarise_batch([{"id": "poison", "sensor_id": "sensor-1", "temperature": "x"}], store, 10, NOW)
     letters = client.get("/api/deadletter", params={"limit": 5}).json()

@@ -6,11 +6,13 @@ import threading
 
 from pipeline.settings import Settings, StoreKind, load_settings
 from pipeline.storage.base import (
+    NO_POINTER,
     ChangeFeed,
     FeedBatch,
     LatestMarker,
     LatestMoved,
     Publication,
+    ReadingConflict,
     SensorState,
     Store,
     StoreError,
@@ -23,7 +25,9 @@ __all__ = [
     "FeedBatch",
     "LatestMarker",
     "LatestMoved",
+    "NO_POINTER",
     "Publication",
+    "ReadingConflict",
     "SensorState",
     "Store",
     "StoreError",

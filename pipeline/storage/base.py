@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.readings import DeadLetter, InvalidReading, Reading, Summary, reading_from_document
+from pipeline.readings import (
+    DeadLetter,
+    InvalidReading,
+    Reading,
+    Summary,
+    normalise_timestamp,
+    reading_from_document,
+)
 
 # A summary history never includes the per-sensor "latest" pointer.
 LATEST_POINTER_ID = "latest"
@@ -35,6 +44,82 @@ class StoreNotWritable(StoreUnavailable):
 
 class LatestMoved(StoreError):
     """The sensor's latest pointer changed since the caller last saw it (another writer)."""
+
+
+class ReadingConflict(Exception):
+    """Readings already stored under these (sensor_id, id) hold other content: nothing was written.
+
+    Not a StoreError: the store is healthy, the request is wrong, so circuit breakers and
+    retry policies must not count it.
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
+        self.keys = list(keys)
+        shown = ", ".join(f"{sensor_id}/{reading_id}" for sensor_id, reading_id in self.keys[:20])
+        more = f" and {len(self.keys) - 20} more" if len(self.keys) > 20 else ""
+        super().__init__(f"readings are immutable; stored with other content: {shown}{more}")
+
+
+def reading_key(document: Mapping[str, Any]) -> tuple[str, str]:
+    """A reading's identity, as in Cosmos DB: (partition key, id).
+
+    The partition key is written as its text when it is a string, else as JSON, so
+    that malformed documents (kept for the dead-letter path) still have one identity.
+    """
+    sensor_id = document.get("sensor_id")
+    partition = sensor_id if isinstance(sensor_id, str) else json.dumps(sensor_id, default=repr)
+    return partition, str(document.get("id"))
+
+
+def _temperature_content(value: Any) -> Any:
+    # 20 and 20.0 are the same temperature; NaN is kept as text by the SQLite store.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else repr(number)
+    return value
+
+
+def _timestamp_content(value: Any) -> Any:
+    try:
+        return normalise_timestamp(value)
+    except ValueError:
+        return value
+
+
+def reading_content(document: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """What makes two documents the same reading: sensor, temperature, canonical timestamp.
+
+    Other fields (a correlation id, Cosmos DB's `_rid`, `_ts`, `_etag`) are not content.
+    """
+    return (
+        document.get("sensor_id"),
+        _temperature_content(document.get("temperature")),
+        _timestamp_content(document.get("timestamp")),
+    )
+
+
+def new_readings(
+    documents: Iterable[Mapping[str, Any]],
+    stored: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """The documents not stored yet, once each; raise ReadingConflict if any id is taken.
+
+    `stored` holds the documents already in the store under the same keys. A document
+    equal in content to the stored one (or to an earlier one of the same request) is an
+    idempotent retry; one with other content refuses the whole request.
+    """
+    fresh: dict[tuple[str, str], Mapping[str, Any]] = {}
+    conflicts: dict[tuple[str, str], None] = {}
+    for document in documents:
+        key = reading_key(document)
+        earlier = stored.get(key) or fresh.get(key)
+        if earlier is None:
+            fresh[key] = document
+        elif reading_content(earlier) != reading_content(document):
+            conflicts[key] = None
+    if conflicts:
+        raise ReadingConflict(list(conflicts))
+    return [document for key, document in fresh.items() if key not in stored]
 
 
 @dataclass(frozen=True)
@@ -83,18 +168,29 @@ def decode_window(sensor_id: str, encoded: Sequence[Sequence[Any]]) -> tuple[Rea
     )
 
 
+# The marker of a sensor that has no pointer yet: publishing against it creates the pointer.
+NO_POINTER = LatestMarker("", "")
+
+
 @dataclass(frozen=True)
 class Publication:
-    """A summary to publish, with its window and the pointer version it was computed against.
+    """Summaries to write for one sensor, then its pointer moved by compare-and-swap.
+
+    `summary` and `window` are the pointer's new content (the sensor's newest summary);
+    `repairs` are older summaries of the same sensor rewritten with it. The summaries are
+    written before the pointer moves, so a writer whose compare-and-swap succeeds knows
+    that nobody published for the sensor between its reading `expected` and its write.
 
     `expected=None` means "read the pointer first": it then moves forward only, and a newer
     pointer is touched (new version, same content) instead, so that every writer that
-    remembers it learns the sensor's history changed.
+    remembers it learns the sensor's history changed. With an `expected` older than the
+    pointer's summary, the pointer is touched as well.
     """
 
     summary: Summary
     window: tuple[Reading, ...]
     expected: LatestMarker | None
+    repairs: tuple[Summary, ...] = ()
 
 
 class Store(Protocol):
@@ -108,7 +204,12 @@ class Store(Protocol):
         """Create the database and containers if missing (local runs and tests only)."""
 
     def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
-        """Upsert raw reading documents as a device or output binding would; return the count."""
+        """Store raw reading documents, all or nothing; return how many were accepted.
+
+        Readings are immutable: a document whose (sensor_id, id) is stored already is
+        accepted without a write when its content is the same (a retry), and refuses the
+        whole call with ReadingConflict when it differs.
+        """
 
     def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
         """The sensor's latest `size` valid readings with timestamp <= as_of, newest first.
@@ -117,14 +218,22 @@ class Store(Protocol):
         """
 
     def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
-        """The latest state of each of these sensors that has one (one query per 500)."""
+        """The latest state of each of these sensors that has one (point reads of their pointers)."""
 
     def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
-        """Move each sensor's pointer (compare-and-swap) and, where it moved, upsert the summary.
+        """Upsert each publication's summaries, then move its sensor's pointer (compare-and-swap).
 
         Returns, per publication, the pointer as it now is, or None where `expected` was
-        stale (another writer moved it): then nothing of that publication was written.
+        stale (another writer moved it). Then the summaries may or may not have been
+        written (a transactional store rolls them back): the caller must publish them
+        again, recomputed from what the store holds now.
         """
+
+    def readings_after(self, sensor_id: str, after: str, size: int) -> list[Reading]:
+        """The sensor's earliest `size` valid readings with timestamp > after, oldest first."""
+
+    def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
+        """The sensor's summaries with start <= timestamp < end, oldest first, at most `limit`."""
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Upsert dead letters by id."""

@@ -16,10 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
-from azure.cosmos.exceptions import CosmosHttpResponseError
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
 from pipeline import names
 from pipeline.readings import DeadLetter, Reading, Summary
@@ -27,6 +26,7 @@ from pipeline.settings import CosmosConnection
 from pipeline.storage.base import (
     END_OF_TIME,
     LATEST_POINTER_ID,
+    NO_POINTER,
     LatestMarker,
     Publication,
     SensorState,
@@ -34,6 +34,8 @@ from pipeline.storage.base import (
     StoreUnavailable,
     decode_window,
     encode_window,
+    new_readings,
+    reading_key,
     valid_readings,
 )
 
@@ -48,8 +50,15 @@ _RETRY_OPTIONS: dict[str, Any] = {
     "retry_read": 3,
 }
 _CONCURRENCY_RETRIES = 8
-STATE_CHUNK = 500
+# Items per `read_items` call: the SDK sends one query per physical partition and 1,000 ids.
+POINT_READ_CHUNK = 1000
+# Cosmos DB's limit on the operations of one transactional batch.
+BATCH_OPERATIONS = 100
 PARALLEL_REQUESTS = 16
+# The SDK retries a write whose answer was lost only when told to. Ours are safe to
+# repeat: a create that had landed answers 409 (compared, then dropped), a swap that had
+# landed answers 412 (the summariser plans again).
+WRITE_RETRIES = 3
 
 
 def build_client(connection: CosmosConnection, **overrides: Any) -> CosmosClient:
@@ -100,6 +109,13 @@ def _translate(error: Exception) -> StoreError:
     return StoreUnavailable(f"Cosmos DB unavailable: {str(error)[:200]}")
 
 
+def _group_by_sensor(documents: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for document in documents:
+        groups.setdefault(str(document["sensor_id"]), []).append(document)
+    return groups
+
+
 class CosmosStore:
     """Store on one Cosmos DB database; containers are resolved lazily, without I/O."""
 
@@ -136,15 +152,75 @@ class CosmosStore:
         except AzureError as error:
             raise _translate(error) from error
 
-    def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
-        count = 0
+    def _read_many(self, container: ContainerProxy, items: Sequence[tuple[str, Any]]) -> list[dict[str, Any]]:
+        """Point reads of many items, (id, partition key) each; missing ones are left out."""
+        found: list[dict[str, Any]] = []
         try:
-            for document in documents:
-                self._readings.upsert_item(dict(document), response_hook=self.meter.hook("upsert"))
-                count += 1
+            for start in range(0, len(items), POINT_READ_CHUNK):
+                found.extend(
+                    container.read_items(
+                        list(items[start : start + POINT_READ_CHUNK]),
+                        response_hook=self.meter.hook("read_items"),
+                    )
+                )
         except AzureError as error:
             raise _translate(error) from error
-        return count
+        return found
+
+    def _stored_readings(
+        self, documents: Sequence[Mapping[str, Any]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        keys = {(str(d["id"]), d["sensor_id"]) for d in documents}
+        return {reading_key(found): found for found in self._read_many(self._readings, sorted(keys))}
+
+    def _create_batch(self, sensor_id: str, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Create up to 100 readings of one sensor in one round trip, all or nothing."""
+        pending = list(documents)
+        for _ in range(_CONCURRENCY_RETRIES):
+            try:
+                self._readings.execute_item_batch(
+                    [("create", (dict(document),)) for document in pending],
+                    partition_key=sensor_id,
+                    response_hook=self.meter.hook("batch"),
+                    retry_write=WRITE_RETRIES,
+                )
+                return
+            except CosmosBatchOperationError as error:
+                if error.status_code != 409:
+                    raise _translate(error) from error
+                # Another request stored some of these ids since we looked: same content is
+                # fine (drop them), other content is a conflict.
+                pending = new_readings(pending, self._stored_readings(pending))
+                if not pending:
+                    return
+            except AzureError as error:
+                raise _translate(error) from error
+        raise StoreUnavailable(f"readings of {sensor_id} kept conflicting with concurrent writes")
+
+    def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        documents = list(documents)
+        if any(not isinstance(d.get("id"), str) or not d["id"] for d in documents):
+            raise ValueError("every reading document needs a string id")
+        keyed = [d for d in documents if isinstance(d.get("sensor_id"), str)]
+        malformed = [d for d in documents if not isinstance(d.get("sensor_id"), str)]
+        # Look first, so that a conflict anywhere refuses the whole request before any write.
+        fresh = new_readings(keyed, self._stored_readings(keyed)) if keyed else []
+        batches = [
+            (sensor_id, group[start : start + BATCH_OPERATIONS])
+            for sensor_id, group in _group_by_sensor(fresh).items()
+            for start in range(0, len(group), BATCH_OPERATIONS)
+        ]
+        # Each sensor is its own partition: its batches are independent of the others'.
+        with ThreadPoolExecutor(max(1, min(PARALLEL_REQUESTS, len(batches)))) as pool:
+            list(pool.map(lambda batch: self._create_batch(*batch), batches))
+        try:
+            # A document without a string sensor id has no usable partition key: it is
+            # stored as it came (the summariser dead-letters it) and is never a reading.
+            for document in malformed:
+                self._readings.upsert_item(dict(document), response_hook=self.meter.hook("upsert"))
+        except AzureError as error:
+            raise _translate(error) from error
+        return len(documents)
 
     def _query(
         self,
@@ -205,27 +281,22 @@ class CosmosStore:
         )
 
     def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
-        states: dict[str, SensorState] = {}
-        for start in range(0, len(sensor_ids), STATE_CHUNK):
-            documents = self._query(
-                self._summaries,
-                "SELECT * FROM c WHERE c.id = @id AND ARRAY_CONTAINS(@sensors, c.sensor_id)",
-                [
-                    {"name": "@id", "value": LATEST_POINTER_ID},
-                    {"name": "@sensors", "value": list(sensor_ids[start : start + STATE_CHUNK])},
-                ],
-            )
-            states.update((str(d["sensor_id"]), self._state_of(d)) for d in documents)
-        return states
+        pointers = self._read_many(
+            self._summaries, [(LATEST_POINTER_ID, sensor_id) for sensor_id in sensor_ids]
+        )
+        return {str(document["sensor_id"]): self._state_of(document) for document in pointers}
 
     def _read_pointer(self, sensor_id: str) -> dict[str, Any] | None:
-        found = self._query(
-            self._summaries,
-            "SELECT * FROM c WHERE c.sensor_id = @sensor AND c.id = @id",
-            [{"name": "@sensor", "value": sensor_id}, {"name": "@id", "value": LATEST_POINTER_ID}],
-            partition_key=sensor_id,
-        )
-        return found[0] if found else None
+        try:
+            return self._summaries.read_item(
+                LATEST_POINTER_ID, partition_key=sensor_id, response_hook=self.meter.hook("read")
+            )
+        except CosmosHttpResponseError as error:
+            if error.status_code == 404:
+                return None
+            raise _translate(error) from error
+        except AzureError as error:
+            raise _translate(error) from error
 
     @staticmethod
     def pointer_document(summary: Summary, window: Sequence[Reading]) -> dict[str, Any]:
@@ -234,52 +305,66 @@ class CosmosStore:
             summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, window=encode_window(window)
         )
 
-    def _move_pointer(self, publication: Publication) -> LatestMarker | None:
-        summary = publication.summary
-        pointer = self.pointer_document(summary, publication.window)
-        known = publication.expected
-        for _ in range(_CONCURRENCY_RETRIES):
-            current: dict[str, Any] | None = None
-            if publication.expected is None:
-                current = self._read_pointer(summary.sensor_id)
-                known = LatestMarker(current["timestamp"], current["_etag"]) if current else None
-            try:
-                if known is None:
-                    written = self._summaries.create_item(pointer, response_hook=self.meter.hook("create"))
-                else:
-                    document = pointer
-                    if current is not None and known.timestamp > summary.timestamp:
-                        # Newer already: touch it (same content, new etag) so other writers
-                        # know this sensor's history changed under their cached windows.
-                        document = {k: v for k, v in current.items() if not k.startswith("_")}
-                        document["touched"] = int(document.get("touched", 0)) + 1
-                    written = self._summaries.replace_item(
-                        LATEST_POINTER_ID,
-                        document,
-                        etag=known.version,
-                        match_condition=MatchConditions.IfNotModified,
-                        response_hook=self.meter.hook("replace"),
-                    )
-                return LatestMarker(written["timestamp"], written["_etag"])
-            except CosmosHttpResponseError as error:
-                if error.status_code not in (404, 409, 412):
-                    raise _translate(error) from error
-                if publication.expected is not None:
-                    return None  # the compare-and-swap failed: the caller decides
-            except AzureError as error:
-                raise _translate(error) from error
-        raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")
+    def _swap_pointer(
+        self, sensor_id: str, upserts: list[dict[str, Any]], pointer: dict[str, Any], expected: LatestMarker
+    ) -> LatestMarker | None:
+        """Upsert the summaries, then create or replace the pointer at `expected`: one round trip.
+
+        A transactional batch (one partition, at most 100 operations) is atomic on Cosmos DB:
+        when the compare-and-swap fails, the summaries are not written either.
+        """
+        head, tail = upserts[: -(BATCH_OPERATIONS - 1)], upserts[-(BATCH_OPERATIONS - 1) :]
+        operations: list[tuple[Any, ...]] = [("upsert", (document,)) for document in tail]
+        if expected == NO_POINTER:
+            operations.append(("create", (pointer,)))
+        else:
+            operations.append(("replace", (LATEST_POINTER_ID, pointer), {"if_match_etag": expected.version}))
+        try:
+            for start in range(0, len(head), BATCH_OPERATIONS):  # only repairs of many summaries
+                self._summaries.execute_item_batch(
+                    [("upsert", (document,)) for document in head[start : start + BATCH_OPERATIONS]],
+                    partition_key=sensor_id,
+                    response_hook=self.meter.hook("batch"),
+                    retry_write=WRITE_RETRIES,
+                )
+            results = self._summaries.execute_item_batch(
+                operations,
+                partition_key=sensor_id,
+                response_hook=self.meter.hook("batch"),
+                retry_write=WRITE_RETRIES,
+            )
+        except CosmosBatchOperationError as error:
+            if error.error_index == len(operations) - 1 and error.status_code in (404, 409, 412):
+                return None  # the compare-and-swap failed: another writer moved the pointer
+            raise _translate(error) from error
+        except AzureError as error:
+            raise _translate(error) from error
+        written = results[-1].get("resourceBody") or {}
+        return LatestMarker(str(written.get("timestamp", pointer["timestamp"])), str(results[-1]["eTag"]))
 
     def _publish_one(self, publication: Publication) -> LatestMarker | None:
-        marker = self._move_pointer(publication)
-        if marker is not None:
-            try:
-                self._summaries.upsert_item(
-                    publication.summary.to_document(), response_hook=self.meter.hook("upsert")
-                )
-            except AzureError as error:
-                raise _translate(error) from error
-        return marker
+        summary = publication.summary
+        upserts = {s.id: s.to_document() for s in (*publication.repairs, summary)}
+        for _ in range(_CONCURRENCY_RETRIES):
+            expected = publication.expected
+            current: dict[str, Any] | None = None
+            if expected is None or expected.timestamp > summary.timestamp:
+                current = self._read_pointer(summary.sensor_id)
+                seen = LatestMarker(current["timestamp"], current["_etag"]) if current else NO_POINTER
+                if expected is not None and seen != expected:
+                    return None
+                expected = seen
+            if current is not None and expected.timestamp > summary.timestamp:
+                # Newer already: touch it (same content, new etag) so other writers know
+                # this sensor's history changed under their cached windows.
+                pointer = {k: v for k, v in current.items() if not k.startswith("_")}
+                pointer["touched"] = int(pointer.get("touched", 0)) + 1
+            else:
+                pointer = self.pointer_document(summary, publication.window)
+            marker = self._swap_pointer(summary.sensor_id, list(upserts.values()), pointer, expected)
+            if marker is not None or publication.expected is not None:
+                return marker
+        raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")
 
     def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
         if len(publications) <= 1:
@@ -288,6 +373,43 @@ class CosmosStore:
         # side by side; the first error is re-raised once all have finished.
         with ThreadPoolExecutor(min(PARALLEL_REQUESTS, len(publications))) as pool:
             return list(pool.map(self._publish_one, publications))
+
+    def readings_after(self, sensor_id: str, after: str, size: int) -> list[Reading]:
+        fetch = size + 1
+        while True:
+            documents = self._query(
+                self._readings,
+                "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp > @after "
+                "ORDER BY c.timestamp",
+                [
+                    {"name": "@n", "value": fetch},
+                    {"name": "@sensor", "value": sensor_id},
+                    {"name": "@after", "value": after},
+                ],
+                partition_key=sensor_id,
+            )
+            valid = valid_readings(documents)
+            valid.sort(key=lambda r: (r.timestamp, r.id))
+            complete = len(documents) < fetch
+            if complete or len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp:
+                return valid[:size]
+            fetch *= 2  # invalid documents took places, or ties on the boundary: look further on
+
+    def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
+        documents = self._query(
+            self._summaries,
+            "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.id != @pointer "
+            "AND c.timestamp >= @start AND c.timestamp < @end ORDER BY c.timestamp",
+            [
+                {"name": "@n", "value": limit},
+                {"name": "@sensor", "value": sensor_id},
+                {"name": "@pointer", "value": LATEST_POINTER_ID},
+                {"name": "@start", "value": start},
+                {"name": "@end", "value": end},
+            ],
+            partition_key=sensor_id,
+        )
+        return [Summary.from_document(document) for document in documents]
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         try:

@@ -22,6 +22,7 @@ import math
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pipeline.readings import (
 )
 from pipeline.storage.base import (
     END_OF_TIME,
+    NO_POINTER,
     FeedBatch,
     LatestMarker,
     Publication,
@@ -45,22 +47,30 @@ from pipeline.storage.base import (
     StoreUnavailable,
     decode_window,
     encode_window,
+    new_readings,
+    reading_key,
     valid_readings,
 )
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+# Readings are identified by (sensor_id, id), as in Cosmos DB where the sensor id is the
+# partition key. `sensor_id` is the document's sensor id as text (JSON when it is not a
+# string: such documents are kept only to be dead-lettered).
+_READINGS_TABLE = """
+CREATE TABLE {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
     sensor_id TEXT,
     timestamp TEXT,
     body TEXT NOT NULL,
     -- When this store wrote the change (Julian day, UTC): the feed's lag is measured
     -- from it, never from a device's timestamp, which may lie in the future or the past.
-    written_at REAL NOT NULL DEFAULT (julianday('now'))
-);
+    written_at REAL NOT NULL DEFAULT (julianday('now')),
+    UNIQUE (sensor_id, id)
+)
+"""
+_SCHEMA = """
 CREATE INDEX IF NOT EXISTS readings_by_sensor_time ON readings (sensor_id, timestamp);
 CREATE TABLE IF NOT EXISTS summaries (
     sensor_id TEXT NOT NULL,
@@ -87,13 +97,52 @@ CREATE TABLE IF NOT EXISTS leases (
     position INTEGER NOT NULL
 );
 """
+# 1: readings unique by id alone (INSERT OR REPLACE); 2: by (sensor_id, id), immutable.
+SCHEMA_VERSION = 2
+
+
+def prepare_schema(connection: sqlite3.Connection) -> None:
+    """Create the tables, or migrate a store written by an older version, in one transaction.
+
+    The migration keeps every reading and its feed sequence number, so consumers'
+    checkpoints stay valid. Two processes opening the same old file migrate it once:
+    the version is read again under the write lock.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version < SCHEMA_VERSION:
+            exists = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
+            ).fetchone()
+            if exists:
+                connection.execute(_READINGS_TABLE.format(name="readings_migrated"))
+                # Ids were unique across sensors before, so the copy cannot collide. A
+                # store made before `written_at` gets the readings' own times as estimates.
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(readings)").fetchall()}
+                written_at = "written_at" if "written_at" in columns else "julianday(timestamp)"
+                connection.execute(
+                    "INSERT INTO readings_migrated (seq, id, sensor_id, timestamp, body, written_at) "
+                    f"SELECT seq, id, sensor_id, timestamp, body, COALESCE({written_at}, julianday('now')) "
+                    "FROM readings"
+                )
+                connection.execute("DROP TABLE readings")
+                connection.execute("ALTER TABLE readings_migrated RENAME TO readings")
+            else:
+                connection.execute(_READINGS_TABLE.format(name="readings"))
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 STATE_CHUNK = 500
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+# Pairs of parameters per `(sensor_id, id) IN (VALUES ...)` look-up.
+KEY_CHUNK = 400
 
 
 def _dumps(document: Mapping[str, Any]) -> str:
@@ -195,11 +244,34 @@ class _Opened:
     wal: _FileId | None
 
 
+class StatementMeter:
+    """Counts the SQL statements every thread's connection executes, by verb (SELECT, INSERT...).
+
+    The SQLite counterpart of the Cosmos DB store's request meter; transaction control
+    (BEGIN, COMMIT, ROLLBACK) and PRAGMAs are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, statement: str) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        if verb and verb not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"):
+            with self._lock:
+                self.requests[verb] += 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+
 class SqliteStore:
     """Store and ChangeFeed on a SQLite file; safe to share between threads."""
 
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
+        self.meter = StatementMeter()
         self._wal_path = f"{self._path}-wal"
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -225,8 +297,9 @@ class SqliteStore:
             # FULL: the log is fsynced at each commit, so an acknowledged write survives a
             # power cut too (NORMAL survives only a crash of this process).
             connection.execute("PRAGMA synchronous=FULL")
+            connection.set_trace_callback(self.meter.record)
             if not self._ready:
-                connection.executescript(_SCHEMA)
+                prepare_schema(connection)
                 columns = {row[1] for row in connection.execute("PRAGMA table_info(readings)").fetchall()}
                 if "written_at" not in columns:
                     self._written_at = "julianday(timestamp)"
@@ -337,25 +410,42 @@ class SqliteStore:
             for sql, params in statements:
                 connection.execute(sql, params)
 
+    def _stored_readings(
+        self, connection: sqlite3.Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        stored: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[start : start + KEY_CHUNK]
+            rows = connection.execute(
+                "SELECT sensor_id, id, body FROM readings WHERE (sensor_id, id) IN "
+                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                [value for key in chunk for value in key],
+            ).fetchall()
+            stored.update(((sensor_id, reading_id), json.loads(body)) for sensor_id, reading_id, body in rows)
+        return stored
+
     def put_readings(self, documents: Iterable[Mapping[str, Any]]) -> int:
-        rows = []
+        documents = list(documents)
         for document in documents:
             reading_id = document.get("id")
             if not isinstance(reading_id, str) or not reading_id:
                 raise ValueError("every reading document needs a string id")
-            rows.append(
-                (
-                    "INSERT OR REPLACE INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
+        keys = list(dict.fromkeys(reading_key(document) for document in documents))
+        # Look-up and insert in one write transaction: no other writer can slip between.
+        with self._transaction() as connection:
+            fresh = new_readings(documents, self._stored_readings(connection, keys))
+            for document in fresh:
+                sensor_id, reading_id = reading_key(document)
+                connection.execute(
+                    "INSERT INTO readings (id, sensor_id, timestamp, body) VALUES (?, ?, ?, ?)",
                     (
                         reading_id,
-                        _text_or_none(document.get("sensor_id")),
-                        _text_or_none(document.get("timestamp")),
+                        sensor_id,
+                        document.get("timestamp") if isinstance(document.get("timestamp"), str) else None,
                         _dumps(document),
                     ),
                 )
-            )
-        self._write(rows)
-        return len(rows)
+        return len(documents)
 
     def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
         fetch = size + 1
@@ -405,7 +495,16 @@ class SqliteStore:
         body = json.dumps(summary.to_document())
         window = json.dumps(encode_window(publication.window))
         expected = publication.expected
-        if expected is not None and expected.timestamp <= summary.timestamp:
+        if expected == NO_POINTER:
+            changed = connection.execute(
+                "INSERT OR IGNORE INTO latest_summaries (sensor_id, timestamp, version, body, window) "
+                "VALUES (?, ?, 1, ?, ?)",
+                (summary.sensor_id, summary.timestamp, body, window),
+            ).rowcount
+            if changed == 0:
+                return None
+            moved = LatestMarker(summary.timestamp, "1")
+        elif expected is not None and expected.timestamp <= summary.timestamp:
             # The compare-and-swap in one statement: it changes a row only at that version.
             changed = connection.execute(
                 "UPDATE latest_summaries SET timestamp = ?, version = version + 1, body = ?, "
@@ -437,16 +536,47 @@ class SqliteStore:
                     (summary.sensor_id, summary.timestamp, version, body, window),
                 )
                 moved = LatestMarker(summary.timestamp, str(version))
-        connection.execute(
-            "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
-            (summary.sensor_id, summary.id, summary.timestamp, body),
-        )
+        # In the same transaction as the compare-and-swap: written only if it succeeded.
+        for written in {s.id: s for s in (*publication.repairs, summary)}.values():
+            connection.execute(
+                "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
+                (written.sensor_id, written.id, written.timestamp, json.dumps(written.to_document())),
+            )
         return moved
 
     def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
         # One transaction for the whole batch: SQLite's cost is per commit, not per row.
         with self._transaction() as connection:
             return [self._publish_one(connection, publication) for publication in publications]
+
+    def readings_after(self, sensor_id: str, after: str, size: int) -> list[Reading]:
+        fetch = size + 1
+        while True:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT body FROM readings WHERE sensor_id = ? AND timestamp > ? "
+                    "ORDER BY timestamp, id LIMIT ?",
+                    (sensor_id, after, fetch),
+                )
+                .fetchall()
+            )
+            valid = valid_readings(json.loads(body) for (body,) in rows)
+            if len(valid) >= size or len(rows) < fetch:
+                return valid[:size]
+            fetch *= 2  # invalid documents took places in the page; look further on
+
+    def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT body FROM summaries WHERE sensor_id = ? AND timestamp >= ? AND timestamp < ? "
+                "ORDER BY timestamp LIMIT ?",
+                (sensor_id, start, end, limit),
+            )
+            .fetchall()
+        )
+        return [Summary.from_document(json.loads(body)) for (body,) in rows]
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self._write(
