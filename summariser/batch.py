@@ -14,11 +14,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipeline.correlation import distinct, valid_correlation_id
+from pipeline.correlation import valid_correlation_id
 from pipeline.readings import (
     DeadLetter,
     InvalidReading,
@@ -27,7 +27,8 @@ from pipeline.readings import (
     format_timestamp,
     reading_from_document,
 )
-from pipeline.storage import LatestMarker, LatestMoved, Publication, SensorState, Store, StoreError
+from pipeline.storage import Publication, SensorState, Store
+from summariser.repair import plan_sensor, publish_until_swapped, traced
 from summariser.state_cache import SensorStateCache, newest_first
 from summariser.window import summarise_window
 
@@ -44,6 +45,8 @@ class BatchOutcome:
     readings: int
     summaries: list[Summary]
     dead_letters: list[DeadLetter]
+    # Summaries rewritten besides the batch's own: those late readings entered.
+    repaired: int = 0
 
 
 def _payload_text(document: Any) -> str:
@@ -71,33 +74,11 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
     )
 
 
-def _traced(summary: Summary, batch_readings: list[Reading]) -> Summary:
-    """The summary naming the correlation ids of the batch's readings it was made from."""
-    return replace(summary, correlation_ids=distinct(r.correlation_id for r in batch_readings))
-
-
-def _from_window(
-    store: Store,
-    sensor_id: str,
-    batch_readings: list[Reading],
-    window_size: int,
-) -> Publication:
-    """The slow path: read the window from the store, as of the batch's newest reading."""
-    as_of = max(reading.timestamp for reading in batch_readings)
-    stored = store.reading_window(sensor_id, as_of, window_size)
-    # The batch's own readings are merged in, so a store that has not yet made a
-    # just-written reading visible to queries cannot leave it out of its own window.
-    window = newest_first([*stored, *batch_readings], window_size)
-    return Publication(
-        _traced(summarise_window(sensor_id, as_of, window), batch_readings), tuple(window), None
-    )
-
-
 def _from_state(state: SensorState, batch_readings: list[Reading], window_size: int) -> Publication:
     """The fast path: every reading is newer than the state's window, so extend that."""
     as_of = max(reading.timestamp for reading in batch_readings)
     window = newest_first([*state.window, *batch_readings], window_size)
-    summary = _traced(summarise_window(state.summary.sensor_id, as_of, window), batch_readings)
+    summary = traced(summarise_window(state.summary.sensor_id, as_of, window), batch_readings)
     return Publication(summary, tuple(window), state.marker)
 
 
@@ -111,46 +92,53 @@ def _summarise_sensors(
     by_sensor: dict[str, list[Reading]],
     window_size: int,
     pool: ThreadPoolExecutor,
-) -> list[Summary]:
+) -> tuple[list[Summary], int]:
+    """Each sensor's summary as of its newest reading in the batch, and the repairs made."""
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
+    fresh: dict[str, SensorState] = {}
     unknown = [sensor_id for sensor_id, state in states.items() if state is None]
     if unknown:
-        states.update(store.sensor_states(unknown))  # one query per 500 sensors
+        fresh = store.sensor_states(unknown)  # point reads of the pointers
+        states.update(fresh)
     fast = {s: _from_state(states[s], r, window_size) for s, r in by_sensor.items() if _extends(states[s], r)}
-    fast_results = store.publish(list(fast.values()))
-    published: dict[str, tuple[Publication, LatestMarker]] = {
-        sensor_id: (publication, marker)
-        for (sensor_id, publication), marker in zip(fast.items(), fast_results, strict=True)
-        if marker is not None
-    }
-    # Sensors without a usable state, late batches, and lost compare-and-swaps.
-    slow_sensors = [sensor_id for sensor_id in by_sensor if sensor_id not in published]
-    cache.forget(slow_sensors)
-    slow = list(
+    summaries: dict[str, Summary] = {}
+    fast_markers = store.publish(list(fast.values())) if fast else []
+    for (sensor_id, publication), marker in zip(fast.items(), fast_markers, strict=True):
+        if marker is not None:
+            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))
+            summaries[sensor_id] = publication.summary
+
+    # Sensors without a usable state, late batches, and lost compare-and-swaps: plan from
+    # the store, after reading the pointer (its version is what the plan rests on).
+    slow = [sensor_id for sensor_id in by_sensor if sensor_id not in summaries]
+    cache.forget(slow)
+    stale = [sensor_id for sensor_id in slow if sensor_id in fast or sensor_id not in fresh]
+    if stale:
+        fresh.update(store.sensor_states(stale))
+    plans = list(
         pool.map(
-            lambda sensor_id: _from_window(store, sensor_id, by_sensor[sensor_id], window_size),
-            slow_sensors,
+            lambda sensor_id: plan_sensor(
+                store, sensor_id, by_sensor[sensor_id], window_size, fresh.get(sensor_id), set()
+            ),
+            slow,
         )
     )
-    for publication, marker in zip(slow, store.publish(slow), strict=True):
-        if marker is None:  # the store broke its contract: without `expected` it always lands
-            raise StoreError(f"publishing {publication.summary.id} was refused")
-        published[publication.summary.sensor_id] = (publication, marker)
-
-    late = []
-    for sensor_id, (publication, marker) in published.items():
-        if marker.timestamp == publication.summary.timestamp:
-            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))
-        else:
-            late.append((sensor_id, marker))
-    for sensor_id, marker in late:
-        # A late batch: newer summaries exist and their windows may miss these readings.
-        # Recompute the newest one, so the summary users see covers every reading.
-        window = store.reading_window(sensor_id, marker.timestamp, window_size)
-        newest = summarise_window(sensor_id, marker.timestamp, window)
-        if store.publish([Publication(newest, tuple(window), marker)])[0] is None:
-            raise LatestMoved(f"latest pointer of {sensor_id} moved while repairing a late batch")
-    return [publication.summary for publication, _ in published.values()]
+    markers = store.publish([plan.publication() for plan in plans]) if plans else []
+    outcomes = list(zip(plans, markers, strict=True))
+    lost = [plan for plan, marker in outcomes if marker is None]
+    outcomes = [(plan, marker) for plan, marker in outcomes if marker is not None]
+    outcomes += pool.map(
+        lambda plan: publish_until_swapped(
+            store, plan.sensor_id, by_sensor[plan.sensor_id], window_size, plan.written
+        ),
+        lost,
+    )
+    repaired = 0
+    for plan, marker in outcomes:
+        cache.put(plan.sensor_id, SensorState(plan.latest, plan.latest_window, marker))
+        summaries[plan.sensor_id] = plan.own
+        repaired += plan.repaired
+    return list(summaries.values()), repaired
 
 
 def summarise_batch(
@@ -192,16 +180,17 @@ def summarise_batch(
             )
 
     summaries: list[Summary] = []
+    repaired = 0
     cache = cache if cache is not None else SensorStateCache()
     if by_sensor:
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
-                summaries = _summarise_sensors(store, cache, by_sensor, window_size, pool)
+                summaries, repaired = _summarise_sensors(store, cache, by_sensor, window_size, pool)
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors
             # may no longer be their history, so they take the query path next time.
             cache.forget(by_sensor)
             raise
-    return BatchOutcome(readings=count, summaries=summaries, dead_letters=dead_letters)
+    return BatchOutcome(readings=count, summaries=summaries, dead_letters=dead_letters, repaired=repaired)

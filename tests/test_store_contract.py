@@ -292,3 +292,36 @@ def test_a_store_of_the_previous_version_is_migrated_with_its_feed_positions(tmp
     ]
     store.close()
     assert SqliteStore(path).recent_readings("sensor-2", 10)[0].sensor_id == "sensor-2"  # opens again
+
+
+@pytest.mark.parametrize("sensors", [1, 5, 10])
+def test_a_thousand_readings_are_stored_in_at_most_20_round_trips_on_cosmos(
+    cosmos_store, sensors: int
+) -> None:
+    """One look-up of the ids, then one transactional batch per 100 readings of a sensor."""
+    documents = [reading(n, sensor=f"dev-{n % sensors}", temperature=20.0).to_document() for n in range(1000)]
+    before = cosmos_store.meter.total()
+
+    assert cosmos_store.put_readings(documents) == 1000
+
+    trips = cosmos_store.meter.total() - before
+    print(f"1,000 readings of {sensors} sensor(s): {trips} round trips")
+    assert trips <= 20
+    assert len(cosmos_store.recent_readings("dev-0", 500)) == min(500, 1000 // sensors)
+    # The same request again (a client's retry) is one look-up, and writes nothing.
+    before = cosmos_store.meter.total()
+    assert cosmos_store.put_readings(documents) == 1000
+    assert cosmos_store.meter.requests["batch"] == len(range(0, 1000 // sensors, 100)) * sensors
+    assert cosmos_store.meter.total() - before == 1
+
+
+def test_a_conflict_in_a_thousand_readings_writes_none_of_them(store: Store) -> None:
+    store.put_readings([reading(999, sensor="dev-3", temperature=2.0).to_document()])
+    documents = [reading(n, sensor=f"dev-{n % 5}", temperature=20.0).to_document() for n in range(1000)]
+    documents[998] = reading(999, sensor="dev-3", temperature=1.0).to_document()  # taken, other content
+    with pytest.raises(ReadingConflict):
+        store.put_readings(documents)
+
+    for sensor in range(5):
+        expected = [reading(999, sensor="dev-3", temperature=2.0)] if sensor == 3 else []
+        assert store.recent_readings(f"dev-{sensor}", 500) == expected

@@ -10,23 +10,26 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.readings import Reading, Summary, format_timestamp
-from pipeline.storage import Store
+from pipeline.storage import LatestMoved, Store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
 from summariser.state_cache import SensorStateCache
 from summariser.window import summarise_window
 
 WINDOW = 10
+MAX_REDELIVERIES = 8
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 START = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
 
@@ -147,35 +150,122 @@ def test_window_statistics_match_an_exact_recomputation(temperatures: list[float
     assert summarise_window("s", as_of, window[::-1]) == summarise_window("s", as_of, window)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    cuts=st.lists(st.integers(min_value=1, max_value=59), max_size=10),
-    choices=st.lists(st.integers(min_value=0, max_value=1), min_size=1, max_size=11),
-)
+def open_instances(backend: str, request: pytest.FixtureRequest, tmp_path_factory) -> list[Store]:
+    """Two handles on one fresh store, as two instances of the Function App would have."""
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("instances") / "p.db"
+        return [SqliteStore(path), SqliteStore(path)]
+    from pipeline.storage.cosmos_store import CosmosStore
+    from tests.conftest import make_cosmos_store
+
+    first = make_cosmos_store(request.getfixturevalue("cosmos"))
+    return [first, CosmosStore(first._client, first._database_name)]
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "cosmos"])
+# Fewer examples on the Cosmos-compatible server: each one is a few hundred HTTP requests.
+EXAMPLES = {"sqlite": 30, "cosmos": 10}
+
+
+@BACKENDS
 def test_any_batch_split_gives_exact_summaries(
-    tmp_path_factory,
-    cuts: list[int],
-    choices: list[int],
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory
 ) -> None:
     """Any batch boundaries, with the batches shared by two instances (two window caches)."""
-    path = tmp_path_factory.mktemp("split") / "p.db"
-    store = SqliteStore(path)
     readings = make_readings(60, sensors=4, seed=7)
-    instances = [(store, SensorStateCache()), (SqliteStore(path), SensorStateCache())]
 
-    process_in_batches(store, readings, cuts, instances, choices)
+    @settings(max_examples=EXAMPLES[backend], deadline=None)
+    @given(
+        cuts=st.lists(st.integers(min_value=1, max_value=59), max_size=10),
+        choices=st.lists(st.integers(min_value=0, max_value=1), min_size=1, max_size=11),
+    )
+    def check(cuts: list[int], choices: list[int]) -> None:
+        handles = open_instances(backend, request, tmp_path_factory)
+        instances = [(handle, SensorStateCache()) for handle in handles]
 
-    found = assert_every_summary_is_exact(store, readings)
-    # One summary per sensor per batch, as of that sensor's newest reading in the batch.
-    edges = [0, *sorted(set(cuts)), len(readings)]
-    expected_ids = set()
-    for start, end in zip(edges, edges[1:], strict=False):
-        by_sensor: dict[str, str] = {}
-        for r in readings[start:end]:
-            by_sensor[r.sensor_id] = max(by_sensor.get(r.sensor_id, ""), r.timestamp)
-        expected_ids |= {f"{sensor}-{ts}" for sensor, ts in by_sensor.items()}
-    assert set(found) == expected_ids
-    store.close()
+        process_in_batches(handles[0], readings, cuts, instances, choices)
+
+        found = assert_every_summary_is_exact(handles[0], readings)
+        # One summary per sensor per batch, as of that sensor's newest reading in the batch.
+        edges = [0, *sorted(set(cuts)), len(readings)]
+        expected_ids = set()
+        for start, end in zip(edges, edges[1:], strict=False):
+            by_sensor: dict[str, str] = {}
+            for r in readings[start:end]:
+                by_sensor[r.sensor_id] = max(by_sensor.get(r.sensor_id, ""), r.timestamp)
+            expected_ids |= {f"{sensor}-{ts}" for sensor, ts in by_sensor.items()}
+        assert set(found) == expected_ids
+
+    check()
+
+
+def tied_readings(count: int, sensors: int, seed: int) -> list[Reading]:
+    """Readings in time order; some share a timestamp with the previous one (ties by id)."""
+    rng = random.Random(seed)
+    readings: list[Reading] = []
+    moment = START
+    for n in range(count):
+        if n % 5 != 4:  # every fifth reading shares its predecessor's time
+            moment += timedelta(milliseconds=rng.randint(1, 900))
+        readings.append(
+            Reading(
+                id=f"r{rng.randint(0, 99):02d}-{n:03d}",
+                sensor_id=f"sensor-{n % sensors + 1}",
+                temperature=round(rng.uniform(15, 40), 2),
+                timestamp=format_timestamp(moment),
+            )
+        )
+    return readings
+
+
+@st.composite
+def deliveries(draw: st.DrawFn, count: int) -> list[tuple[int, list[int]]]:
+    """A change feed's worst day: (instance, reading indexes) per batch.
+
+    Readings arrive late (each delayed by a drawn number of places, some by the whole
+    run), batches are cut anywhere and shuffled, readings are duplicated inside a batch,
+    earlier batches are redelivered, and two instances take the batches in turns.
+    """
+    delays = draw(
+        st.lists(
+            st.one_of(st.just(0), st.integers(0, 8), st.integers(0, count)),
+            min_size=count,
+            max_size=count,
+        )
+    )
+    order = sorted(range(count), key=lambda n: (n + delays[n], n))
+    cuts = sorted(set(draw(st.lists(st.integers(1, count - 1), max_size=14))))
+    batches = [order[a:b] for a, b in zip([0, *cuts], [*cuts, count], strict=True)]
+    schedule: list[tuple[int, list[int]]] = []
+    for number, batch in enumerate(batches):
+        duplicates = draw(st.lists(st.sampled_from(batch), max_size=2))
+        schedule.append((draw(st.integers(0, 1)), draw(st.permutations(batch + duplicates))))
+        if draw(st.integers(0, 4)) == 0:  # a redelivery of an earlier batch
+            _, earlier = schedule[draw(st.integers(0, number))]
+            schedule.append((draw(st.integers(0, 1)), list(earlier)))
+    return schedule
+
+
+@BACKENDS
+def test_late_duplicate_redelivered_and_out_of_order_across_two_instances_are_exact(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory
+) -> None:
+    """Every stored summary equals the recomputation from the stored readings: 0 mismatches."""
+
+    @settings(max_examples=EXAMPLES[backend] * 2, deadline=None)
+    @given(schedule=deliveries(48), seed=st.integers(0, 3))
+    def check(schedule: list[tuple[int, list[int]]], seed: int) -> None:
+        readings = tied_readings(48, sensors=2, seed=seed)
+        handles = open_instances(backend, request, tmp_path_factory)
+        instances = [(handle, SensorStateCache()) for handle in handles]
+
+        for instance, indexes in schedule:
+            handle, cache = instances[instance]
+            deliver(handle, [readings[n] for n in indexes], cache)
+
+        assert assert_every_summary_is_exact(handles[0], readings)  # 0 mismatches, none skipped
+
+    check()
 
 
 def test_redelivered_batch_changes_nothing(store: Store) -> None:
@@ -435,3 +525,145 @@ def test_timestamp_ties_are_broken_by_id_whatever_the_delivery_order(store: Stor
 
     assert summary == expected_summary([*first, *tied], "sensor-1", same_time)
     assert summary.min_temp == 17.0  # tie-00 and tie-01 are the two left out
+
+
+class CallCounter:
+    """Counts the calls the summariser makes to the store contract, by method."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        method = getattr(self._inner, name)
+
+        def counted(*args, **kwargs):
+            with self._lock:
+                self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def operations(store: Store) -> Counter[str]:
+    """What the store executed so far, on every thread: HTTP requests or SQL statements."""
+    return Counter(store.meter.requests)
+
+
+def per_sensor_batches(sensors: int, batches: int) -> list[list[Reading]]:
+    """One reading per sensor per batch, every batch newer than the one before."""
+    return [
+        [
+            Reading(
+                f"s{s}-b{b}",
+                f"sensor-{s}",
+                round(15 + (s * 7 + b * 3) % 25 + b / 10, 2),
+                format_timestamp(START + timedelta(seconds=b, milliseconds=s)),
+            )
+            for s in range(1, sensors + 1)
+        ]
+        for b in range(batches)
+    ]
+
+
+def test_steady_state_costs_one_write_of_two_operations_per_sensor_per_batch(store: Store) -> None:
+    """The README's promise, counted on every thread: a filled state cache reads nothing."""
+    batches = per_sensor_batches(sensors=5, batches=4)
+    cache = SensorStateCache()
+    deliver(store, batches[0], cache)  # cold: the states are read once
+    deliver(store, batches[1], cache)
+    store.put_readings(r.to_document() for r in batches[2])
+    before = operations(store)
+
+    summarise_batch([r.to_document() for r in batches[2]], store, WINDOW, NOW, cache=cache)
+
+    spent = operations(store) - before
+    if isinstance(store, SqliteStore):
+        # Per sensor: the pointer's compare-and-swap and the summary, in one transaction.
+        assert spent == Counter({"UPDATE": 5, "INSERT": 5})
+    else:
+        # Per sensor: one transactional batch (summary upsert + pointer replace-if-match).
+        assert spent == Counter({"batch": 5})
+    assert_every_summary_is_exact(store, [r for batch in batches[:3] for r in batch])
+
+
+def test_a_late_reading_repairs_the_summaries_it_enters_at_a_bounded_cost(store: Store) -> None:
+    readings = [
+        Reading(
+            f"r{n:02d}",
+            "sensor-1",
+            round(20 + (n * 37) % 15 + 0.25, 2),
+            format_timestamp(START + timedelta(seconds=n)),
+        )
+        for n in range(30)
+    ]
+    cache = SensorStateCache()
+    for reading in readings:  # one summary per reading
+        deliver(store, [reading], cache)
+    late = Reading(
+        "late", "sensor-1", 39.5, format_timestamp(START + timedelta(seconds=14, milliseconds=500))
+    )
+    store.put_readings([late.to_document()])
+    counting = CallCounter(store)
+    before = operations(store)
+
+    outcome = summarise_batch([late.to_document()], counting, WINDOW, NOW, cache=cache)
+
+    spent = operations(store) - before
+    # It enters the summaries as of readings 15..23 (reading 24's window is 15..24): nine
+    # rewritten, plus its own new summary.
+    assert outcome.repaired == 9
+    assert counting.calls == Counter(
+        {"sensor_states": 1, "reading_window": 1, "readings_after": 1, "summaries_between": 1, "publish": 1}
+    )
+    if isinstance(store, SqliteStore):
+        # 4 reads; then one transaction: the pointer swap, 9 repairs, its own, the newest.
+        assert spent == Counter({"SELECT": 4, "UPDATE": 1, "INSERT": 11})
+    else:
+        # 1 point read, 3 queries, 1 transactional batch (12 operations).
+        assert spent == Counter({"read_items": 1, "query": 3, "batch": 1})
+    found = assert_every_summary_is_exact(store, [*readings, late])
+    assert len(found) == 31
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_two_instances_summarising_concurrently_stay_exact(
+    store: Store, seed: int, request: pytest.FixtureRequest, tmp_path_factory
+) -> None:
+    """Two instances in two threads on overlapping, late and redelivered batches."""
+    readings = tied_readings(80, sensors=2, seed=seed)
+    rng = random.Random(seed)
+    order = sorted(range(len(readings)), key=lambda n: n + rng.choice([0, 0, 0, 3, 9, 40]))
+    batches = [order[n : n + rng.randint(4, 7)] for n in range(0, len(order), 4)]  # overlapping
+    other = (
+        SqliteStore(store._path)
+        if isinstance(store, SqliteStore)
+        else type(store)(store._client, store._database_name)
+    )
+    errors: list[BaseException] = []
+
+    def instance(handle: Store, mine: list[list[int]]) -> None:
+        cache = SensorStateCache()
+        try:
+            for batch in mine:
+                for _ in range(MAX_REDELIVERIES):  # the retry policy: redeliver on a store error
+                    try:
+                        deliver(handle, [readings[n] for n in batch], cache)
+                        break
+                    except LatestMoved:
+                        continue
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=instance, args=(store, batches[0::2] + batches[1::4])),
+        threading.Thread(target=instance, args=(other, batches[1::2] + batches[0::4])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert_every_summary_is_exact(store, readings)
