@@ -112,7 +112,10 @@ def _summarise_sensors(
     # the store, after reading the pointer (its version is what the plan rests on).
     slow = [sensor_id for sensor_id in by_sensor if sensor_id not in summaries]
     cache.forget(slow)
-    stale = [sensor_id for sensor_id in slow if sensor_id in fast or sensor_id not in fresh]
+    # A state read above for this batch is fresh (a missing one too); a cached one, or one a
+    # lost swap proved old, is read again.
+    looked_up = set(unknown)
+    stale = [sensor_id for sensor_id in slow if sensor_id in fast or sensor_id not in looked_up]
     if stale:
         fresh.update(store.sensor_states(stale))
     plans = list(

@@ -130,14 +130,24 @@ class ThrottlingProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                connection = getattr(local, "connection", None)
-                if connection is None:
-                    connection = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=30)
-                    local.connection = connection
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                connection.request(self.command, self.path, body=body or None, headers=headers)
-                upstream = connection.getresponse()
-                data = upstream.read()
+                for attempt in range(2):
+                    connection = getattr(local, "connection", None)
+                    if connection is None:
+                        connection = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=30)
+                        local.connection = connection
+                    try:
+                        connection.request(self.command, self.path, body=body or None, headers=headers)
+                        upstream = connection.getresponse()
+                        data = upstream.read()
+                        break
+                    except (http.client.RemoteDisconnected, ConnectionError):
+                        # The server closed an idle keep-alive connection (Node: after 5 s);
+                        # reconnect once, as any proxy does.
+                        connection.close()
+                        local.connection = None
+                        if attempt:
+                            raise
                 self.send_response(upstream.status)
                 for key, value in upstream.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
