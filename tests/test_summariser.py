@@ -667,3 +667,17 @@ def test_two_instances_summarising_concurrently_stay_exact(
 
     assert errors == []
     assert_every_summary_is_exact(store, readings)
+
+
+def test_an_id_reused_by_another_sensor_moves_nothing(store: Store) -> None:
+    """Readings are (sensor_id, id): a second sensor's reading under the same id is its own."""
+    readings = make_readings(24, sensors=1, seed=21)
+    cache = SensorStateCache()
+    deliver(store, readings[:12], cache)
+    theirs = Reading(readings[11].id, "sensor-2", 15.5, readings[11].timestamp)
+    deliver(store, [theirs], cache)
+
+    deliver(store, readings[12:], cache)  # the fast path, from the window the cache holds
+
+    assert store.recent_readings("sensor-1", 30) == sorted(readings, key=lambda r: r.timestamp, reverse=True)
+    assert_every_summary_is_exact(store, [*readings, theirs])
