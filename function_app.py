@@ -8,10 +8,10 @@ from typing import Any
 
 import azure.functions as func
 
-from generator.bindings import blueprint as generator
+from generator.bindings import generator_functions
 from pipeline import functions_http
-from summariser.bindings import blueprint as summariser
-from visualiser.bindings import blueprint as visualiser
+from summariser.bindings import summariser_functions
+from visualiser.bindings import visualiser_functions
 
 
 def _web_app() -> Any:
@@ -23,7 +23,7 @@ def _web_app() -> Any:
 
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(generator)
-app.register_functions(summariser)
-app.register_functions(visualiser)
+app.register_functions(generator_functions)
+app.register_functions(summariser_functions)
+app.register_functions(visualiser_functions)
 functions_http.use_web_app(_web_app)

@@ -15,7 +15,7 @@ from pipeline.functions_http import forward_to_web_app
 from pipeline.telemetry import invocation
 
 log = logging.getLogger(__name__)
-blueprint = func.Blueprint()
+generator_functions = func.Blueprint()
 
 _simulation: SensorSimulation | None = None
 _simulation_lock = threading.Lock()
@@ -41,20 +41,20 @@ def simulation() -> SensorSimulation:
         return _simulation
 
 
-@blueprint.function_name("generate_readings")
-@blueprint.timer_trigger(
+@generator_functions.function_name("generate_readings")
+@generator_functions.timer_trigger(
     arg_name="timer",
     schedule=names.binding_expression(names.GENERATOR_SCHEDULE),
     run_on_startup=False,
     use_monitor=False,
 )
-@blueprint.retry(
+@generator_functions.retry(
     strategy="exponential_backoff",
     max_retry_count="3",
     minimum_interval="00:00:01",
     maximum_interval="00:00:08",
 )
-@blueprint.cosmos_db_output(
+@generator_functions.cosmos_db_output(
     arg_name="readings",
     connection=names.COSMOS_CONNECTION,
     database_name=names.binding_expression(names.COSMOS_DATABASE),
@@ -83,8 +83,8 @@ def generate_readings(
         )
 
 
-@blueprint.function_name("post_readings")
-@blueprint.route(route="api/readings", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@generator_functions.function_name("post_readings")
+@generator_functions.route(route="api/readings", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def post_readings(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Devices post readings here (function key in Azure); served by the web app."""
     return await forward_to_web_app(req, context)

@@ -20,7 +20,7 @@ from summariser.batch import summarise_batch
 from summariser.state_cache import SensorStateCache
 
 log = logging.getLogger(__name__)
-blueprint = func.Blueprint()
+summariser_functions = func.Blueprint()
 # Per instance: the sensor states this instance last wrote (see summariser.state_cache).
 _states = SensorStateCache()
 
@@ -54,8 +54,8 @@ def _log_if_last_attempt(context: func.Context, documents: int) -> None:
         )
 
 
-@blueprint.function_name("summarise_readings")
-@blueprint.cosmos_db_trigger(
+@summariser_functions.function_name("summarise_readings")
+@summariser_functions.cosmos_db_trigger(
     arg_name="documents",
     connection=names.COSMOS_CONNECTION,
     database_name=names.binding_expression(names.COSMOS_DATABASE),
@@ -64,7 +64,7 @@ def _log_if_last_attempt(context: func.Context, documents: int) -> None:
     create_lease_container_if_not_exists=_CREATE_LEASES,
     start_from_beginning=True,
 )
-@blueprint.retry(
+@summariser_functions.retry(
     strategy="exponential_backoff",
     max_retry_count="8",
     minimum_interval="00:00:01",

@@ -6,11 +6,11 @@ import azure.functions as func
 
 from pipeline.functions_http import forward_to_web_app
 
-blueprint = func.Blueprint()
+visualiser_functions = func.Blueprint()
 
 
-@blueprint.function_name("visualiser")
-@blueprint.route(
+@visualiser_functions.function_name("visualiser")
+@visualiser_functions.route(
     route="{*path}",
     methods=["GET", "HEAD"],
     auth_level=func.AuthLevel.ANONYMOUS,
