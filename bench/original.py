@@ -126,15 +126,19 @@ def poll(store: OriginalStore, sensor_ids: Sequence[str]) -> dict[str, str]:
 
 
 def render_chart(sensor_id: str, summaries: Sequence[Summary]) -> bytes:
-    """The original chart: a new pyplot figure per request, closed after saving."""
+    """The original chart: a new pyplot figure per request, closed after saving (same pixels as ours)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from visualiser import charts
+
     ordered = sorted(summaries, key=lambda summary: summary.timestamp)
     times = [parse_timestamp(summary.timestamp) for summary in ordered]
-    figure = plt.figure(figsize=(6, 3), dpi=80)
+    # As many pixels as ours draws, so the two renders are compared like for like.
+    width, height = getattr(charts, "WIDTH_PX", 480), getattr(charts, "HEIGHT_PX", 240)
+    figure = plt.figure(figsize=(width / 80, height / 80), dpi=80)
     plt.plot(times, [s.max_temp for s in ordered], color="#d62728", label="max")
     plt.plot(times, [s.avg_temp for s in ordered], color="#1f77b4", label="avg")
     plt.plot(times, [s.min_temp for s in ordered], color="#2ca02c", label="min")
