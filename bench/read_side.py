@@ -107,7 +107,12 @@ class Ours(Viewers):
             store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=self.clock
         )
         # What the app compares to decide whether its read model is still current.
-        app.state.read_model_shape = (settings.chart_points, settings.dashboard_poll_seconds)
+        from visualiser import web_context
+
+        shape = getattr(web_context, "read_model_shape", None)
+        app.state.read_model_shape = (
+            shape(settings) if shape else (settings.chart_points, settings.dashboard_poll_seconds)
+        )
         self.client = TestClient(app)
         self.etags: dict[tuple[int, str], str] = {}
 
