@@ -69,3 +69,29 @@ def test_many_bad_posts_then_a_store_outage_through_http(guarded: GuardedStore, 
         statuses = [client.post("/api/readings", json=reading).status_code for _ in range(FAIL_MAX + 1)]
         assert statuses == [503] * (FAIL_MAX + 1)
         assert guarded.breaker.current_state == "open"
+
+
+def test_conflicting_posts_answer_409_and_never_open_the_breaker(
+    guarded: GuardedStore, tmp_path: Path
+) -> None:
+    """A reading id reused with other content is refused by the store (409), however often."""
+    app = create_web_app(store=guarded, settings=settings_from({}))
+    app.state.guarded_store = guarded
+    reading = {
+        "id": "r-1",
+        "sensor_id": "sensor-1",
+        "temperature": 20.0,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+    }
+    with TestClient(app) as client:
+        assert client.post("/api/readings", json=reading).status_code == 201
+        for attempt in range(FAIL_MAX * 5):
+            changed = {**reading, "temperature": 30.0 + attempt}
+            response = client.post("/api/readings", json=changed)
+            assert response.status_code == 409, response.text
+        assert guarded.breaker.current_state == "closed" and guarded.breaker.fail_counter == 0
+        assert client.post("/api/readings", json=reading).status_code in (200, 201)  # the same again
+        (tmp_path / "pipeline.db").rename(tmp_path / "elsewhere.db")
+        statuses = [client.post("/api/readings", json=reading).status_code for _ in range(FAIL_MAX + 1)]
+        assert statuses == [503] * (FAIL_MAX + 1)
+        assert guarded.breaker.current_state == "open"
