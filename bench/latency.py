@@ -170,6 +170,12 @@ def dashboard_cards(url: str) -> int | None:
         page = browser.new_page()
         page.goto(url + "/")
         page.wait_for_function("() => document.querySelectorAll('.card').length > 0", timeout=30_000)
+        # Charts are swapped in once loaded: wait until every card on the page shows one.
+        page.wait_for_function(
+            "() => { const cards = document.querySelectorAll('.card[data-sensor-id]');"
+            " return [...cards].every(card => card.querySelector('img')); }",
+            timeout=60_000,
+        )
         cards = page.evaluate("() => document.querySelectorAll('.card img').length")
         browser.close()
     return int(cards)
