@@ -39,6 +39,11 @@ LATE = tests(
     "test_summariser",
     "test_late_reading_and_a_second_instance_invalidate_cached_windows",
     "test_out_of_order_reading_lands_in_its_place_in_the_window",
+    "test_a_late_reading_repairs_the_summaries_it_enters_at_a_bounded_cost",
+    "test_late_duplicate_redelivered_and_out_of_order_across_two_instances_are_exact",
+)
+STEADY_STATE = tests(
+    "test_summariser", "test_steady_state_costs_one_write_of_two_operations_per_sensor_per_batch"
 )
 CAS = tests("test_store_contract", "test_publish_is_a_compare_and_swap_between_two_instances")
 POISON = tests("test_summariser", "test_poison_documents_are_dead_lettered_and_never_stop_the_batch")
@@ -119,9 +124,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "as-of-is-oldest-in-batch",
-        "summariser/batch.py",
-        "as_of = max(reading.timestamp for reading in batch_readings)\n    stored =",
-        "as_of = min(reading.timestamp for reading in batch_readings)\n    stored =",
+        "summariser/repair.py",
+        "    as_of = max(reading.timestamp for reading in batch)\n",
+        "    as_of = min(reading.timestamp for reading in batch)\n",
         SPLITS,
         "a summary is as of the sensor's newest reading in the batch",
     ),
@@ -144,8 +149,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "cosmos-window-ignores-ties-at-boundary",
         "pipeline/storage/cosmos_store.py",
-        "len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp",
-        "len(valid) >= size",
+        "reverse=True)\n            complete = len(documents) < fetch\n"
+        "            if complete or len(valid) > size and valid[size - 1].timestamp"
+        " != valid[size].timestamp:",
+        "reverse=True)\n            complete = len(documents) < fetch\n"
+        "            if complete or len(valid) >= size:",
         tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
         "on Cosmos DB ties at the window's edge are broken by id over all tied readings",
     ),
@@ -169,18 +177,26 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "cosmos-replace-unconditional",
         "pipeline/storage/cosmos_store.py",
-        "match_condition=MatchConditions.IfNotModified",
-        "match_condition=MatchConditions.Unconditionally",
+        '(LATEST_POINTER_ID, pointer), {"if_match_etag": expected.version}))',
+        "(LATEST_POINTER_ID, pointer)))",
         CAS,
         "publishing against a stale pointer etag writes nothing (Cosmos DB)",
     ),
     Mutation(
         "late-batch-not-repaired",
-        "summariser/batch.py",
-        "            late.append((sensor_id, marker))",
-        "            pass",
+        "summariser/repair.py",
+        "    repairs = repair_late(store, sensor_id, late, windows, size)",
+        "    repairs = repair_late(store, sensor_id, [], windows, size)",
         LATE,
-        "a late reading is folded into the sensor's newest summary",
+        "a late reading is folded into every summary whose window it enters",
+    ),
+    Mutation(
+        "lost-swap-not-rewritten",
+        "summariser/repair.py",
+        "        rewrite |= plan.written",
+        "        pass",
+        tests("test_summariser", "test_two_instances_summarising_concurrently_stay_exact") + LATE,
+        "what a publication that lost the compare-and-swap wrote is computed again",
     ),
     Mutation(
         "late-batch-extends-the-state",
@@ -216,12 +232,20 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     # --- summariser: the in-memory state (steady-state cost) ------------------------------
     Mutation(
-        "state-cache-never-filled",
+        "state-cache-not-filled-after-a-query",
+        "summariser/batch.py",
+        "        cache.put(plan.sensor_id, SensorState(plan.latest, plan.latest_window, marker))",
+        "        pass",
+        STEADY_STATE,
+        "in the steady state a batch costs two operations per sensor: the state is kept in memory",
+    ),
+    Mutation(
+        "state-cache-not-moved-on-the-fast-path",
         "summariser/batch.py",
         "            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))",
         "            pass",
-        tests("test_summariser"),
-        "in the steady state a batch costs two requests per sensor, no state query",
+        STEADY_STATE,
+        "the in-memory state follows every batch, so the next one needs no state read either",
     ),
     # --- read model and charts -------------------------------------------------------------
     Mutation(
