@@ -681,3 +681,21 @@ def test_an_id_reused_by_another_sensor_moves_nothing(store: Store) -> None:
 
     assert store.recent_readings("sensor-1", 30) == sorted(readings, key=lambda r: r.timestamp, reverse=True)
     assert_every_summary_is_exact(store, [*readings, theirs])
+
+
+def test_the_batch_after_a_cold_one_already_costs_the_steady_state(store: Store) -> None:
+    """What a cold batch learnt (no state, windows read from the store) is kept in memory."""
+    batches = per_sensor_batches(sensors=5, batches=2)
+    cache = SensorStateCache()
+    deliver(store, batches[0], cache)  # cold: no pointer yet, every window read from the store
+    store.put_readings(r.to_document() for r in batches[1])
+    before = operations(store)
+
+    summarise_batch([r.to_document() for r in batches[1]], store, WINDOW, NOW, cache=cache)
+
+    spent = operations(store) - before
+    if isinstance(store, SqliteStore):
+        assert spent == Counter({"UPDATE": 5, "INSERT": 5})
+    else:
+        assert spent == Counter({"batch": 5})
+    assert_every_summary_is_exact(store, [r for batch in batches for r in batch])
