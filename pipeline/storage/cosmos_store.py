@@ -248,28 +248,37 @@ class CosmosStore:
         except AzureError as error:
             raise _translate(error) from error
 
-    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+    def _reading_page(self, sensor_id: str, bound: str, size: int, newest_first: bool) -> list[Reading]:
+        """The `size` valid readings nearest `bound`: at or before it, newest first, or after it.
+
+        Ties on timestamp are broken by id over every reading that shares the page's last
+        timestamp, so the page is the same whatever order the server returns ties in.
+        """
+        condition, order = ("<=", "DESC") if newest_first else (">", "ASC")
         fetch = size + 1
         while True:
             documents = self._query(
                 self._readings,
-                "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp <= @as_of "
-                "ORDER BY c.timestamp DESC",
+                f"SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp {condition} @bound "
+                f"ORDER BY c.timestamp {order}",
                 [
                     {"name": "@n", "value": fetch},
                     {"name": "@sensor", "value": sensor_id},
-                    {"name": "@as_of", "value": as_of},
+                    {"name": "@bound", "value": bound},
                 ],
                 partition_key=sensor_id,
             )
             valid = valid_readings(documents)
-            valid.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
+            valid.sort(key=lambda r: (r.timestamp, r.id), reverse=newest_first)
             complete = len(documents) < fetch
             if complete or len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp:
                 return valid[:size]
             # Either invalid documents took places, or readings share the boundary
-            # timestamp and ties must be broken by id over all of them: look further back.
+            # timestamp and ties must be broken by id over all of them: look further on.
             fetch *= 2
+
+    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+        return self._reading_page(sensor_id, as_of, size, newest_first=True)
 
     def _state_of(self, document: Mapping[str, Any]) -> SensorState:
         sensor_id = str(document["sensor_id"])
@@ -375,25 +384,7 @@ class CosmosStore:
             return list(pool.map(self._publish_one, publications))
 
     def readings_after(self, sensor_id: str, after: str, size: int) -> list[Reading]:
-        fetch = size + 1
-        while True:
-            documents = self._query(
-                self._readings,
-                "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.timestamp > @after "
-                "ORDER BY c.timestamp",
-                [
-                    {"name": "@n", "value": fetch},
-                    {"name": "@sensor", "value": sensor_id},
-                    {"name": "@after", "value": after},
-                ],
-                partition_key=sensor_id,
-            )
-            valid = valid_readings(documents)
-            valid.sort(key=lambda r: (r.timestamp, r.id))
-            complete = len(documents) < fetch
-            if complete or len(valid) > size and valid[size - 1].timestamp != valid[size].timestamp:
-                return valid[:size]
-            fetch *= 2  # invalid documents took places, or ties on the boundary: look further on
+        return self._reading_page(sensor_id, after, size, newest_first=False)
 
     def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
         documents = self._query(

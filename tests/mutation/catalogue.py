@@ -151,10 +151,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "cosmos-window-ignores-ties-at-boundary",
         "pipeline/storage/cosmos_store.py",
-        "reverse=True)\n            complete = len(documents) < fetch\n"
+        "reverse=newest_first)\n            complete = len(documents) < fetch\n"
         "            if complete or len(valid) > size and valid[size - 1].timestamp"
         " != valid[size].timestamp:",
-        "reverse=True)\n            complete = len(documents) < fetch\n"
+        "reverse=newest_first)\n            complete = len(documents) < fetch\n"
         "            if complete or len(valid) >= size:",
         tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
         "on Cosmos DB ties at the window's edge are broken by id over all tied readings",
