@@ -45,10 +45,12 @@ class OriginalStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def newest_readings(self, sensor_id: str, count: int) -> list[dict[str, Any]]:
+    def _newest(self, container: str, sensor_id: str, count: int) -> list[dict[str, Any]]:
+        """The original's `TOP n ... ORDER BY timestamp DESC` on "readings" or "summaries"."""
         if isinstance(self.store, CosmosStore):
+            proxy = self.store._readings if container == "readings" else self.store._summaries
             return list(
-                self.store._readings.query_items(
+                proxy.query_items(
                     "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC",
                     parameters=[{"name": "@n", "value": count}, {"name": "@sensor", "value": sensor_id}],
                     partition_key=sensor_id,
@@ -59,33 +61,18 @@ class OriginalStore:
         rows = (
             self.store._connection()
             .execute(
-                "SELECT body FROM readings WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
+                f"SELECT body FROM {container} WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
                 (sensor_id, count),
             )
             .fetchall()
         )
         return [json.loads(body) for (body,) in rows]
 
+    def newest_readings(self, sensor_id: str, count: int) -> list[dict[str, Any]]:
+        return self._newest("readings", sensor_id, count)
+
     def newest_summaries(self, sensor_id: str, count: int) -> list[dict[str, Any]]:
-        if isinstance(self.store, CosmosStore):
-            return list(
-                self.store._summaries.query_items(
-                    "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC",
-                    parameters=[{"name": "@n", "value": count}, {"name": "@sensor", "value": sensor_id}],
-                    partition_key=sensor_id,
-                    response_hook=self.store.meter.hook("query"),
-                )
-            )
-        assert isinstance(self.store, SqliteStore)
-        rows = (
-            self.store._connection()
-            .execute(
-                "SELECT body FROM summaries WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
-                (sensor_id, count),
-            )
-            .fetchall()
-        )
-        return [json.loads(body) for (body,) in rows]
+        return self._newest("summaries", sensor_id, count)
 
     def insert_summary(self, document: dict[str, Any]) -> None:
         if isinstance(self.store, CosmosStore):
