@@ -242,6 +242,24 @@ def original_side(store: Store, workers: int = 1) -> Side:
     return concurrently
 
 
+def measure_three(
+    ours_store: Store,
+    cache: SensorStateCache,
+    original_store: Store,
+    concurrent_store: Store,
+    stream: list[dict[str, Any]],
+) -> dict[str, Run]:
+    """Ours, the original as written and the original with ours' concurrency, on one stream."""
+    return measure(
+        {
+            "ours": (ours_store, ours_side(ours_store, cache)),
+            "original": (original_store, original_side(original_store)),
+            CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
+        },
+        stream,
+    )
+
+
 def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
     """Ours and the original (as written, and with ours' concurrency) on SQLite: same file."""
     ids = sensor_ids(sensors)
@@ -251,14 +269,7 @@ def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
     concurrent_store = copy_sqlite(ours_store, folder / f"concurrent-{sensors}.db")
     stream = readings(ids, HISTORY, per_sensor, seed=2)
     try:
-        return measure(
-            {
-                "ours": (ours_store, ours_side(ours_store, cache)),
-                "original": (original_store, original_side(original_store)),
-                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
-            },
-            stream,
-        )
+        return measure_three(ours_store, cache, original_store, concurrent_store, stream)
     finally:
         for store in (ours_store, original_store, concurrent_store):
             store.close()
@@ -275,14 +286,7 @@ def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) 
         prepare(store, ids, warm=False)  # the same readings; the original keeps no state
     stream = readings(ids, HISTORY, per_sensor, seed=2)
     try:
-        return measure(
-            {
-                "ours": (ours_store, ours_side(ours_store, cache)),
-                "original": (original_store, original_side(original_store)),
-                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
-            },
-            stream,
-        )
+        return measure_three(ours_store, cache, original_store, concurrent_store, stream)
     finally:
         for store in (ours_store, original_store, concurrent_store):
             store.close()

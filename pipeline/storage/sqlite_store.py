@@ -141,6 +141,12 @@ def prepare_schema(connection: sqlite3.Connection) -> None:
 
 
 STATE_CHUNK = 500
+# A sensor's readings nearest a time, ties broken by id: at or before it (a window), or after it.
+_WINDOW_SQL = (
+    "SELECT body FROM readings WHERE sensor_id = ? AND timestamp <= ? "
+    "ORDER BY timestamp DESC, id DESC LIMIT ?"
+)
+_AFTER_SQL = "SELECT body FROM readings WHERE sensor_id = ? AND timestamp > ? ORDER BY timestamp, id LIMIT ?"
 # Pairs of parameters per `(sensor_id, id) IN (VALUES ...)` look-up.
 KEY_CHUNK = 400
 
@@ -447,22 +453,19 @@ class SqliteStore:
                 )
         return len(documents)
 
-    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+    def _reading_page(self, sensor_id: str, bound: str, size: int, newest_first: bool) -> list[Reading]:
+        """The `size` valid readings nearest `bound`: at or before it, newest first, or after it."""
+        sql = _WINDOW_SQL if newest_first else _AFTER_SQL
         fetch = size + 1
         while True:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT body FROM readings WHERE sensor_id = ? AND timestamp <= ? "
-                    "ORDER BY timestamp DESC, id DESC LIMIT ?",
-                    (sensor_id, as_of, fetch),
-                )
-                .fetchall()
-            )
+            rows = self._connection().execute(sql, (sensor_id, bound, fetch)).fetchall()
             valid = valid_readings(json.loads(body) for (body,) in rows)
             if len(valid) >= size or len(rows) < fetch:
                 return valid[:size]
-            fetch *= 2  # invalid documents took places in the page; look further back
+            fetch *= 2  # invalid documents took places in the page; look further on
+
+    def reading_window(self, sensor_id: str, as_of: str, size: int) -> list[Reading]:
+        return self._reading_page(sensor_id, as_of, size, newest_first=True)
 
     def sensor_states(self, sensor_ids: Sequence[str]) -> dict[str, SensorState]:
         states: dict[str, SensorState] = {}
@@ -550,21 +553,7 @@ class SqliteStore:
             return [self._publish_one(connection, publication) for publication in publications]
 
     def readings_after(self, sensor_id: str, after: str, size: int) -> list[Reading]:
-        fetch = size + 1
-        while True:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT body FROM readings WHERE sensor_id = ? AND timestamp > ? "
-                    "ORDER BY timestamp, id LIMIT ?",
-                    (sensor_id, after, fetch),
-                )
-                .fetchall()
-            )
-            valid = valid_readings(json.loads(body) for (body,) in rows)
-            if len(valid) >= size or len(rows) < fetch:
-                return valid[:size]
-            fetch *= 2  # invalid documents took places in the page; look further on
+        return self._reading_page(sensor_id, after, size, newest_first=False)
 
     def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
         rows = (
