@@ -79,7 +79,10 @@ def assert_refused_and_reported(
     """While the store cannot persist: 503 + Retry-After for writes, the breaker opens, health says why.
 
     With `feed_fails`, the store cannot even be read: the change feed fails in a row too,
-    and health names it (the summariser must survive that and resume afterwards).
+    and health names it (the summariser must survive that and resume afterwards). Break
+    the store only once `wait_until_summarised` returned: a batch still in flight would
+    fail instead, and be retried under the function's own (slower) policy while the feed
+    is not read at all.
     """
     for _ in range(6):  # more than the breaker's 5 consecutive failures
         response = writer.post()
@@ -108,18 +111,23 @@ def assert_nothing_acknowledged_lost(tmp_path: Path, store_path: Path, writer: W
         assert again.stop(signal.SIGINT) == 0
 
 
+def wait_until_summarised(host: LocalHost, writer: Writer, timeout: float = 30) -> None:
+    """Until the newest acknowledged reading is summarised: no summariser batch is in flight then."""
+
+    def summarised() -> bool:
+        newest = httpx.get(f"{host.url}/api/sensors/{SENSOR}/summaries", params={"limit": 1}).json()
+        return bool(newest) and newest[0]["timestamp"] == writer.newest
+
+    eventually(summarised, timeout, "every acknowledged reading summarised")
+
+
 def recover(host: LocalHost, writer: Writer) -> None:
     writer.post_until_accepted(60)  # after the breaker's cooldown, the next write succeeds
     for _ in range(3):
         assert writer.post().status_code == 201
     eventually(lambda: health(host.url).status_code == 200, 30, "health 200 again")
     assert 500 not in writer.statuses
-
-    def summarised() -> bool:  # the summariser survived the fault and caught up
-        newest = httpx.get(f"{host.url}/api/sensors/{SENSOR}/summaries", params={"limit": 1}).json()
-        return bool(newest) and newest[0]["timestamp"] == writer.newest
-
-    eventually(summarised, 30, "every acknowledged reading summarised, in the same process")
+    wait_until_summarised(host, writer)  # the summariser survived the fault and caught up, in-process
 
 
 def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None:
@@ -128,6 +136,7 @@ def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None
         writer = Writer(host.url)
         for _ in range(3):
             assert writer.post().status_code == 201
+        wait_until_summarised(host, writer)
         os.rename(store_path, tmp_path / "elsewhere.db")  # gone from its path, as if deleted
         assert_refused_and_reported(host, writer, tmp_path, "store file deleted")
         os.rename(tmp_path / "elsewhere.db", store_path)
@@ -143,6 +152,7 @@ def test_store_file_deleted_for_good_is_refused_and_its_content_saved_at_stop(tm
         writer = Writer(host.url)
         for _ in range(5):
             assert writer.post().status_code == 201
+        wait_until_summarised(host, writer)
         store_path.unlink()
         assert_refused_and_reported(host, writer, tmp_path, "store file deleted")
         assert host.stop(signal.SIGINT) == 0
@@ -159,6 +169,7 @@ def test_store_file_replaced_refuses_writes_until_the_original_is_back(tmp_path)
         writer = Writer(host.url)
         for _ in range(3):
             assert writer.post().status_code == 201
+        wait_until_summarised(host, writer)
         os.link(store_path, tmp_path / "original.db")  # keep the original to put it back
         shutil.copyfile(store_path, tmp_path / "copy.db")
         os.replace(tmp_path / "copy.db", store_path)  # another file now sits at the path
