@@ -86,6 +86,8 @@ def late_reading(store: Store, sensor: str, temperature: float) -> None:
         sensor,
         temperature,
         format_timestamp(NOW - timedelta(seconds=2, milliseconds=500)),
+        # As every reading in production has one: its summaries then name it.
+        correlation_id=f"ingest-{temperature}",
     )
     assert late.timestamp < newest
     store.put_readings([late.to_document()])

@@ -23,7 +23,14 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 def seed(store: Store, sensors: tuple[str, ...] = ("sensor-1", "sensor-2"), count: int = 12) -> None:
     readings = [
-        Reading(f"{sid}-{n}", sid, 20.0 + n, format_timestamp(NOW - timedelta(seconds=count - n)))
+        # Traced as every reading in production is (pipeline.correlation): summaries name them.
+        Reading(
+            f"{sid}-{n}",
+            sid,
+            20.0 + n,
+            format_timestamp(NOW - timedelta(seconds=count - n)),
+            correlation_id=f"{n:032x}",
+        )
         for sid in sensors
         for n in range(count)
     ]

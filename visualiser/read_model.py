@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cachetools import LRUCache
@@ -55,8 +55,15 @@ class Delta:
 
 
 def summary_version(summary: Summary) -> str:
-    """`{timestamp}~{digest of the values}`: moves whenever the summary's content does."""
-    content = json.dumps(summary.to_document(), sort_keys=True, separators=(",", ":")).encode()
+    """`{timestamp}~{digest of the values}`: moves whenever the summary's statistics do.
+
+    The correlation ids are left out, as `Summary` equality leaves them out: they are a
+    trace, and the pointer a version is read from does not carry them (Cosmos DB) while
+    the history a chart is drawn from does, so including them made every chart look
+    outdated the moment it was drawn and never kept.
+    """
+    statistics = replace(summary, correlation_ids=()).to_document()
+    content = json.dumps(statistics, sort_keys=True, separators=(",", ":")).encode()
     return f"{summary.timestamp}~{hashlib.sha256(content).hexdigest()[:10]}"
 
 
@@ -279,7 +286,8 @@ class ReadModel:
             if cached is not None:
                 metrics.record_chart(None)
                 return cached
-        summaries = self._store.recent_summaries(sensor_id, options.points or self._chart_points)
+        points = options.points or self._chart_points
+        summaries = self._store.recent_summaries(sensor_id, points, traced=False)
         started = time.perf_counter()
         png = render_chart(
             sensor_id,
