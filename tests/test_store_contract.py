@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -162,6 +163,17 @@ def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store
         summary("sensor-1", 20).id,
         summary("sensor-1", 15).id,
     ]
+
+
+def test_untraced_history_has_the_same_statistics_and_ids_without_the_trace(store: Store) -> None:
+    traced = [replace(summary("sensor-1", t, avg=20.0 + t), correlation_ids=(f"{t:032x}",)) for t in (10, 20)]
+    for item in traced:
+        publish(store, item)
+    full = store.recent_summaries("sensor-1", 10)
+    statistics = store.recent_summaries("sensor-1", 10, traced=False)
+    assert [s.correlation_ids for s in full] == [(f"{20:032x}",), (f"{10:032x}",)]
+    untraced = [replace(s, correlation_ids=()).to_document() for s in full]
+    assert [s.to_document() for s in statistics] == untraced
 
 
 def test_sensor_states_keep_the_window_and_version(store: Store) -> None:

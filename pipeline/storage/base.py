@@ -241,8 +241,13 @@ class Store(Protocol):
     def latest_summaries(self) -> dict[str, Summary]:
         """Every sensor's newest summary, from one query."""
 
-    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
-        """A sensor's summaries, newest first."""
+    def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
+        """A sensor's summaries, newest first.
+
+        With `traced=False` without their correlation ids (a chart needs only the
+        statistics), which a store may use to return less: on Cosmos DB a query is
+        charged for the data it returns.
+        """
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
         """A sensor's valid readings, newest first."""

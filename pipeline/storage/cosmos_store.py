@@ -21,7 +21,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
 from pipeline import names
-from pipeline.readings import DeadLetter, Reading, Summary
+from pipeline.readings import DeadLetter, Reading, Summary, summary_id
 from pipeline.settings import CosmosConnection
 from pipeline.storage.base import (
     END_OF_TIME,
@@ -422,10 +422,14 @@ class CosmosStore:
             latest[summary.sensor_id] = summary
         return latest
 
-    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
+    def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
+        # Untraced (a chart): only the statistics come back, not the ids, correlation ids
+        # and system fields (about a third of each document); the id is the deterministic
+        # one, known from the sensor and the timestamp.
+        fields = "*" if traced else "c.timestamp, c.max_temp, c.min_temp, c.avg_temp, c.count"
         documents = self._query(
             self._summaries,
-            "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor AND c.id != @pointer "
+            f"SELECT TOP @n {fields} FROM c WHERE c.sensor_id = @sensor AND c.id != @pointer "
             "ORDER BY c.timestamp DESC",
             [
                 {"name": "@n", "value": limit},
@@ -434,6 +438,11 @@ class CosmosStore:
             ],
             partition_key=sensor_id,
         )
+        if not traced:
+            documents = [
+                {**document, "id": summary_id(sensor_id, document["timestamp"]), "sensor_id": sensor_id}
+                for document in documents
+            ]
         return [Summary.from_document(document) for document in documents]
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:

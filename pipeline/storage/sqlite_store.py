@@ -25,7 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -581,7 +581,7 @@ class SqliteStore:
         latest = (Summary.from_document(json.loads(body)) for (body,) in rows)
         return {summary.sensor_id: summary for summary in latest}
 
-    def recent_summaries(self, sensor_id: str, limit: int) -> list[Summary]:
+    def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
         rows = (
             self._connection()
             .execute(
@@ -590,7 +590,8 @@ class SqliteStore:
             )
             .fetchall()
         )
-        return [Summary.from_document(json.loads(body)) for (body,) in rows]
+        summaries = [Summary.from_document(json.loads(body)) for (body,) in rows]
+        return summaries if traced else [replace(summary, correlation_ids=()) for summary in summaries]
 
     def recent_readings(self, sensor_id: str, limit: int) -> list[Reading]:
         return self.reading_window(sensor_id, END_OF_TIME, limit)
