@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +173,10 @@ class LocalHost:
         )
         log.close()
         wait_for_port(self.port, timeout, self.process)
+        # The web app is built on the first request (seconds on a loaded machine): build
+        # it here, so a test's own first request does not run into httpx's 5 s timeout.
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{self.url}/", timeout=timeout)
         return self
 
     def stop(self, signal_number: int | None = None, timeout: float = 10.0) -> int:

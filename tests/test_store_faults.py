@@ -209,6 +209,7 @@ def test_immutable_store_file_refuses_writes_until_it_is_writable(tmp_path) -> N
         writer = Writer(host.url)
         for _ in range(3):
             assert writer.post().status_code == 201
+        wait_until_summarised(host, writer)
         try:
             chattr("+i", store_path)
         except subprocess.CalledProcessError:

@@ -166,7 +166,7 @@ def test_circuit_opens_after_repeated_store_failures_then_half_opens(tmp_path) -
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    guarded = GuardedStore(SqliteStore(blocker / "pipeline.db"), fail_max=3, cooldown_seconds=1)
+    guarded = GuardedStore(SqliteStore(blocker / "pipeline.db"), fail_max=3, cooldown_seconds=3)
     app = create_web_app(store=SqliteStore(blocker / "x.db"), settings=settings_from({}))
     app.state.guarded_store = guarded
     with TestClient(app) as client:
@@ -176,7 +176,8 @@ def test_circuit_opens_after_repeated_store_failures_then_half_opens(tmp_path) -
         assert guarded.breaker.current_state == "open"
         refused = client.get("/api/sensors/sensor-1/readings")
         assert refused.status_code == 503
-        assert 1 <= int(refused.headers["retry-after"]) <= 1
+        # Still open (3 s, so a stalled machine does not half-open it first): the time left.
+        assert 1 <= int(refused.headers["retry-after"]) <= 3
         assert client.get("/api/health").status_code == 503
         # Bad input does not count as a store failure.
         assert client.get("/api/sensors/sensor-1/readings", params={"limit": 0}).status_code == 400
