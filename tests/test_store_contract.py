@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import replace
 
@@ -351,3 +352,19 @@ def test_a_conflict_in_a_thousand_readings_writes_none_of_them(store: Store) -> 
     for sensor in range(5):
         expected = [reading(999, sensor="dev-3", temperature=2.0)] if sensor == 3 else []
         assert store.recent_readings(f"dev-{sensor}", 500) == expected
+
+
+def test_sqlite_commits_are_on_disk_before_they_are_acknowledged(sqlite_store: SqliteStore) -> None:
+    """WAL with synchronous=FULL (2) on every connection: a power cut loses no commit."""
+    seen: list[tuple[str, int]] = []
+
+    def settings() -> None:
+        connection = sqlite_store._connection()
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+        seen.append((mode, connection.execute("PRAGMA synchronous").fetchone()[0]))
+
+    settings()
+    other_thread = threading.Thread(target=settings)
+    other_thread.start()
+    other_thread.join()
+    assert seen == [("wal", 2), ("wal", 2)]
