@@ -20,6 +20,7 @@ from pipeline.storage import Store, StoreError, StoreUnavailable
 log = logging.getLogger(__name__)
 GUARDED = (
     "latest_summaries",
+    "latest_pointers",
     "recent_summaries",
     "recent_readings",
     "recent_dead_letters",

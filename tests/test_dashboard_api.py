@@ -77,15 +77,16 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def late_reading(store: Store, sensor: str, temperature: float) -> None:
-    """A reading older than the sensor's newest one, inside its window: the newest summary's
-    values change, its timestamp does not."""
+def late_reading(store: Store, sensor: str, temperature: float, seconds_before: float = 2.5) -> None:
+    """A reading older than the sensor's newest one. By default inside its window: the newest
+    summary's values change, its timestamp does not. Older than the window (the seeds' first
+    reading is 12 s before NOW): only older summaries change."""
     newest = store.recent_summaries(sensor, 1)[0].timestamp
     late = Reading(
         f"{sensor}-late-{temperature}",
         sensor,
         temperature,
-        format_timestamp(NOW - timedelta(seconds=2, milliseconds=500)),
+        format_timestamp(NOW - timedelta(seconds=seconds_before)),
         # As every reading in production has one: its summaries then name it.
         correlation_id=f"ingest-{temperature}",
     )
@@ -106,7 +107,12 @@ def seeded(store: Store) -> Iterator[Store]:
     yield store
 
 
-def test_a_late_reading_moves_the_version_the_etag_and_the_pixels(seeded: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "seconds_before", [2.5, 12.5], ids=["changes-the-newest-summary", "changes-only-older-summaries"]
+)
+def test_a_late_reading_moves_the_version_the_etag_and_the_pixels(
+    seeded: Store, tmp_path: Path, seconds_before: float
+) -> None:
     clock = Clock()
     client, read_model = app_with(seeded, clock)
     with client:
@@ -117,13 +123,17 @@ def test_a_late_reading_moves_the_version_the_etag_and_the_pixels(seeded: Store,
             client.get("/plot/sensor-1.png", headers={"If-None-Match": chart.headers["etag"]}).status_code
             == 304
         )
-        summary_before = seeded.recent_summaries("sensor-1", 1)[0]
+        history_before = seeded.recent_summaries("sensor-1", 10)
 
-        late_reading(seeded, "sensor-1", 95.5)
+        late_reading(seeded, "sensor-1", 95.5, seconds_before)
 
-        summary_after = seeded.recent_summaries("sensor-1", 1)[0]
-        assert summary_after.timestamp == summary_before.timestamp  # same as-of reading...
-        assert summary_after.max_temp == 95.5  # ...other values
+        history_after = seeded.recent_summaries("sensor-1", 10)
+        assert history_after[0].timestamp == history_before[0].timestamp  # same as-of reading
+        if seconds_before < 12:
+            assert history_after[0].max_temp == 95.5  # ...other values
+        else:  # the newest summary is the same; the chart's history is not
+            assert history_after[0] == history_before[0]
+            assert {s.max_temp for s in history_after[1:]} == {95.5}  # (with its own summary)
 
         def moved() -> str | None:
             clock.now += 1.0  # past the time-to-live: the next poll refreshes
@@ -260,6 +270,6 @@ def test_read_cost_does_not_grow_with_viewers(seeded: Store) -> None:
     # Charts: drawn once per version whatever the viewers (both sensors, then sensor-1 twice).
     assert one["recent_summaries"] == together["recent_summaries"] == spread["recent_summaries"] == 2 + 2
     # Polls at the same moments: 10 viewers cost exactly what one does (one query per poll).
-    assert together["latest_summaries"] == one["latest_summaries"] == 20
+    assert together["latest_pointers"] == one["latest_pointers"] == 20
     # Viewers spread over the interval: still at most one query per time-to-live (1 s).
-    assert spread["latest_summaries"] <= 40 / 1.0 + 1
+    assert spread["latest_pointers"] <= 40 / 1.0 + 1

@@ -120,7 +120,7 @@ def test_hostile_bodies_get_a_4xx_with_a_reason_and_the_security_headers(
 class ExplodingStore(SqliteStore):
     """A store with a bug (not a StoreError): what an unexpected failure looks like."""
 
-    def latest_summaries(self):  # type: ignore[override]
+    def latest_pointers(self):  # type: ignore[override]
         raise KeyError("a bug")
 
 

@@ -166,6 +166,17 @@ def test_summaries_upsert_by_id_and_latest_pointer_never_moves_back(store: Store
     ]
 
 
+def test_the_pointer_revision_moves_with_every_publication_even_of_older_summaries(store: Store) -> None:
+    revisions = []
+    for item in (summary("sensor-1", 10), summary("sensor-1", 20), summary("sensor-1", 15, avg=30.0)):
+        publish(store, item)  # the last one only repairs history: the newest stays as of 20 s
+        pointers = store.latest_pointers()
+        assert pointers["sensor-1"].summary == store.latest_summaries()["sensor-1"]
+        revisions.append(pointers["sensor-1"].revision)
+    assert store.latest_pointers()["sensor-1"].summary == summary("sensor-1", 20)
+    assert len(set(revisions)) == 3
+
+
 def test_untraced_history_has_the_same_statistics_and_ids_without_the_trace(store: Store) -> None:
     traced = [replace(summary("sensor-1", t, avg=20.0 + t), correlation_ids=(f"{t:032x}",)) for t in (10, 20)]
     for item in traced:

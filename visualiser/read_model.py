@@ -4,9 +4,11 @@ Every viewer polls `/api/summary-timestamps` every few seconds; all of them shar
 answer for a short time-to-live, so store cost per instance does not grow with viewers.
 
 Each sensor's latest summary has a *version*: its timestamp, `~`, and a digest of its
-values. A late reading that changes the newest summary's values but not its timestamp
-still moves the version, and so the poll's answer, the chart's ETag and its cache key.
-Versions start with the timestamp, so they sort like timestamps.
+values and of its pointer's revision. A late reading that changes the newest summary's
+values but not its timestamp, or only older summaries (the chart's history), still moves
+the version, and so the poll's answer, the chart's ETag and its cache key. (So does a
+redelivered batch that writes the same values again: a chart drawn again for nothing,
+never one left stale.) Versions start with the timestamp, so they sort like timestamps.
 
 Changes are numbered (a *generation* that moves only when some version does), so a
 viewer that says which generation it has seen gets only what changed since (the delta
@@ -54,8 +56,8 @@ class Delta:
     body: bytes
 
 
-def summary_version(summary: Summary) -> str:
-    """`{timestamp}~{digest of the values}`: moves whenever the summary's statistics do.
+def summary_version(summary: Summary, revision: str = "") -> str:
+    """`{timestamp}~{digest}` of the summary's statistics and its pointer's `revision`.
 
     The correlation ids are left out, as `Summary` equality leaves them out: they are a
     trace, and the pointer a version is read from does not carry them (Cosmos DB) while
@@ -63,7 +65,7 @@ def summary_version(summary: Summary) -> str:
     outdated the moment it was drawn and never kept.
     """
     statistics = replace(summary, correlation_ids=()).to_document()
-    content = json.dumps(statistics, sort_keys=True, separators=(",", ":")).encode()
+    content = json.dumps([statistics, revision], sort_keys=True, separators=(",", ":")).encode()
     return f"{summary.timestamp}~{hashlib.sha256(content).hexdigest()[:10]}"
 
 
@@ -114,8 +116,9 @@ class ReadModel:
         # The lock is released only once the new answer is in place: a request that comes
         # meanwhile is served the previous answer and never starts a second query.
         try:
-            latest = self._store.latest_summaries()
-            versions = {sensor_id: summary_version(summary) for sensor_id, summary in latest.items()}
+            pointers = self._store.latest_pointers()
+            latest = {sensor_id: pointer.summary for sensor_id, pointer in pointers.items()}
+            versions = {sensor: summary_version(p.summary, p.revision) for sensor, p in pointers.items()}
             with self._latest_lock:
                 changed = [s for s, version in versions.items() if self._versions.get(s) != version]
                 removed = [sensor for sensor in self._versions if sensor not in versions]
@@ -245,13 +248,21 @@ class ReadModel:
             self._deltas[(generation, seen)] = delta
         return delta
 
-    def _chart_key(self, newest: Summary, options: ChartOptions, y_range: tuple[float, float] | None) -> str:
-        thresholds = self.dashboard.thresholds_for(newest.sensor_id)
+    def _current(self) -> tuple[dict[str, Summary], dict[str, str]]:
+        """The latest summaries and their versions, from the same refresh."""
+        self._refreshed()
+        with self._latest_lock:
+            return self._latest, self._versions
+
+    def _chart_key(
+        self, sensor_id: str, version: str, options: ChartOptions, y_range: tuple[float, float] | None
+    ) -> str:
+        thresholds = self.dashboard.thresholds_for(sensor_id)
         key = "\n".join(
             str(part)
             for part in (
-                newest.sensor_id,
-                summary_version(newest),
+                sensor_id,
+                version,
                 options.points or self._chart_points,
                 options.scale,
                 options.theme,
@@ -268,19 +279,20 @@ class ReadModel:
     def chart_etag(self, sensor_id: str, options: ChartOptions | None = None) -> str | None:
         """The ETag the sensor's chart has now, known without rendering it."""
         options = options or ChartOptions()
-        latest = self.latest()
-        newest = latest.get(sensor_id)
-        return None if newest is None else self._chart_key(newest, options, self._y_range(options, latest))
+        latest, versions = self._current()
+        if sensor_id not in latest:
+            return None
+        return self._chart_key(sensor_id, versions[sensor_id], options, self._y_range(options, latest))
 
     def chart(self, sensor_id: str, options: ChartOptions | None = None) -> Chart | None:
         """The sensor's chart as of its newest summary, or None for an unknown sensor."""
         options = options or ChartOptions()
-        latest = self.latest()
+        latest, versions = self._current()
         newest = latest.get(sensor_id)
         if newest is None:
             return None
         y_range = self._y_range(options, latest)
-        key = self._chart_key(newest, options, y_range)
+        key = self._chart_key(sensor_id, versions[sensor_id], options, y_range)
         with self._charts_lock:
             cached = self._charts.get(key)
             if cached is not None:
@@ -303,6 +315,7 @@ class ReadModel:
         drawn_newest = max(summaries, key=lambda summary: summary.timestamp, default=None)
         # The pointer moves before the summary is written: a history that does not end at
         # the pointer's version yet is served but not kept, so the next request draws again.
+        # (Statistics only: the history's summaries carry no pointer revision.)
         if drawn_newest is not None and summary_version(drawn_newest) == summary_version(newest):
             with self._charts_lock:
                 self._charts[key] = chart

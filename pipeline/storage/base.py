@@ -131,6 +131,20 @@ class LatestMarker:
 
 
 @dataclass(frozen=True)
+class LatestSummary:
+    """A sensor's newest summary and the revision of its pointer.
+
+    The revision moves with every publication for the sensor: a new summary, a corrected
+    one, older ones repaired by a late reading (the newest unchanged), or a redelivered
+    batch writing the same values again. So a reader that keeps it knows when anything in
+    the sensor's history may have changed, not only its newest summary.
+    """
+
+    summary: Summary
+    revision: str
+
+
+@dataclass(frozen=True)
 class SensorState:
     """A sensor's latest summary, the window it was computed from, and the pointer's version.
 
@@ -240,6 +254,9 @@ class Store(Protocol):
 
     def latest_summaries(self) -> dict[str, Summary]:
         """Every sensor's newest summary, from one query."""
+
+    def latest_pointers(self) -> dict[str, LatestSummary]:
+        """Every sensor's newest summary with its pointer's revision, from one query."""
 
     def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
         """A sensor's summaries, newest first.

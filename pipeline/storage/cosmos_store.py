@@ -28,6 +28,7 @@ from pipeline.storage.base import (
     LATEST_POINTER_ID,
     NO_POINTER,
     LatestMarker,
+    LatestSummary,
     Publication,
     SensorState,
     StoreError,
@@ -410,16 +411,20 @@ class CosmosStore:
             raise _translate(error) from error
 
     def latest_summaries(self) -> dict[str, Summary]:
+        return {sensor_id: latest.summary for sensor_id, latest in self.latest_pointers().items()}
+
+    def latest_pointers(self) -> dict[str, LatestSummary]:
         documents = self._query(
             self._summaries,
             "SELECT c.sensor_id, c.summary_id, c.timestamp, c.max_temp, c.min_temp, c.avg_temp, "
-            "c.count FROM c WHERE c.id = @id",  # not the windows: the dashboard needs none
+            "c.count, c._etag FROM c WHERE c.id = @id",  # not the windows: the dashboard needs none
             [{"name": "@id", "value": LATEST_POINTER_ID}],
         )
         latest = {}
         for document in documents:
             summary = Summary.from_document(dict(document, id=document["summary_id"]))
-            latest[summary.sensor_id] = summary
+            # Every replace of the pointer gives it a new etag: its revision.
+            latest[summary.sensor_id] = LatestSummary(summary, str(document["_etag"]))
         return latest
 
     def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:

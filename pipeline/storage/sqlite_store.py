@@ -40,6 +40,7 @@ from pipeline.storage.base import (
     NO_POINTER,
     FeedBatch,
     LatestMarker,
+    LatestSummary,
     Publication,
     SensorState,
     StoreError,
@@ -577,9 +578,15 @@ class SqliteStore:
         )
 
     def latest_summaries(self) -> dict[str, Summary]:
-        rows = self._connection().execute("SELECT body FROM latest_summaries").fetchall()
-        latest = (Summary.from_document(json.loads(body)) for (body,) in rows)
-        return {summary.sensor_id: summary for summary in latest}
+        return {sensor_id: latest.summary for sensor_id, latest in self.latest_pointers().items()}
+
+    def latest_pointers(self) -> dict[str, LatestSummary]:
+        rows = self._connection().execute("SELECT body, version FROM latest_summaries").fetchall()
+        # The version is the compare-and-swap's: it moves with every publication.
+        latest = (
+            LatestSummary(Summary.from_document(json.loads(body)), str(version)) for body, version in rows
+        )
+        return {pointer.summary.sensor_id: pointer for pointer in latest}
 
     def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
         rows = (

@@ -249,15 +249,16 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "chart-etag-ignores-newest-summary",
         "visualiser/read_model.py",
-        "                summary_version(newest),\n",
-        "                newest.timestamp,\n",
+        "                version,\n",
+        '                version.split("~")[0],\n',
         DASHBOARD_FRESHNESS,
         "a summary with new values gives the chart a new ETag (no stale 304)",
     ),
     Mutation(
         "chart-cache-key-ignores-newest-summary",
         "visualiser/read_model.py",
-        "        key = self._chart_key(newest, options, y_range)\n        with self._charts_lock:",
+        "        key = self._chart_key(sensor_id, versions[sensor_id], options, y_range)\n"
+        "        with self._charts_lock:",
         "        key = sensor_id\n        with self._charts_lock:",
         DASHBOARD_FRESHNESS,
         "a newer summary gives new PNG bytes (the cached chart is not served forever)",
