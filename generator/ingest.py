@@ -39,12 +39,14 @@ def readings_from_submission(payload: Any, now: datetime) -> list[Reading]:
             readings.append(reading_from_submission(item, now))
         except InvalidReading as invalid:
             errors.append({"index": index, "errors": invalid.errors})
-    # The same reading twice (a device resending within one request) is written once;
-    # one id for two different readings is a client error.
-    unique: dict[str, Reading] = {}
+    # A reading is identified by (sensor_id, id), as in the stores: the same reading twice
+    # (a device resending within one request) is written once; one identity for two
+    # different readings is a client error. Two sensors may use the same id.
+    unique: dict[tuple[str, str], Reading] = {}
     for reading in readings:
-        if unique.setdefault(reading.id, reading) != reading:
-            errors.append({"index": None, "errors": {"id": f"{reading.id!r} names two different readings"}})
+        if unique.setdefault((reading.sensor_id, reading.id), reading) != reading:
+            message = f"{reading.id!r} names two different readings of {reading.sensor_id!r}"
+            errors.append({"index": None, "errors": {"id": message}})
             break
     if errors:
         raise RejectedSubmission(errors)

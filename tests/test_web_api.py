@@ -148,8 +148,18 @@ def test_post_of_a_stored_reading_is_idempotent_and_other_content_is_409(
     assert conflict.json()["conflicts"] == [{"sensor_id": "dev-7", "id": "dev-7-a"}]
     assert [r.id for r in store.recent_readings("dev-7", 10)] == ["dev-7-a"]  # nothing written
     assert store.recent_readings("dev-7", 10)[0].temperature == 22.25
-    # The same id under another sensor is another reading.
+    # The same id under another sensor is another reading, in one POST as in two.
     assert client.post("/api/readings", json=dict(first, sensor_id="dev-8")).status_code == 201
+    both = [dict(first, id="shared", sensor_id="dev-7"), dict(first, id="shared", sensor_id="dev-9")]
+    assert client.post("/api/readings", json=both).status_code == 201
+    assert [r.id for r in store.recent_readings("dev-9", 10)] == ["shared"]
+    # One identity for two different readings in one POST is refused, naming it.
+    twice = [dict(first, id="twice"), dict(first, id="twice", temperature=23.0)]
+    refused = client.post("/api/readings", json=twice)
+    assert refused.status_code == 422
+    assert refused.json()["details"] == [
+        {"index": None, "errors": {"id": "'twice' names two different readings of 'dev-7'"}}
+    ]
 
 
 def test_dead_letter_listing(client: TestClient, store: Store) -> None:
