@@ -39,7 +39,7 @@ def _report_progress(
             log.warning("store unavailable: %s; writes are refused (503) until it is back", error)
             continue
         log.info(
-            "progress: %d readings written, %d summarised in %d batches, feed backlog %d "
+            "progress: %d readings generated, %d summarised in %d batches, feed backlog %d "
             "(lag %.1f s), %d dead letters, %d failed attempts retried, %d batches given up",
             counters.readings_written,
             counters.readings_summarised,

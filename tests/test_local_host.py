@@ -110,4 +110,4 @@ def test_progress_lines_and_help(tmp_path) -> None:
     log = host.log()
     assert f"running at http://localhost:{host.port}/" in log
     assert "3 sensors" in log
-    assert "readings written" in log and "feed backlog" in log and "dead letters" in log
+    assert "readings generated" in log and "feed backlog" in log and "dead letters" in log
