@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from bench import ingest, latency, original, scenarios, system, throughput
+from bench import ingest, latency, original, read_side, scenarios, system, throughput
 from bench.cost_model import Operation
 from bench.metering import deployed_policies
 from pipeline.settings import settings_from
@@ -60,6 +60,7 @@ TARGETS: list[tuple[str, str, float]] = [
     ("import_s", "<=", 0.3),
     ("timestamps_p95_ms", "<=", 200),
     ("sqlite_5_rate", ">=", 20_000),
+    ("idle_poll_bytes_40k", "<=", 1024),
 ]
 rows: list[tuple[str, str, str]] = []
 STARTED = time.perf_counter()
@@ -464,6 +465,14 @@ def main() -> None:
             f"{scale.timestamps_p50_ms:.0f} / {scale.timestamps_p95_ms:.0f}",
         )
         say("scale", "chart images on the dashboard at once", str(scale.cards_on_page))
+        polled = 4_000 if QUICK else 40_000
+        poll = read_side.poll_bytes(sensors=polled)
+        figures["idle_poll_bytes_40k"] = poll["idle"]
+        say(
+            "read side",
+            f"one poll at {polled:,} sensors, bytes on the wire: first (gzip) / idle (304) / one changed",
+            f"{poll['first']:,} / {poll['idle']:,} / {poll['one_changed']:,}",
+        )
     visible = scale.cards_on_page or 24
     cost_figures, cost_table = costs(recorded, visible)
     figures.update(cost_figures)
@@ -477,7 +486,8 @@ def main() -> None:
         f"speedup_sqlite_10k={figures['speedup_sqlite_10k']:.2f} "
         f"ru_ratio_a={figures['ru_ratio_a']:.3f} ru_ratio_c={figures['ru_ratio_c']:.4f} "
         f"ingest_trips_per_1000={figures['ingest_trips_per_1000']:.0f} "
-        f"render_ratio={figures['render_ratio']:.2f}"
+        f"render_ratio={figures['render_ratio']:.2f} "
+        f"idle_poll_bytes_40k={figures['idle_poll_bytes_40k']:.0f}"
     )
     for line in verdicts(figures)[2:]:
         if "MISSED" in line:
