@@ -287,6 +287,9 @@ class SqliteStore:
         # The file this store opened first: whatever later sits at the path must be it.
         self._file: _FileId | None = None
         self._generation = 0  # moved on to make every thread reconnect
+        # The pointers as last read, by sensor: (body, version) -> its parsed form, so a
+        # dashboard refresh over thousands of sensors parses only the pointers that moved.
+        self._pointers_read: dict[str, tuple[str, int, LatestSummary]] = {}
 
     def _connect(self, create: bool) -> _Connection:
         if create:
@@ -581,12 +584,19 @@ class SqliteStore:
         return {sensor_id: latest.summary for sensor_id, latest in self.latest_pointers().items()}
 
     def latest_pointers(self) -> dict[str, LatestSummary]:
-        rows = self._connection().execute("SELECT body, version FROM latest_summaries").fetchall()
-        # The version is the compare-and-swap's: it moves with every publication.
-        latest = (
-            LatestSummary(Summary.from_document(json.loads(body)), str(version)) for body, version in rows
-        )
-        return {pointer.summary.sensor_id: pointer for pointer in latest}
+        rows = self._connection().execute("SELECT sensor_id, body, version FROM latest_summaries").fetchall()
+        known = self._pointers_read
+        pointers: dict[str, LatestSummary] = {}
+        for sensor_id, body, version in rows:
+            cached = known.get(sensor_id)
+            if cached is not None and cached[0] == body and cached[1] == version:
+                pointers[sensor_id] = cached[2]
+                continue
+            # The version is the compare-and-swap's: it moves with every publication.
+            pointers[sensor_id] = LatestSummary(Summary.from_document(json.loads(body)), str(version))
+        # Replaced whole (never mutated), so threads reading it concurrently are safe.
+        self._pointers_read = {sensor: (body, version, pointers[sensor]) for sensor, body, version in rows}
+        return pointers
 
     def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:
         rows = (
