@@ -438,8 +438,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "conflicting-ids-accepted",
         "generator/ingest.py",
-        "if unique.setdefault(reading.id, reading) != reading:",
-        "if unique.setdefault(reading.id, reading) is None:",
+        "if unique.setdefault((reading.sensor_id, reading.id), reading) != reading:",
+        "if unique.setdefault((reading.sensor_id, reading.id), reading) is None:",
         SUBMISSION,
         "one id naming two different readings is refused",
     ),
