@@ -41,8 +41,50 @@ param alertEmail string = ''
 @description('false provisions every alert rule and the availability test disabled.')
 param alertsEnabled bool = true
 
+// The alert thresholds: the same names, defaults and limits as infra/app/alerts.bicep, each
+// set from an azd environment value in main.parameters.json (tests/test_infra.py checks all three).
 @description('Feed lag (seconds) above which the feed-lag alert counts a batch as behind; also the health limit.')
 param feedLagThresholdSeconds int = 120
+
+@allowed([
+  5
+  10
+  15
+  30
+  45
+  60
+])
+@description('Minutes the summariser must fail with no successful batch before alerting.')
+param summariserFailingMinutes int = 15
+
+@allowed([
+  5
+  10
+  15
+  30
+  45
+  60
+])
+@description('Minutes every summarised batch must stay behind the feed-lag threshold before alerting.')
+param feedLagMinutes int = 10
+
+@minValue(0)
+@description('Dead letters within 5 minutes that fire the alert (0: the first one).')
+param deadLetterThreshold int = 0
+
+@allowed([
+  5
+  15
+  30
+  60
+])
+@description('Minutes of failing availability checks before the dashboard counts as down.')
+param dashboardDownMinutes int = 5
+
+@minValue(1)
+@maxValue(3)
+@description('Availability test locations (of 3) that must fail at once for the dashboard to count as down.')
+param failedLocationCount int = 2
 
 @description('Create Azure App Configuration for live settings (read with the managed identity).')
 param appConfiguration bool = false
@@ -236,6 +278,11 @@ module alerts 'app/alerts.bicep' = {
     alertEmail: alertEmail
     alertsEnabled: alertsEnabled
     feedLagThresholdSeconds: feedLagThresholdSeconds
+    summariserFailingMinutes: summariserFailingMinutes
+    feedLagMinutes: feedLagMinutes
+    deadLetterThreshold: deadLetterThreshold
+    dashboardDownMinutes: dashboardDownMinutes
+    failedLocationCount: failedLocationCount
   }
 }
 

@@ -250,3 +250,46 @@ def test_app_configuration_on_request_with_rbac_and_no_keys(templates) -> None:
     assert "appConfiguration" in endpoint and "endpoint" in endpoint
     assert names.APP_CONFIGURATION_CLIENT_ID in settings
     assert names.LIVE_SETTINGS_REFRESH_SECONDS in settings
+
+
+AZD_VALUE = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*)(?:=(?P<default>[^}]*))?\}$")
+# Alert parameters the deployment wires from other resources, not settings anyone chooses.
+ALERT_WIRING = {"appInsightsName", "location", "tags", "appUri"}
+
+
+def constraints(parameter: dict) -> list[dict]:
+    """A parameter's limits (allowed values, min, max): its decorators but the description."""
+    return [d for d in parameter["decorators"] if d["type"] != "description"]
+
+
+def azd_default(value: object) -> str:
+    """How azd writes a default in `${NAME=default}` (it converts the text to the Bicep type)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def test_every_alert_threshold_is_settable_with_azd_env_set(templates) -> None:
+    alerts = templates["app/alerts.bicep"]["parameters"]
+    main = templates["main.bicep"]
+    passed = main["modules"]["alerts"]["config"]["params"]
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert {name for name, p in alerts.items() if p["default"] is None} == ALERT_WIRING
+    assert ALERT_WIRING <= set(passed)
+    settable = sorted(set(alerts) - ALERT_WIRING)
+    assert len(settable) >= 8, settable
+    readme = (ROOT / "README.md").read_text().split("### Alerts", 1)[1].split("\n### ", 1)[0]
+    for name in settable:
+        # alerts.bicep <- main.bicep: the main template's parameter of the same name, unchanged.
+        assert passed.get(name) == name, f"main.bicep does not pass {name} to the alerts module"
+        declared = main["parameters"][name]
+        assert declared["type"] == alerts[name]["type"], name
+        assert declared["default"] == alerts[name]["default"], name
+        assert constraints(declared) == constraints(alerts[name]), name
+        # main.bicep <- main.parameters.json: an azd environment value, defaulting to the same.
+        assert name in mapped, f"{name} is not mapped in main.parameters.json"
+        value = AZD_VALUE.match(mapped[name]["value"])
+        assert value, (name, mapped[name]["value"])
+        expected = re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()  # feedLagMinutes -> FEED_LAG_MINUTES
+        assert value["name"] == expected, (name, value["name"])
+        default = alerts[name]["default"]
+        assert (value["default"] or "") == azd_default(default), (name, value["default"])
+        assert f"`{expected}`" in readme, f"the README's alert table does not name {expected}"

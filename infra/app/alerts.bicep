@@ -34,6 +34,7 @@ param feedLagThresholdSeconds int = 120
 ])
 @description('Minutes every summarised batch must stay behind the threshold before alerting.')
 param feedLagMinutes int = 10
+@minValue(0)
 @description('Dead letters within the window that fire the alert (0: the first one).')
 param deadLetterThreshold int = 0
 @allowed([
@@ -44,6 +45,9 @@ param deadLetterThreshold int = 0
 ])
 @description('Minutes of failing availability checks before the dashboard counts as down.')
 param dashboardDownMinutes int = 5
+// At most the number of locations healthTest probes from (3): more could never fire.
+@minValue(1)
+@maxValue(3)
 @description('Availability test locations that must fail at once.')
 param failedLocationCount int = 2
 
