@@ -237,8 +237,6 @@ def test_postprovision_hook_writes_identity_settings_only() -> None:
 def test_app_configuration_on_request_with_rbac_and_no_keys(templates) -> None:
     [store] = resources_of(templates, "Microsoft.AppConfiguration/configurationStores")
     assert store["config"]["properties"]["disableLocalAuth"] is True
-    appconfig = (INFRA / "app" / "appconfig.bicep").read_text()
-    assert "516239f1-63e1-4d78-a4de-a74fb236a071" in appconfig  # App Configuration Data Reader
     main = templates["main.bicep"]
     module = main["modules"]["appConfig"]
     assert module["config"]["condition"] == "appConfiguration"  # created only when asked
@@ -250,6 +248,51 @@ def test_app_configuration_on_request_with_rbac_and_no_keys(templates) -> None:
     assert "appConfiguration" in endpoint and "endpoint" in endpoint
     assert names.APP_CONFIGURATION_CLIENT_ID in settings
     assert names.LIVE_SETTINGS_REFRESH_SECONDS in settings
+
+
+APP_CONFIGURATION_DATA_READER = "516239f1-63e1-4d78-a4de-a74fb236a071"  # Azure built-in role id
+
+
+def test_the_apps_identity_reads_app_configuration_through_a_role_on_the_store(templates) -> None:
+    template = templates["app/appconfig.bicep"]
+    variables = {name: v["value"] for name, v in template.get("variables", {}).items()}
+
+    def resolved(value: object) -> object:
+        """A variable's value where pycep gives its name (pycep writes both as plain strings)."""
+        return variables.get(value, value) if isinstance(value, str) else value
+
+    [store_name] = [
+        name
+        for name, r in template["resources"].items()
+        if r["type"] == "Microsoft.AppConfiguration/configurationStores" and not r["existing"]
+    ]
+    readers = []
+    for resource in template["resources"].values():
+        if resource["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        assert API_VERSION.match(resource["api_version"])
+        # pycep nests a conditional resource's body under config.config, beside its condition.
+        config = resource["config"]["config"] if "condition" in resource["config"] else resource["config"]
+        role = config["properties"]["roleDefinitionId"]["function"]
+        assert role["type"] == "subscription_resource_id"
+        assert role["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+        if resolved(role["parameters"]["resource_name_1"]) == APP_CONFIGURATION_DATA_READER:
+            readers.append(resource["config"])
+    assert len(readers) == 1, f"{len(readers)} App Configuration Data Reader role assignments"
+    [reader] = readers
+    assert "condition" not in reader  # always granted: the store exists only to be read by the app
+    assert reader.get("scope") == store_name  # on the store itself, not the resource group
+    assert reader["properties"]["principalId"] == "readerPrincipalId"
+    assert "readerPrincipalId" in template["parameters"]
+    assert reader["properties"]["principalType"] == "ServicePrincipal"  # a managed identity
+    # A deterministic name from store, principal and role: re-provisioning does not duplicate it.
+    name = reader["name"]["function"]
+    assert name["type"] == "guid"
+    assert json.dumps(name["parameters"]["base_string"]).count(f'"{store_name}"') == 1
+    assert {resolved(v) for k, v in name["parameters"].items() if k.startswith("extra")} == {
+        "readerPrincipalId",
+        APP_CONFIGURATION_DATA_READER,
+    }
 
 
 AZD_VALUE = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*)(?:=(?P<default>[^}]*))?\}$")
