@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.functions.timer import TimerRequest
 
+from local_host.triggers import CollectingOut, LocalContext
+from pipeline import live_settings as live_module
 from pipeline import names
 from pipeline.live_settings import (
     LIVE_SETTINGS,
@@ -140,6 +147,173 @@ def test_an_unreachable_app_configuration_keeps_the_app_settings(caplog) -> None
     with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
         assert settings.apply(base) == base
     assert any("live settings unavailable" in r.getMessage() for r in caplog.records)
+
+
+class TickClock:
+    """One fake time for the generator's `datetime.now` and the live settings' refresh clock."""
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.now = self.start
+
+    def __call__(self) -> float:
+        return (self.now - self.start).total_seconds()
+
+    def datetime(self) -> type[datetime]:
+        clock = self
+
+        class Now(datetime):
+            @classmethod
+            def now(cls, tz=None):  # type: ignore[override]
+                return clock.now
+
+        return Now
+
+
+def test_a_changed_generator_speed_reaches_the_running_simulation_between_two_ticks(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    import generator.bindings as bindings
+
+    live_file = tmp_path / "live.json"
+    write(live_file, {names.GENERATOR_TIMING: "uniform", names.GENERATOR_SPEED: 1})
+    for name, value in (
+        (names.LIVE_SETTINGS_FILE, str(live_file)),
+        (names.LIVE_SETTINGS_REFRESH_SECONDS, "30"),
+    ):
+        monkeypatch.setenv(name, value)
+    # The process's live settings, built from the environment as the app builds them, on a
+    # clock the test moves: a refresh is due once 30 s have passed since the last.
+    live_module.live_settings.cache_clear()
+    clock = TickClock()
+    monkeypatch.setattr(live_module.live_settings(), "_clock", clock)
+    monkeypatch.setattr(bindings, "datetime", clock.datetime())
+    monkeypatch.setattr(bindings, "_simulation", None)
+
+    def tick(seconds: int) -> dict[str, int]:
+        """Readings per sensor of one timer invocation, `seconds` after the previous one."""
+        clock.now += timedelta(seconds=seconds)
+        out = CollectingOut()
+        bindings.generate_readings(TimerRequest(past_due=False), out, LocalContext("generate_readings"))
+        return Counter(document["sensor_id"] for document in out.get())
+
+    try:
+        tick(0)  # the first tick builds the simulation
+        simulation = bindings.simulation()
+        assert (simulation.timing, simulation.speed) == ("uniform", 1.0)
+        sensors = len(simulation.sensor_ids)  # the app settings' sensors (process-wide, cached)
+        # Uniform timing: gaps of 1 to 10 s divided by the speed, so 100 s hold at most 101
+        # readings per sensor at speed 1 and at least 999 at speed 100 (hard bounds, not odds).
+        slow = tick(100)
+        assert len(slow) == sensors and max(slow.values()) <= 101, slow
+        write(live_file, {names.GENERATOR_TIMING: "uniform", names.GENERATOR_SPEED: 100})
+        fast = tick(100)
+        assert bindings.simulation() is simulation  # changed in place, not rebuilt
+        assert simulation.speed == 100.0
+        assert len(fast) == sensors and min(fast.values()) >= 999, fast
+        # A bad speed is refused by name; the running simulation keeps the last good one.
+        write(live_file, {names.GENERATOR_TIMING: "poisson", names.GENERATOR_SPEED: 0})
+        with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+            tick(100)
+        assert (simulation.timing, simulation.speed) == ("poisson", 100.0)  # timing applied too
+        assert any(
+            r.getMessage().startswith(f"live setting {names.GENERATOR_SPEED} refused") for r in caplog.records
+        )
+    finally:
+        live_module.live_settings.cache_clear()  # the next user builds from its own environment
+
+
+class AppConfigurationStore:
+    """What an App Configuration store holds now, and whether it answers."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+        self.reachable = True
+        self.loads: list[dict] = []
+
+
+class StubProvider(Mapping):
+    """Stands in for the provider's network calls only: loads and refreshes copy the store.
+
+    Like the real provider (azure-appconfiguration-provider 2.5), a failed refresh is passed
+    to `on_refresh_error` and the values it had stay.
+    """
+
+    def __init__(self, store: AppConfigurationStore, on_refresh_error) -> None:
+        self._store = store
+        self._on_refresh_error = on_refresh_error
+        self._values = dict(store.values)
+
+    def refresh(self) -> None:
+        if not self._store.reachable:
+            self._on_refresh_error(ServiceRequestError("store unreachable"))
+            return
+        self._values = dict(self._store.values)
+
+    def __getitem__(self, key: str) -> object:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def test_a_value_changed_in_app_configuration_is_used_after_the_refresh_interval(monkeypatch, caplog) -> None:
+    import azure.appconfiguration.provider as provider
+
+    store = AppConfigurationStore({names.CHART_POINTS: "80"})
+
+    def load(**kwargs) -> StubProvider:
+        store.loads.append(kwargs)
+        return StubProvider(store, kwargs["on_refresh_error"])
+
+    monkeypatch.setattr(provider, "load", load)
+    chosen = live_settings_from(
+        {
+            names.APP_CONFIGURATION_ENDPOINT: "https://appcs-x.azconfig.io",
+            names.APP_CONFIGURATION_CLIENT_ID: "client-id",
+            names.LIVE_SETTINGS_REFRESH_SECONDS: "60",
+        }
+    )
+    assert isinstance(chosen.source, AppConfigurationSource)
+    clock = Clock()
+    settings = LiveSettings(chosen.source, refresh_seconds=60, clock=clock, env={})
+    base = settings_from({})
+
+    assert settings.apply(base).chart_points == 80
+    [loaded] = store.loads
+    assert loaded["endpoint"] == "https://appcs-x.azconfig.io"
+    assert loaded["refresh_enabled"] is True and loaded["refresh_interval"] == 60
+    assert type(loaded["credential"]).__name__ == "ManagedIdentityCredential"  # no keys
+
+    store.values = {names.CHART_POINTS: 120}  # a JSON content type comes back typed
+    clock.now = 59
+    assert settings.apply(base).chart_points == 80  # not due yet
+    clock.now = 60
+    assert settings.apply(base).chart_points == 120  # the new value, no restart
+    assert len(store.loads) == 1  # refreshed, not loaded again
+
+    store.values = {names.CHART_POINTS: "many", names.GENERATOR_SPEED: "2"}
+    clock.now = 120
+    with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+        applied = settings.apply(base)
+    assert (applied.chart_points, applied.generator_speed) == (120, 2.0)
+    [refusal] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusal.startswith(f"live setting {names.CHART_POINTS} refused")
+    assert "'many'" in refusal and refusal.endswith("keeping 120")
+
+    caplog.clear()
+    store.reachable, store.values = False, {names.CHART_POINTS: "90"}
+    clock.now = 180
+    with caplog.at_level(logging.WARNING, logger="pipeline.live_settings"):
+        assert settings.apply(base).chart_points == 120  # the last good value while it is down
+    assert any("App Configuration refresh failed" in r.getMessage() for r in caplog.records)
+    store.reachable = True
+    clock.now = 240
+    assert settings.apply(base).chart_points == 90
 
 
 @pytest.mark.slow
