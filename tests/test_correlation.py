@@ -63,6 +63,18 @@ def test_the_correlation_id_is_not_part_of_what_a_reading_is() -> None:
     assert reading_from_document(forged).correlation_id is None  # never copied into logs unchecked
 
 
+def test_a_dead_letter_carries_only_a_well_formed_stored_correlation_id() -> None:
+    from summariser.batch import dead_letter_for
+
+    now = datetime.now(UTC)
+    poison = {"id": "p1", "sensor_id": "sensor-1", "temperature": "hot", "correlation_id": TRACE}
+    assert dead_letter_for(poison, "bad temperature", now).correlation_id == TRACE
+    forged = dict(poison, correlation_id="not\nan id")
+    assert dead_letter_for(forged, "bad temperature", now).correlation_id is None  # never into logs
+    assert dead_letter_for({"id": "p2"}, "no sensor", now).correlation_id is None
+    assert dead_letter_for(["not", "a", "document"], "not an object", now).correlation_id is None
+
+
 @pytest.mark.slow
 def test_a_posted_reading_is_followed_to_its_summary_logs_and_a_poison_dead_letter(
     tmp_path, monkeypatch
@@ -89,7 +101,19 @@ def test_a_posted_reading_is_followed_to_its_summary_logs_and_a_poison_dead_lett
         stored = httpx.get(f"{host.url}/api/sensors/probe-1/readings").json()
         assert {r["correlation_id"] for r in stored} == {TRACE, untraced}
 
-        # A poison document that carries a correlation id (written past the API's validation).
+        # A POST refuses an invalid reading itself (422, its id in the header), writing nothing:
+        # the feed never sees it, so it is never dead-lettered.
+        refused = httpx.post(
+            f"{host.url}/api/readings",
+            json=dict(reading, temperature="hot"),
+            headers={"traceparent": f"00-{poison_trace}-00f067aa0ba902b7-01"},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["x-correlation-id"] == poison_trace
+        assert len(httpx.get(f"{host.url}/api/sensors/probe-1/readings").json()) == 2
+
+        # So a poison document in the feed was written by other means (here straight into the
+        # store); the dead letter names the correlation id the document was stored with.
         poison = {
             "id": "poison-traced",
             "sensor_id": "probe-1",
@@ -109,6 +133,8 @@ def test_a_posted_reading_is_followed_to_its_summary_logs_and_a_poison_dead_lett
 
         eventually(lambda: dead_letter() is not None, 20, "the poison document dead-lettered")
         assert dead_letter()["correlation_id"] == poison_trace
+        # The only dead letter: the refused POST left nothing behind.
+        assert [d["source_id"] for d in httpx.get(f"{host.url}/api/deadletter").json()] == ["poison-traced"]
         assert host.stop(signal.SIGINT) == 0
 
     records = [json.loads(line) for line in host.log().splitlines() if line.strip()]
