@@ -92,8 +92,10 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
         title="sensor-pipeline",
         version="1.0.0",
         description="Live per-sensor temperature summaries.",
-        docs_url=None,  # visualiser.api_docs serves /api/docs with our own assets
-        openapi_url="/api/openapi.json",
+        # visualiser.api_docs serves /api/docs with our own assets, and /api/openapi.json
+        # gzipped (FastAPI's own route is not); app.openapi() builds the document either way.
+        docs_url=None,
+        openapi_url=None,
         redoc_url=None,
     )
     app.state.store = store

@@ -24,6 +24,7 @@ from pipeline.settings import settings_from
 from pipeline.storage import Store
 from summariser.batch import summarise_batch
 from tests.test_web_api import NOW, seed
+from visualiser.charts import MARGINS_PX
 from visualiser.read_model import ReadModel
 from visualiser.web_context import read_model_shape
 from web_app import create_web_app
@@ -273,3 +274,24 @@ def test_read_cost_does_not_grow_with_viewers(seeded: Store) -> None:
     assert together["latest_pointers"] == one["latest_pointers"] == 20
     # Viewers spread over the interval: still at most one query per time-to-live (1 s).
     assert spread["latest_pointers"] <= 40 / 1.0 + 1
+
+
+def max_line_top(png: bytes, tmp_path: Path) -> int:
+    """The highest row of the plot area (below the legend) where the max line is drawn."""
+    image = pixels(png, tmp_path, "shared.png")[..., :3]
+    top = MARGINS_PX["top"] * 2 - 3  # scale 2; the legend's own max swatch sits above it
+    red = np.abs(image - np.array([0xC6, 0x28, 0x28]) / 255).sum(axis=-1) < 0.15
+    return int(np.flatnonzero(red[top:].any(axis=1))[0]) + top - MARGINS_PX["top"] * 2
+
+
+def test_a_shared_y_range_never_cuts_off_older_values(seeded: Store, tmp_path: Path) -> None:
+    """The shared range comes from every sensor's latest summary; an older 90 °C still shows."""
+    late_reading(seeded, "sensor-1", 90.0, seconds_before=12.5)  # only an older summary
+    latest = seeded.recent_summaries("sensor-1", 1)[0]
+    assert latest.max_temp < 40 and max(s.max_temp for s in seeded.recent_summaries("sensor-1", 50)) == 90
+    client, _ = app_with(seeded, Clock())
+    with client:
+        chart = client.get("/plot/sensor-1.png", params={"points": 200, "y": "shared", "scale": 2})
+        assert chart.status_code == 200
+        # Cut off, the line would run into the plot's top edge (row 0); it peaks below it.
+        assert max_line_top(chart.content, tmp_path) >= 8

@@ -1,4 +1,5 @@
-"""`/api/docs`: Swagger UI from files we serve ourselves, so it works offline and under our CSP.
+"""`/api/docs`: Swagger UI from files we serve ourselves, so it works offline and under our CSP;
+and `/api/openapi.json`, gzipped like every other text answer.
 
 FastAPI's default page loads Swagger UI from a CDN and starts it with an inline script;
 our Content-Security-Policy (`script-src 'self'`) blocks both. The assets come from the
@@ -7,10 +8,12 @@ our Content-Security-Policy (`script-src 'self'`) blocks both. The assets come f
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from visualiser.compression import Asset, compressed
@@ -54,11 +57,28 @@ def _asset(name: str) -> Asset | None:
     if name not in _ASSETS:
         return None
     if name not in _cache:
-        import hashlib
-
         body = (_bundle_dir() / name).read_bytes()
         _cache[name] = Asset(body, _ASSETS[name], f'"{hashlib.sha256(body).hexdigest()[:20]}"')
     return _cache[name]
+
+
+def _openapi_asset(app: FastAPI) -> Asset:
+    asset = getattr(app.state, "openapi_asset", None)
+    if asset is None:  # the routes do not change while the app runs: encode once
+        body = json.dumps(app.openapi(), separators=(",", ":")).encode()
+        asset = Asset(body, "application/json", f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+        app.state.openapi_asset = asset
+    return asset
+
+
+@router.get("/api/openapi.json")
+def openapi_document(request: Request) -> Response:
+    """The OpenAPI document of every route (FastAPI's own route would not compress it)."""
+    asset = _openapi_asset(request.app)
+    headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
 @router.get("/api/docs")

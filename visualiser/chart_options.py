@@ -32,3 +32,18 @@ def shared_range(latest: Iterable[Summary], dashboard: DashboardSettings) -> tup
     low = min([s.min_temp for s in summaries] + [limits.low])
     high = max([s.max_temp for s in summaries] + [limits.high])
     return (math.floor(low / Y_STEP) * Y_STEP - Y_STEP, math.ceil(high / Y_STEP) * Y_STEP + Y_STEP)
+
+
+def covering(y_range: tuple[float, float], summaries: Iterable[Summary]) -> tuple[float, float]:
+    """The shared range, widened in whole steps where this chart's own summaries go beyond it.
+
+    The shared range is built from every sensor's latest summary; a longer history (200 or
+    1000 summaries) can hold older values outside it, which would be cut off at the edge.
+    """
+    low, high = y_range
+    for summary in summaries:
+        if summary.min_temp < low:
+            low = math.floor(summary.min_temp / Y_STEP) * Y_STEP - Y_STEP
+        if summary.max_temp > high:
+            high = math.ceil(summary.max_temp / Y_STEP) * Y_STEP + Y_STEP
+    return low, high

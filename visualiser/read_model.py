@@ -34,7 +34,7 @@ from pipeline.readings import Summary
 from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
 from visualiser.alerts import sensor_alerts
-from visualiser.chart_options import ChartOptions, shared_range
+from visualiser.chart_options import ChartOptions, covering, shared_range
 from visualiser.charts import render_chart
 
 log = logging.getLogger(__name__)
@@ -325,7 +325,9 @@ class ReadModel:
             summaries,
             scale=options.scale,
             theme=options.theme,
-            y_range=y_range,
+            # Nothing clipped: the key still names the chart, as the version and the
+            # number of points determine the summaries drawn.
+            y_range=None if y_range is None else covering(y_range, summaries),
             thresholds=self.dashboard.thresholds_for(sensor_id),
             gap_seconds=self.dashboard.stale_after_seconds,
         )
