@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -38,7 +39,9 @@ HIDE = (
 )
 HOT, SILENT = "sensor-7", "sensor-12"
 STALE_SECONDS = 300  # SENSOR_INTERVAL_SECONDS x STALE_AFTER_MISSED_INTERVALS below
+CHART_POINTS = 80  # not the default (50): the range label must say the real number
 HOST_ENV = {
+    "CHART_POINTS": str(CHART_POINTS),
     "ALERT_HIGH_CELSIUS": "35",
     "ALERT_LOW_CELSIUS": "5",
     "SENSOR_INTERVAL_SECONDS": "30",
@@ -254,6 +257,59 @@ def test_alert_first_natural_order_stale_values_on_every_page_and_no_axe_violati
     phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"))
 
 
+LAYOUT_SHIFTS = """
+window.layoutShifts = [];
+new PerformanceObserver(list => {
+  for (const entry of list.getEntries()) {
+    window.layoutShifts.push({value: entry.value, sources: (entry.sources || []).map(source => {
+      const node = source.node;
+      const text = (node && node.textContent || '').slice(0, 40);
+      const name = node ? `${node.nodeName}.${node.className || node.id} "${text}"` : '?';
+      const [before, after] = [source.previousRect, source.currentRect];
+      return `${name}: (${before.x},${before.y} ${before.width}x${before.height})`
+           + ` -> (${after.x},${after.y} ${after.width}x${after.height})`;
+    })});
+  }
+}).observe({type: 'layout-shift', buffered: true});
+// Each card's height as it is first shown, before its values arrive.
+window.firstHeights = {};
+new MutationObserver(records => {
+  for (const record of records) for (const node of record.addedNodes) {
+    if (node.dataset && node.dataset.sensorId) window.firstHeights[node.dataset.sensorId] = node.offsetHeight;
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+@pytest.mark.parametrize("width", [390, 412])
+def test_nothing_moves_when_data_arrives_on_a_phone(host, open_page, width) -> None:
+    """Cumulative layout shift over the first polls: what Lighthouse counts, and a user feels.
+
+    Every shift counts, also those Chromium marks as just after input (it marks the first
+    ones after a navigation so, though no one touched the page). 412 px is Lighthouse's
+    phone; the stale card's longer "no data" text is what used to wrap.
+    """
+    page = open_page("about:blank", viewport={"width": width, "height": 844}, is_mobile=True, has_touch=True)
+    polls: list[int] = []
+    page.on("response", lambda r: polls.append(r.status) if "/api/summary-timestamps" in r.url else None)
+    page.add_init_script(LAYOUT_SHIFTS)
+    page.goto(f"{host.url}/")
+    wait_for_cards(page, 24)
+    wait_until(page, lambda: len(polls) >= 4, "three polls after the first")
+    shifts = page.evaluate("() => window.layoutShifts")
+    total = sum(shift["value"] for shift in shifts)
+    assert total < 0.02, f"layout shift {total:.3f}: " + json.dumps(shifts, indent=1)[:3000]
+    # Below the fold too (where no shift is counted): a card keeps the height it was
+    # first shown with, and every card has the same, whether alerting, stale or neither.
+    heights = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.card')].map(
+                   c => [c.dataset.sensorId, [window.firstHeights[c.dataset.sensorId], c.offsetHeight]]))"""
+    )
+    assert all(first == now for first, now in heights.values()), heights
+    assert len({now for _, now in heights.values()}) == 1, heights
+    assert heights[SILENT][1] == heights[HOT][1] == heights["sensor-1"][1]
+
+
 def test_one_time_zone_whatever_the_browser_zone(host, open_page) -> None:
     page = open_page(f"{host.url}/", timezone_id="America/New_York")
     wait_for_cards(page, 24)
@@ -283,6 +339,17 @@ def test_time_range_search_and_shared_axis(host, open_page) -> None:
                    return img.currentSrc.includes('points=200') && img.complete && img.naturalWidth > 0; }"""
     )
     assert "points=" not in card(page, "sensor-4")["src"]
+    # The default range is labelled with what CHART_POINTS really draws.
+    options = page.eval_on_selector(
+        '.card[data-sensor-id="sensor-4"] select',
+        "s => [...s.options].map(o => [o.value, o.textContent, o.selected])",
+    )
+    assert options == [
+        ["50", "last 50 summaries", False],
+        ["0", f"last {CHART_POINTS} summaries", True],
+        ["200", "last 200 summaries", False],
+        ["1000", "last 1000 summaries", False],
+    ]
 
     page.fill("#search", "sensor-1")
     page.wait_for_function("() => document.querySelectorAll('.card').length === 11")
@@ -307,6 +374,28 @@ def test_dark_mode_follows_the_system_charts_included(host, open_page) -> None:
     assert chart_pixels(page, "sensor-1")[..., :3].mean() < 0.35  # a dark chart, not a white one
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-dark.png"))
+
+
+def test_favicon_description_and_compressed_text(host, open_page) -> None:
+    encodings: dict[str, str | None] = {}
+    page = open_page("about:blank")
+    page.on("response", lambda r: encodings.update({r.url.split("?")[0]: r.headers.get("content-encoding")}))
+    page.goto(f"{host.url}/")
+    wait_for_cards(page, 24)
+    description = page.get_attribute('meta[name="description"]', "content")
+    assert description and len(description) > 40
+    icon = page.evaluate(
+        """async () => { const href = document.querySelector('link[rel="icon"]').href;
+                         const response = await fetch(href);
+                         const image = new Image(); image.src = href; await image.decode();
+                         const type = response.headers.get('content-type');
+                         return [response.status, type, image.naturalWidth]; }"""
+    )
+    assert icon[0] == 200 and icon[1].startswith("image/svg+xml") and icon[2] > 0
+    page.goto(f"{host.url}/api/openapi.json")
+    # The browser asks for gzip (Accept-Encoding): every text answer above 1 KiB is gzipped.
+    for path in ("/", "/static/dashboard.js", "/static/dashboard.css", "/api/openapi.json"):
+        assert encodings.get(f"{host.url}{path}") == "gzip", (path, encodings)
 
 
 def test_api_docs_render_offline_without_csp_violations(host, open_page) -> None:
@@ -504,3 +593,87 @@ def test_connection_loss_and_return(browser, tmp_path: Path) -> None:
         finally:
             assert returned.stop(signal.SIGINT) == 0
         context.close()
+
+
+ANNOUNCEMENTS = """
+window.heard = [];      // every text #announcer was given
+window.statusTexts = []; // every text the visible status line showed
+addEventListener('DOMContentLoaded', () => {
+  const watch = (id, into) => new MutationObserver(() => into.push(document.getElementById(id).textContent))
+    .observe(document.getElementById(id), {childList: true, characterData: true, subtree: true});
+  watch('announcer', window.heard);
+  watch('status', window.statusTexts);
+});
+"""
+
+
+def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
+    """#announcer speaks on a new alert, on charts failing or back (once, not per chart) and
+    on a connection change; idle polls change no text a screen reader hears; "updated N s
+    ago" moves on. Its own host: an alert here would reorder the shared host's cards."""
+    sensors = ("sensor-1", "sensor-2", "sensor-3")
+    now = datetime.now(UTC)
+    with local_host(tmp_path, "--no-generator") as server:
+        for sensor in sensors:
+            post(server.url, readings(sensor, 12, now - timedelta(seconds=1), lambda n: 20 + n % 3))
+        wait_summarised(server.url, {s: format_timestamp(now - timedelta(seconds=1)) for s in sensors})
+        proxy = PathFaultProxy(server.port, "/plot/").start()
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            polls: list[int] = []
+            page.on("response", lambda r: polls.append(r.status) if "/summary-timestamps" in r.url else None)
+            page.add_init_script(ANNOUNCEMENTS)
+            page.goto(f"{proxy.url}/")
+            wait_for_cards(page, 3)
+            page.wait_for_function("() => document.getElementById('status').textContent === 'live'")
+            assert page.get_attribute("#announcer", "aria-live") == "polite"
+            # The status line changes with every failing chart: not a live region itself.
+            assert page.get_attribute("#status", "aria-live") in (None, "off")
+            assert page.get_attribute("#status", "role") not in ("status", "alert", "log")
+
+            # Idle polls: nothing a screen reader would hear changes; the age does.
+            page.evaluate("() => { window.heard.length = 0; window.statusTexts.length = 0; }")
+            ago = '.card[data-sensor-id="sensor-1"] .ago'
+            age = page.text_content(ago)
+            assert re.fullmatch(r"updated \d+ s ago", age), age
+            idle_from = len(polls)
+            wait_until(page, lambda: polls[idle_from:].count(304) >= 3, "three idle polls")
+            assert page.evaluate("() => [window.heard, window.statusTexts]") == [[], []]
+            wait_until(page, lambda: page.text_content(ago) != age, "the age to move on")
+            assert re.fullmatch(r"updated \d+ s ago", page.text_content(ago))
+
+            # A new alert is said once, by name.
+            post(server.url, readings("sensor-2", 10, datetime.now(UTC), lambda n: 45.0))
+            page.wait_for_function("() => window.heard.length > 0")
+            assert page.evaluate("() => window.heard") == ["New alert: sensor-2 high."]
+
+            # Every chart fails, one after another: one announcement, while the visible
+            # line counts them; and one when they are all back.
+            page.evaluate("() => { window.heard.length = 0; window.statusTexts.length = 0; }")
+            proxy.failing = True
+            post(server.url, [r for s in sensors for r in readings(s, 1, datetime.now(UTC), lambda n: 21.0)])
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-chart-error=\"true\"]').length === 3"
+            )
+            assert "live · 3 charts not loading — retrying" in page.evaluate("() => window.statusTexts")
+            proxy.failing = False
+            page.wait_for_function("() => window.heard.length >= 2", timeout=30_000)
+            heard = page.evaluate("() => window.heard")
+            assert heard == ["Some charts are not loading; retrying.", "All charts loading again."], heard
+
+            # The connection goes and comes back: said once each way.
+            page.evaluate("() => { window.heard.length = 0; }")
+            proxy.prefix, proxy.failing = "/api/summary-timestamps", True
+            page.wait_for_function("() => window.heard.length >= 1", timeout=15_000)
+            assert page.evaluate("() => window.heard") == ["Connection lost; retrying."]
+            proxy.failing = False
+            page.wait_for_function("() => window.heard.length >= 2", timeout=45_000)
+            assert page.evaluate("() => window.heard") == [
+                "Connection lost; retrying.",
+                "Connection back; live.",
+            ]
+            assert page.text_content("#status") == "live"
+        finally:
+            context.close()
+            proxy.close()

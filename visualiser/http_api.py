@@ -47,6 +47,7 @@ def dashboard(request: Request, settings: Annotated[Settings, Depends(current_se
         page.replace("{{POLL_MS}}", poll_ms)
         .replace("{{STALE_MS}}", stale_ms)
         .replace("{{WINDOW}}", str(settings.window_size))
+        .replace("{{CHART_POINTS}}", str(settings.chart_points))
         .encode()
     )
     return compressed(request, body, "text/html; charset=utf-8", dict(NO_CACHE))

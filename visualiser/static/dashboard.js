@@ -3,6 +3,8 @@
 // with a red dot, and never shows a broken chart: a chart loads off-screen and replaces the
 // last good one only once it has loaded; a failed one is retried with backoff while its card
 // and the status line say so. Polling stops while the tab is hidden. All times are UTC.
+// Screen readers hear only #announcer: a change of connection or of chart trouble, and new
+// alerts; the status line is not a live region, as it changes with every failing chart.
 "use strict";
 
 const body = document.body;
@@ -13,7 +15,10 @@ const DOT_MS = Math.max(5000, 2 * POLL_MS);
 const MAX_BACKOFF_MS = 30000;
 const CHART_RETRY_MAX_MS = 8000;
 const PAGE_SIZE = 24; // never thousands of images at once
-const RANGES = [[0, "last 50 summaries"], [200, "last 200 summaries"], [1000, "last 1000 summaries"]];
+const CHART_POINTS = Number(body.dataset.chartPoints) || 50; // what a chart draws by default
+// The range choice: 0 is the default (CHART_POINTS), the others as the chart route offers them.
+const RANGES = [[0, CHART_POINTS], ...[50, 200, 1000].filter((n) => n !== CHART_POINTS).map((n) => [n, n])]
+  .sort((a, b) => a[1] - b[1]);
 
 const $ = (id) => document.getElementById(id);
 const grid = $("grid"), statusLine = $("status"), lastPoll = $("last-poll"), empty = $("empty");
@@ -26,6 +31,7 @@ let versions = {};   // sensor id -> version of its latest summary ("{timestamp}
 let alerts = {};     // sensor id -> "high" | "low"
 let cursor = "0", etag = null, skewMs = 0;
 let page = 0, failures = 0, timer = null, polling = false, connected = null;
+let spokenState = "connecting", spoken = []; // what #announcer said last, what it will say
 const points = {};   // sensor id -> chosen range (0: the default)
 const details = {};  // sensor id -> {version, latest} shown on its card
 const dotTimers = {}, chartRetries = {};
@@ -34,11 +40,11 @@ const timestampOf = (version) => (version || "").split("~")[0];
 const utcTime = (timestamp) => new Date(timestamp).toISOString().slice(11, 19);
 const now = () => Date.now() + skewMs;
 
-function ago(ms) {
+function duration(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 90) return `${s} s ago`;
-  if (s < 5400) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 90) return `${s} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
 }
 
 function orderedIds() {
@@ -85,7 +91,7 @@ function buildCard(id) {
   box.append(error);
   const range = element("label", "range", "Range ");
   const select = element("select");
-  for (const [count, label] of RANGES) select.append(new Option(label, String(count)));
+  for (const [value, count] of RANGES) select.append(new Option(`last ${count} summaries`, String(value)));
   select.value = String(points[id] || 0);
   select.addEventListener("change", () => { points[id] = Number(select.value); loadChart(card, true); });
   range.append(select);
@@ -152,8 +158,8 @@ function describe(card) {
     badges.replaceChildren(...wanted.map(([kind, text]) => element("span", `badge ${kind}`, text)));
     badges.dataset.shown = JSON.stringify(wanted);
   }
-  const since = version === undefined ? "" : `updated ${ago(now() - Date.parse(timestampOf(version)))}`;
-  card.querySelector(".ago").textContent = stale ? `no data, last ${since}` : since;
+  const age = version === undefined ? "" : duration(now() - Date.parse(timestampOf(version)));
+  card.querySelector(".ago").textContent = !age ? "" : stale ? `no data for ${age}` : `updated ${age} ago`;
   if (!shown) return;
   const s = shown.latest;
   card.querySelector(".big").textContent = `${s.avg_temp.toFixed(2)} °C`;
@@ -228,24 +234,47 @@ async function poll() {
   return changed;
 }
 
+function announce(text) {
+  // Said once, together with anything else said in the same turn (a polite region may
+  // drop all but the last of several quick changes).
+  if (spoken.length === 0) queueMicrotask(() => { announcer.textContent = spoken.join(" "); spoken = []; });
+  spoken.push(text);
+}
+
 function announceAlerts(before, after, first) {
   const fresh = Object.keys(after).filter((id) => before[id] !== after[id]).sort(collator.compare);
   if (fresh.length === 0) return;
   const names = fresh.slice(0, 5).map((id) => `${id} ${after[id]}`).join(", ");
   const more = fresh.length > 5 ? ` and ${fresh.length - 5} more` : "";
-  announcer.textContent = `${first ? "In alert" : "New alert"}: ${names}${more}.`;
+  announce(`${first ? "In alert" : "New alert"}: ${names}${more}.`);
+}
+
+// What #announcer says when the page goes from one state to another ("": nothing).
+function spokenChange(from, to) {
+  if (to === "lost") return "Connection lost; retrying.";
+  if (from === "lost") return to === "degraded" ? "Connection back; some charts are not loading." : "Connection back; live.";
+  if (to === "degraded") return "Some charts are not loading; retrying.";
+  if (from === "degraded" && to === "live") return "All charts loading again.";
+  return ""; // connecting → live: the page has just opened
 }
 
 function showStatus() {
-  // Only connection changes and chart trouble change this live region, never the clock.
+  // The visible line counts the failing charts; #announcer speaks only when the state
+  // changes (connection lost or back, charts failing or all back), never with the count.
   const failing = grid.querySelectorAll('.card[data-chart-error="true"]').length;
+  const state = connected === false ? "lost" : connected === null ? "connecting" : failing > 0 ? "degraded" : "live";
   let text = "live";
-  if (connected === false) text = "connection lost — retrying";
-  else if (connected === null) text = "connecting…";
-  else if (failing > 0) text = `live · ${failing} chart${failing > 1 ? "s" : ""} not loading — retrying`;
-  statusLine.classList.toggle("lost", connected === false);
-  statusLine.classList.toggle("degraded", connected === true && failing > 0);
+  if (state === "lost") text = "connection lost — retrying";
+  else if (state === "connecting") text = "connecting…";
+  else if (state === "degraded") text = `live · ${failing} chart${failing > 1 ? "s" : ""} not loading — retrying`;
+  statusLine.classList.toggle("lost", state === "lost");
+  statusLine.classList.toggle("degraded", state === "degraded");
   if (statusLine.textContent !== text) statusLine.textContent = text;
+  if (state !== spokenState) {
+    const said = spokenChange(spokenState, state);
+    if (said) announce(said);
+    spokenState = state;
+  }
 }
 
 async function tick() {
