@@ -249,15 +249,22 @@ def measure_three(
     concurrent_store: Store,
     stream: list[dict[str, Any]],
 ) -> dict[str, Run]:
-    """Ours, the original as written and the original with ours' concurrency, on one stream."""
-    return measure(
-        {
-            "ours": (ours_store, ours_side(ours_store, cache)),
-            "original": (original_store, original_side(original_store)),
-            CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
-        },
-        stream,
-    )
+    """Ours, the original as written and the original with ours' concurrency, on one stream.
+
+    The stores are closed afterwards, whatever happens.
+    """
+    try:
+        return measure(
+            {
+                "ours": (ours_store, ours_side(ours_store, cache)),
+                "original": (original_store, original_side(original_store)),
+                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
+            },
+            stream,
+        )
+    finally:
+        for store in (ours_store, original_store, concurrent_store):
+            store.close()
 
 
 def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
@@ -271,8 +278,6 @@ def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
     try:
         return measure_three(ours_store, cache, original_store, concurrent_store, stream)
     finally:
-        for store in (ours_store, original_store, concurrent_store):
-            store.close()
         for path in folder.glob(f"*-{sensors}.db*"):
             path.unlink(missing_ok=True)
 
@@ -285,8 +290,4 @@ def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) 
     for store in (original_store, concurrent_store):
         prepare(store, ids, warm=False)  # the same readings; the original keeps no state
     stream = readings(ids, HISTORY, per_sensor, seed=2)
-    try:
-        return measure_three(ours_store, cache, original_store, concurrent_store, stream)
-    finally:
-        for store in (ours_store, original_store, concurrent_store):
-            store.close()
+    return measure_three(ours_store, cache, original_store, concurrent_store, stream)

@@ -12,15 +12,26 @@ import httpx
 from pipeline.storage import FeedBatch
 
 
-def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+def eventually(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    pause: Callable[[float], None] = time.sleep,
+) -> Any:
+    """The first truthy result of `check` within `timeout` s (an HTTP error counts as not yet).
+
+    `pause` waits between tries: a browser test passes one that lets Playwright deliver
+    the page's events meanwhile.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if check():
-                return
+            if result := check():
+                return result
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        pause(interval)
     raise AssertionError(f"not within {timeout} s: {what}")
 
 

@@ -84,7 +84,28 @@ class TcpProxy:
         self.cut()
 
 
-class ThrottlingProxy:
+class _LoopbackHttpServer:
+    """What the HTTP proxies share: a threaded server on a free loopback port, and its stop."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+class ThrottlingProxy(_LoopbackHttpServer):
     """An HTTP proxy that answers every `every`-th request with 429, as a busy Cosmos DB does."""
 
     def __init__(self, target_port: int, every: int = 3, retry_after_ms: int = 20) -> None:
@@ -94,12 +115,6 @@ class ThrottlingProxy:
         self.requests = 0
         self.throttled = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return self._server.server_address[1]
 
     def _should_throttle(self) -> bool:
         with self._lock:
@@ -158,18 +173,11 @@ class ThrottlingProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
-
-class PathFaultProxy:
+class PathFaultProxy(_LoopbackHttpServer):
     """An HTTP proxy in front of a web server that answers 503 for paths with a prefix while failing."""
 
     def __init__(self, target_port: int, prefix: str) -> None:
@@ -177,12 +185,6 @@ class PathFaultProxy:
         self.prefix = prefix
         self.failing = False
         self.refused = 0
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return self._server.server_address[1]
 
     @property
     def url(self) -> str:
@@ -234,12 +236,5 @@ class PathFaultProxy:
 
             do_GET = do_POST = do_HEAD = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()

@@ -7,9 +7,8 @@ thresholds; and the store is queried as often with 25 viewers as with one.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Store
 from summariser.batch import summarise_batch
+from tests.checks import eventually
 from tests.test_web_api import NOW, seed
 from visualiser.charts import MARGINS_PX
 from visualiser.read_model import ReadModel
@@ -66,16 +66,6 @@ def app_with(store: Any, clock: Clock, env: dict[str, str] | None = None) -> tup
     app.state.read_model = read_model
     app.state.read_model_shape = read_model_shape(settings)
     return TestClient(app), read_model
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def late_reading(store: Store, sensor: str, temperature: float, seconds_before: float = 2.5) -> None:
@@ -142,7 +132,7 @@ def test_a_late_reading_moves_the_version_the_etag_and_the_pixels(
             version = client.get("/api/summary-timestamps").json()["sensor-1"]
             return version if version != before else None
 
-        after = eventually(moved, "the new version in /api/summary-timestamps")
+        after = eventually(moved, 10, "the new version in /api/summary-timestamps", interval=0.02)
         assert after.split("~")[0] == before.split("~")[0]  # the timestamp did not move
         refreshed = client.get("/plot/sensor-1.png", headers={"If-None-Match": chart.headers["etag"]})
         assert refreshed.status_code == 200, "the old ETag must not match a chart with other values"
@@ -189,7 +179,7 @@ def test_idle_polls_are_304_and_deltas_carry_only_what_changed(seeded: Store) ->
             )
             return response if response.status_code == 200 else None
 
-        delta = eventually(changed, "a delta after the late reading").json()
+        delta = eventually(changed, 10, "a delta after the late reading", interval=0.02).json()
         assert delta["full"] is False
         assert list(delta["versions"]) == ["sensor-2"]  # only what changed
         assert delta["cursor"] != cursor

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from matplotlib.image import imread
 
 from pipeline.readings import format_timestamp
+from tests.checks import eventually
 from tests.proxies import PathFaultProxy
 from tests.servers import ROOT, LocalHost, local_host, skip_or_fail
 
@@ -93,31 +93,20 @@ def versions(url: str) -> dict[str, str]:
     return httpx.get(f"{url}/api/summary-timestamps").json()
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def wait_until(page: Any, check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    """Like eventually(), while letting Playwright deliver the page's events to our handlers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        page.wait_for_timeout(100)
-    raise AssertionError(f"timed out waiting for {what}")
+    """eventually(), letting Playwright deliver the page's events to our handlers meanwhile."""
+
+    def pause(seconds: float) -> None:
+        page.wait_for_timeout(seconds * 1000)
+
+    return eventually(check, timeout, what, interval=0.1, pause=pause)
 
 
 def wait_summarised(url: str, expected: dict[str, str]) -> None:
     """Until every sensor's latest summary is as of (at least) the given timestamp."""
     eventually(
         lambda: all(versions(url).get(s, "").split("~")[0] >= t for s, t in expected.items()),
+        20,
         f"summaries of {sorted(expected)[:3]}…",
     )
 
@@ -497,7 +486,7 @@ def test_a_stale_sensor_turns_stale_and_new_values_change_the_pixels(host, open_
         milliseconds=1500
     )
     post(host.url, [{"sensor_id": target, "temperature": 60.0, "timestamp": format_timestamp(late_time)}])
-    eventually(lambda: versions(host.url)[target] != before_version, "a new version for the late reading")
+    eventually(lambda: versions(host.url)[target] != before_version, 20, "a new version for the late reading")
     after_version = versions(host.url)[target]
     assert after_version.split("~")[0] == before_version.split("~")[0]
     # The dot as the page shows it the moment it marks the card updated (it hides again

@@ -55,6 +55,12 @@ class Writer:
             self.newest = max(self.newest, reading["timestamp"])
         return response
 
+    def post_acknowledged(self, count: int) -> Writer:
+        """`count` readings, each answered 201 (the store is well)."""
+        for _ in range(count):
+            assert self.post().status_code == 201
+        return self
+
     def post_until_accepted(self, timeout: float) -> None:
         eventually(lambda: self.post().status_code == 201, timeout, "a write accepted again")
 
@@ -123,8 +129,7 @@ def wait_until_summarised(host: LocalHost, writer: Writer, timeout: float = 30) 
 
 def recover(host: LocalHost, writer: Writer) -> None:
     writer.post_until_accepted(60)  # after the breaker's cooldown, the next write succeeds
-    for _ in range(3):
-        assert writer.post().status_code == 201
+    writer.post_acknowledged(3)
     eventually(lambda: health(host.url).status_code == 200, 30, "health 200 again")
     assert 500 not in writer.statuses
     wait_until_summarised(host, writer)  # the summariser survived the fault and caught up, in-process
@@ -133,9 +138,7 @@ def recover(host: LocalHost, writer: Writer) -> None:
 def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None:
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(3):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(3)
         wait_until_summarised(host, writer)
         os.rename(store_path, tmp_path / "elsewhere.db")  # gone from its path, as if deleted
         assert_refused_and_reported(host, writer, tmp_path, "store file deleted")
@@ -149,9 +152,7 @@ def test_store_file_moved_away_refuses_writes_until_it_is_back(tmp_path) -> None
 def test_store_file_deleted_for_good_is_refused_and_its_content_saved_at_stop(tmp_path) -> None:
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(5):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(5)
         wait_until_summarised(host, writer)
         store_path.unlink()
         assert_refused_and_reported(host, writer, tmp_path, "store file deleted")
@@ -166,9 +167,7 @@ def test_store_file_deleted_for_good_is_refused_and_its_content_saved_at_stop(tm
 def test_store_file_replaced_refuses_writes_until_the_original_is_back(tmp_path) -> None:
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(3):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(3)
         wait_until_summarised(host, writer)
         os.link(store_path, tmp_path / "original.db")  # keep the original to put it back
         shutil.copyfile(store_path, tmp_path / "copy.db")
@@ -183,9 +182,7 @@ def test_store_file_replaced_refuses_writes_until_the_original_is_back(tmp_path)
 def test_deleted_write_ahead_log_is_saved_into_the_store_and_writes_resume(tmp_path) -> None:
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(5):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(5)
         os.unlink(f"{store_path}-wal")  # what was committed since the last checkpoint is only in there
         # The first writer to commit, this POST or the summariser, finds it out: refused (503),
         # the lost log's content copied into the store file, then a new log and writes resume.
@@ -206,9 +203,7 @@ def test_immutable_store_file_refuses_writes_until_it_is_writable(tmp_path) -> N
         pytest.skip("making a file immutable needs chattr and root")
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(3):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(3)
         wait_until_summarised(host, writer)
         try:
             chattr("+i", store_path)
@@ -249,9 +244,7 @@ def test_full_disk_refuses_writes_and_resumes_when_space_is_freed(tmp_path) -> N
     with small_disk(tmp_path / "disk", "8m") as disk:
         store_path = disk / "pipeline.db"
         with running_host(tmp_path, store_path) as host:
-            writer = Writer(host.url)
-            for _ in range(3):
-                assert writer.post().status_code == 201
+            writer = Writer(host.url).post_acknowledged(3)
             fill(disk / "filler")
             # SQLite reuses its log, so a few small writes may still fit, durably; keep
             # writing until the disk refuses, then the breaker opens.
@@ -272,8 +265,6 @@ def test_acknowledged_readings_survive_kill_9(tmp_path) -> None:
     """A 201 is sent after the commit: killing the process at once loses none of them."""
     store_path = tmp_path / "pipeline.db"
     with running_host(tmp_path, store_path) as host:
-        writer = Writer(host.url)
-        for _ in range(20):
-            assert writer.post().status_code == 201
+        writer = Writer(host.url).post_acknowledged(20)
         host.stop(signal.SIGKILL)
     assert_nothing_acknowledged_lost(tmp_path, store_path, writer)

@@ -57,13 +57,11 @@ class Delta:
     body: bytes
 
 
-def summary_version(summary: Summary, revision: str = "") -> str:
+def summary_version(summary: Summary, revision: str) -> str:
     """`{timestamp}~{digest}` of the summary's statistics and its pointer's `revision`.
 
     The correlation ids are left out, as `Summary` equality leaves them out: they are a
-    trace, and the pointer a version is read from does not carry them (Cosmos DB) while
-    the history a chart is drawn from does, so including them made every chart look
-    outdated the moment it was drawn and never kept.
+    trace, which a Cosmos DB pointer does not carry.
     """
     statistics = replace(summary, correlation_ids=()).to_document()
     content = json.dumps([statistics, revision], sort_keys=True, separators=(",", ":")).encode()
@@ -121,7 +119,6 @@ class ReadModel:
             pointers = self._store.latest_pointers()
             latest = {sensor_id: pointer.summary for sensor_id, pointer in pointers.items()}
             versions = self._versions_of(pointers)
-            self._pointers = pointers
             with self._latest_lock:
                 changed = [s for s, version in versions.items() if self._versions.get(s) != version]
                 removed = [sensor for sensor in self._versions if sensor not in versions]
@@ -135,6 +132,7 @@ class ReadModel:
                         self._changed_at.pop(sensor, None)
                 self._latest = latest
                 self._versions = versions
+                self._pointers = pointers
                 self._latest_at = self._clock()
                 self._refreshed_once = True
         finally:
@@ -150,7 +148,7 @@ class ReadModel:
         versions = {}
         for sensor_id, pointer in pointers.items():
             before = self._pointers.get(sensor_id)
-            if before is not None and (before is pointer or before == pointer):
+            if before == pointer:
                 versions[sensor_id] = self._versions[sensor_id]
             else:
                 versions[sensor_id] = summary_version(pointer.summary, pointer.revision)
@@ -335,9 +333,10 @@ class ReadModel:
         metrics.record_chart((time.perf_counter() - started) * 1000)
         drawn_newest = max(summaries, key=lambda summary: summary.timestamp, default=None)
         # The pointer moves before the summary is written: a history that does not end at
-        # the pointer's version yet is served but not kept, so the next request draws again.
-        # (Statistics only: the history's summaries carry no pointer revision.)
-        if drawn_newest is not None and summary_version(drawn_newest) == summary_version(newest):
+        # the pointer's summary yet is served but not kept, so the next request draws again.
+        # (`Summary` equality compares the statistics, not the correlation ids the history
+        # carries and a Cosmos DB pointer does not.)
+        if drawn_newest is not None and drawn_newest == newest:
             with self._charts_lock:
                 self._charts[key] = chart
         return chart
