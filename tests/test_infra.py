@@ -319,7 +319,7 @@ def test_every_alert_threshold_is_settable_with_azd_env_set(templates) -> None:
     assert ALERT_WIRING <= set(passed)
     settable = sorted(set(alerts) - ALERT_WIRING)
     assert len(settable) >= 8, settable
-    readme = (ROOT / "README.md").read_text().split("### Alerts", 1)[1].split("\n### ", 1)[0]
+    runbook = (ROOT / "docs" / "operations.md").read_text().split("\n## Alerts", 1)[1].split("\n## ", 1)[0]
     for name in settable:
         # alerts.bicep <- main.bicep: the main template's parameter of the same name, unchanged.
         assert passed.get(name) == name, f"main.bicep does not pass {name} to the alerts module"
@@ -335,4 +335,4 @@ def test_every_alert_threshold_is_settable_with_azd_env_set(templates) -> None:
         assert value["name"] == expected, (name, value["name"])
         default = alerts[name]["default"]
         assert (value["default"] or "") == azd_default(default), (name, value["default"])
-        assert f"`{expected}`" in readme, f"the README's alert table does not name {expected}"
+        assert f"`{expected}`" in runbook, f"docs/operations.md's alert table does not name {expected}"
