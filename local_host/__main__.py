@@ -80,9 +80,10 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--feed-poll",
         type=float,
-        default=0.25,
+        default=None,
         metavar="SECONDS",
-        help="how often an idle change feed is polled (default: 0.25)",
+        help="how often an idle change feed is polled (default: the trigger's feedPollDelay, as in "
+        "Azure: SUMMARISER_FEED_POLL_DELAY_MS, 1000 ms unless set)",
     )
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:

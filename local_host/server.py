@@ -74,7 +74,7 @@ def run_pipeline(
     host: str,
     port: int,
     without_generator: bool,
-    feed_poll: float,
+    feed_poll: float | None,
     allowed_hosts: frozenset[str] | None,
     jsonnet_dates: bool = True,
 ) -> int:
@@ -135,12 +135,13 @@ def run_pipeline(
         thread.start()
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     log.info(
-        "sensor-pipeline running at http://%s:%d/ (%d sensors, store %s, functions: %s) - Ctrl-C to stop",
+        "sensor-pipeline running at http://%s:%d/ (%d sensors, store %s, functions: %s%s) - Ctrl-C to stop",
         shown_host,
         port,
         len(settings.sensor_ids),
         settings.sqlite_path,
         ", ".join(runner.name for runner in [*timers, *feeds]) or "none",
+        "".join(f"; change feed polled every {feed.poll_delay:g} s when drained" for feed in feeds),
     )
     started = time.monotonic()
     try:

@@ -39,6 +39,8 @@ from pipeline.storage import ChangeFeed, Store, StoreError
 log = logging.getLogger("local_host")
 ROOT = Path(__file__).resolve().parent.parent
 FEED_RETRY_MAX_SECONDS = 5.0  # a broken store is polled at most this often
+AZURE_FEED_POLL_DELAY_MS = 5000  # the Cosmos DB extension's default feedPollDelay
+FALLBACK_MAX_ITEMS_PER_INVOCATION = 1000  # our binding always sets it; a bound if one does not
 # Test hook (never set by `make run`): a file path. The change-feed trigger writes it
 # when a batch is handed to the function, then parks inside the invocation until the
 # process is killed, so a test can kill the host while a batch is certainly in flight.
@@ -292,12 +294,19 @@ class FeedTriggerRunner:
         settings: Settings,
         feed: ChangeFeed,
         counters: Counters,
-        max_items: int = 1000,
-        poll_delay: float = 0.25,
+        max_items: int | None = None,
+        poll_delay: float | None = None,
         jsonnet_dates: bool = True,
     ) -> None:
         self.name = function.get_function_name()
         trigger = function.get_trigger().get_dict_repr()
+        # What the Functions host reads from the same binding: the pause after a drained feed
+        # (feedPollDelay, ms; the extension's default when the binding leaves it out) and the
+        # batch bound (maxItemsPerInvocation). An explicit argument overrides (tests, --feed-poll).
+        if poll_delay is None:
+            poll_delay = int(trigger.get("feedPollDelay") or AZURE_FEED_POLL_DELAY_MS) / 1000
+        if max_items is None:
+            max_items = int(trigger.get("maxItemsPerInvocation") or FALLBACK_MAX_ITEMS_PER_INVOCATION)
         container = resolve(trigger["containerName"], settings)
         if container != settings.readings_container:
             raise UnsupportedBinding(f"{self.name}: the local feed serves only {settings.readings_container}")
@@ -307,6 +316,8 @@ class FeedTriggerRunner:
         self._counters = counters
         self._max_items = max_items
         self._poll_delay = poll_delay
+        self.poll_delay = poll_delay
+        self.max_items = max_items
         self._jsonnet_dates = jsonnet_dates
         self._park_path = os.environ.get(PARK_FEED_HOOK) or None
         # The lease name, as the Functions host keys leases by function.

@@ -28,6 +28,16 @@ TEMPERATURE_MODEL = "TEMPERATURE_MODEL"
 DASHBOARD_POLL_SECONDS = "DASHBOARD_POLL_SECONDS"
 CHART_POINTS = "CHART_POINTS"
 HEALTH_MAX_FEED_LAG_SECONDS = "HEALTH_MAX_FEED_LAG_SECONDS"
+# The change-feed trigger's tuning. The host takes both as literal integers (the extension's
+# attribute does not resolve `%SETTING%` in them), so the bindings read them when the worker
+# indexes the functions, and the local host reads them back from the binding.
+SUMMARISER_FEED_POLL_DELAY_MS = "SUMMARISER_FEED_POLL_DELAY_MS"
+SUMMARISER_MAX_ITEMS_PER_INVOCATION = "SUMMARISER_MAX_ITEMS_PER_INVOCATION"
+# Azure's own default is 5,000 ms: a reading could wait up to 5 s before it is summarised.
+DEFAULT_FEED_POLL_DELAY_MS = 1000
+FEED_POLL_DELAY_MS_RANGE = (50, 60_000)
+DEFAULT_MAX_ITEMS_PER_INVOCATION = 1000
+MAX_ITEMS_PER_INVOCATION_RANGE = (1, 10_000)
 # Live settings (pipeline.live_settings): App Configuration in Azure, a JSON file locally.
 APP_CONFIGURATION_ENDPOINT = "APP_CONFIGURATION_ENDPOINT"
 APP_CONFIGURATION_CLIENT_ID = "APP_CONFIGURATION_CLIENT_ID"

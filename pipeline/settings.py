@@ -92,6 +92,8 @@ class Settings:
     chart_points: int
     health_max_feed_lag_seconds: float
     dashboard: DashboardSettings = DashboardSettings()
+    feed_poll_delay_ms: int = names.DEFAULT_FEED_POLL_DELAY_MS
+    max_items_per_invocation: int = names.DEFAULT_MAX_ITEMS_PER_INVOCATION
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -281,7 +283,31 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
         health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
         dashboard=_dashboard(env),
+        feed_poll_delay_ms=_int(
+            env,
+            names.SUMMARISER_FEED_POLL_DELAY_MS,
+            names.DEFAULT_FEED_POLL_DELAY_MS,
+            *names.FEED_POLL_DELAY_MS_RANGE,
+        ),
+        max_items_per_invocation=_int(
+            env,
+            names.SUMMARISER_MAX_ITEMS_PER_INVOCATION,
+            names.DEFAULT_MAX_ITEMS_PER_INVOCATION,
+            *names.MAX_ITEMS_PER_INVOCATION_RANGE,
+        ),
     )
+
+
+def binding_integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting a binding needs as a literal at import: the default when unset or bad.
+
+    Never raises (a function app that raises at import loads no function in Azure);
+    `settings_from` validates the same setting strictly and names it at start.
+    """
+    try:
+        return _int(env, name, default, low, high)
+    except SettingsError:
+        return default
 
 
 @cache

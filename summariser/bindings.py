@@ -13,7 +13,7 @@ import azure.functions as func
 from pipeline import metrics, names
 from pipeline.correlation import correlated, current, shown, valid_correlation_id
 from pipeline.invocations import INVOCATIONS
-from pipeline.settings import load_settings
+from pipeline.settings import binding_integer, load_settings
 from pipeline.storage import get_store
 from pipeline.telemetry import invocation
 from summariser.batch import summarise_batch
@@ -31,6 +31,20 @@ _CREATE_LEASES = os.environ.get(names.CREATE_LEASE_CONTAINER, "").strip().lower(
     "true",
     "yes",
     "on",
+)
+# How long the host waits before polling a drained feed again, and the most documents one
+# invocation gets (docs/configuration.md; the RU cost of polling in docs/costs.md).
+FEED_POLL_DELAY_MS = binding_integer(
+    os.environ,
+    names.SUMMARISER_FEED_POLL_DELAY_MS,
+    names.DEFAULT_FEED_POLL_DELAY_MS,
+    *names.FEED_POLL_DELAY_MS_RANGE,
+)
+MAX_ITEMS_PER_INVOCATION = binding_integer(
+    os.environ,
+    names.SUMMARISER_MAX_ITEMS_PER_INVOCATION,
+    names.DEFAULT_MAX_ITEMS_PER_INVOCATION,
+    *names.MAX_ITEMS_PER_INVOCATION_RANGE,
 )
 
 
@@ -63,6 +77,8 @@ def _log_if_last_attempt(context: func.Context, documents: int) -> None:
     lease_container_name=names.binding_expression(names.LEASES_CONTAINER),
     create_lease_container_if_not_exists=_CREATE_LEASES,
     start_from_beginning=True,
+    feed_poll_delay=FEED_POLL_DELAY_MS,
+    max_items_per_invocation=MAX_ITEMS_PER_INVOCATION,
 )
 @summariser_functions.retry(
     strategy="exponential_backoff",

@@ -23,6 +23,9 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 # `make mutate` only needs to know that a property fails, not its smallest counterexample.
 settings.register_profile("mutate", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# Scaled down for speed: local hosts started by tests poll a drained change feed every 0.25 s,
+# not every 1 s as `make run` and Azure do (tests/test_feed_tuning.py checks the default).
+os.environ.setdefault("SUMMARISER_FEED_POLL_DELAY_MS", "250")
 
 
 @pytest.fixture(scope="session")
