@@ -19,9 +19,25 @@ param location string
 ])
 param cosmosCapacity string = 'serverless'
 
-@description('Autoscale maximum RU/s for the database (only with cosmosCapacity = autoscale).')
+@description('Autoscale maximum RU/s for the database (only with cosmosCapacity = autoscale); it scales 10-100% of this.')
 @minValue(1000)
 param cosmosAutoscaleMaxThroughput int = 1000
+
+@description('Summariser instances kept always ready (Flex Consumption alwaysReady, function:summarise_readings); 0 lets it scale to zero.')
+@minValue(0)
+@maxValue(10)
+param summariserAlwaysReady int = 1
+
+@description('Instances of the HTTP functions (dashboard, API, ingest) kept always ready; 0 lets them scale to zero.')
+@minValue(0)
+@maxValue(10)
+param httpAlwaysReady int = 0
+
+@description('Require Entra ID sign-in (App Service authentication) for the dashboard and read API.')
+param dashboardSignIn bool = false
+
+@description('Client id of the Entra ID app registration used for sign-in (with dashboardSignIn).')
+param signInClientId string = ''
 
 @description('Seconds a reading is kept in the readings container (-1: forever).')
 param readingsTtlSeconds int = 2592000
@@ -136,6 +152,22 @@ var pipeline = {
 }
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
+// Flex Consumption keeps these warm (billed while idle at the always-ready rate, docs/costs.md):
+// the summariser by name, so a reading after an idle hour skips a cold start; the HTTP group on request.
+var alwaysReady = concat(
+  summariserAlwaysReady > 0 ? [
+    {
+      name: 'function:summarise_readings'
+      instanceCount: summariserAlwaysReady
+    }
+  ] : [],
+  httpAlwaysReady > 0 ? [
+    {
+      name: 'http'
+      instanceCount: httpAlwaysReady
+    }
+  ] : []
+)
 var tags = {
   'azd-env-name': environmentName
 }
@@ -238,6 +270,9 @@ module function 'app/function.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerName: storage.outputs.deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
+    alwaysReady: alwaysReady
+    signIn: dashboardSignIn
+    signInClientId: signInClientId
     appSettings: {
       COSMOS_CONNECTION__accountEndpoint: cosmos.outputs.endpoint
       COSMOS_CONNECTION__credential: 'managedidentity'
@@ -255,6 +290,9 @@ module function 'app/function.bicep' = {
       DASHBOARD_POLL_SECONDS: '2'
       CHART_POINTS: '50'
       HEALTH_MAX_FEED_LAG_SECONDS: string(feedLagThresholdSeconds)
+      // The change-feed trigger's tuning, read when the worker indexes the functions (docs/configuration.md).
+      SUMMARISER_FEED_POLL_DELAY_MS: '1000'
+      SUMMARISER_MAX_ITEMS_PER_INVOCATION: '1000'
       // The deploy-time switch of the simulated generator (the host skips a disabled function).
       'AzureWebJobs.generate_readings.Disabled': generatorEnabled ? 'false' : 'true'
       APP_CONFIGURATION_ENDPOINT: appConfiguration ? appConfig.outputs.endpoint : ''

@@ -14,6 +14,12 @@ param appInsightsConnectionString string
 param appSettings object
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
+@description('Instances kept always ready: [{ name: \'function:<name>\' or \'http\', instanceCount }].')
+param alwaysReady array = []
+@description('Require Entra ID sign-in (App Service authentication) for the dashboard and the read API.')
+param signIn bool = false
+@description('Client id of the Entra ID app registration used for sign-in.')
+param signInClientId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -68,6 +74,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
+        alwaysReady: alwaysReady
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
@@ -83,6 +90,49 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(hostSettings, appSettings)
+}
+
+// Sign-in with Entra ID, off by default. Devices (POST /api/readings, function key) and the
+// availability test (/api/health) stay outside it; /api/deadletter keeps its function key.
+// Without a client secret App Service authentication uses the ID-token flow: no secret to keep.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (signIn) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/readings'
+        '/api/health'
+        '/api/deadletter'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: signInClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${signInClientId}'
+            signInClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+  }
 }
 
 output name string = site.name
