@@ -85,7 +85,13 @@ def _binding(function, binding_type: str) -> dict:
 
 
 def test_every_function_is_registered(functions: dict) -> None:
-    assert set(functions) == {"generate_readings", "post_readings", "summarise_readings", "visualiser"}
+    assert set(functions) == {
+        "generate_readings",
+        "post_readings",
+        "summarise_readings",
+        "visualiser",
+        "read_dead_letters",
+    }
 
 
 def test_generator_timer_and_output_binding(functions: dict) -> None:
