@@ -19,7 +19,7 @@ UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VE
 LOCAL_SET := requirements.txt requirements-local.txt
 DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
-.PHONY: run test lint bench mutate func-start provision install install-dev clean
+.PHONY: run test lint bench mutate smoke func-start provision install install-dev clean
 
 # Without pip: ensurepip costs seconds of CPU; uv adds pip (for editors' pip tasks) in well under one.
 $(BIN)/python:
@@ -83,6 +83,11 @@ bench: $(VENV)/.installed-dev node_modules/.installed
 ## mutate: break each promise on purpose (tests/mutation/catalogue.py); fails if a test misses one
 mutate: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python -m tests.mutation.run $(ARGS)
+
+## smoke: check a deployment end to end (standard library only): make smoke URL=https://<app>.azurewebsites.net [KEY=<function key>]
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<app>.azurewebsites.net [KEY=<function key>]"; exit 2; }
+	@SMOKE_FUNCTION_KEY="$(or $(KEY),$(SMOKE_FUNCTION_KEY))" $(PYTHON) -m infra.smoke "$(URL)" $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
