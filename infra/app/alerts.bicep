@@ -91,7 +91,7 @@ var logRules = [
   }
   {
     name: 'summariser-gave-up'
-    description: 'The summariser exhausted its retries and skipped a batch (replay it: see README).'
+    description: 'The summariser exhausted its retries and skipped a batch (replay it: docs/operations.md, Replaying summaries).'
     severity: 1
     minutes: 5
     query: 'traces | where message startswith "${telemetry.logs.batch_given_up}"'
