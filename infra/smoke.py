@@ -34,6 +34,16 @@ DEFAULT_SUMMARY_TIMEOUT_S = 60.0
 ASSET = re.compile(r"""(?:src|href)="(/[^"]*)\"""")
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to check, not to follow (sign-in pages answer 302)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class StepFailed(Exception):
     """A step's check did not hold; the message says what was seen."""
 
@@ -71,7 +81,7 @@ class Smoke:
             headers["x-functions-key"] = self.key
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
+            with _OPENER.open(request, timeout=self.request_timeout) as response:
                 return Answer(
                     response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
                 )
@@ -81,6 +91,9 @@ class Smoke:
             raise StepFailed(f"{method} {path}: {getattr(error, 'reason', error)}") from None
 
     def expect(self, answer: Answer, status: int, what: str) -> None:
+        if answer.status in (301, 302, 303, 307, 308) and status != answer.status:
+            where = answer.headers.get("location", "?")
+            raise StepFailed(f"{what}: HTTP {answer.status}, redirected to {where[:100]} (sign-in on?)")
         if answer.status != status:
             raise StepFailed(f"{what}: HTTP {answer.status}, expected {status}: {answer.body[:160]!r}")
 

@@ -129,3 +129,34 @@ def test_the_deploy_workflow_smoke_tests_what_it_published() -> None:
     smoked = next(i for i, run in enumerate(runs) if "make smoke" in run)
     assert smoked > published
     assert "::add-mask::" in runs[smoked] and "functionKeys.default" in runs[smoked]
+
+
+class SignIn(Hollow):
+    """A healthy app behind sign-in: health answers, everything else redirects to a login page."""
+
+    def answer(self) -> None:
+        if self.path.startswith("/api/health"):
+            body = b'{"status": "healthy", "store": "ok", "failing": []}'
+            self.send_response(200)
+        else:
+            body = b""
+            self.send_response(302)
+            self.send_header("location", "https://login.microsoftonline.com/tenant/oauth2/v2.0/authorize")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = answer
+
+
+def test_smoke_reports_a_sign_in_redirect_instead_of_following_it() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), SignIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = smoke(f"http://127.0.0.1:{server.server_address[1]}", "--request-timeout", "5")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1
+    assert "ok   health" in done.stdout and "failed at step 'page'" in done.stdout
+    assert "redirected to https://login.microsoftonline.com" in done.stdout, done.stdout
