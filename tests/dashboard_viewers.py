@@ -8,7 +8,6 @@ ETag and its cursor) and fetches the details of the sensors whose version moved 
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -129,7 +128,7 @@ def latest_of(state: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[st
 class Fleet:
     """Sensors that post readings through the API; `settle()` runs the summariser on them."""
 
-    def __init__(self, client: TestClient, store: Store, window_size: int = 10) -> None:
+    def __init__(self, client: httpx.Client, store: Store, window_size: int = 10) -> None:
         self.client = client
         self.store = store
         self.window_size = window_size
@@ -167,8 +166,3 @@ class Fleet:
         if self._pending:
             summarise_batch(self._pending, self.store, self.window_size, datetime.now(UTC))
             self._pending = []
-
-
-def gunzipped(response: httpx.Response) -> bytes:
-    """The body as sent (httpx has already decoded it; this re-checks a raw gzip body)."""
-    return gzip.decompress(response.content) if response.content[:2] == b"\x1f\x8b" else response.content
