@@ -135,7 +135,7 @@ class ViewersComeAndGo(RuleBasedStateMachine):
 
 TestViewersComeAndGo = ViewersComeAndGo.TestCase
 TestViewersComeAndGo.settings = settings(
-    max_examples=15,
+    max_examples=20,
     stateful_step_count=12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
