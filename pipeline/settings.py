@@ -94,6 +94,10 @@ class Settings:
     dashboard: DashboardSettings = DashboardSettings()
     feed_poll_delay_ms: int = names.DEFAULT_FEED_POLL_DELAY_MS
     max_items_per_invocation: int = names.DEFAULT_MAX_ITEMS_PER_INVOCATION
+    # Read side (docs/http-api.md, "Freshness"): a copy of the latest summaries is refreshed
+    # in the background after `read_refresh_seconds` and never served `read_max_age_seconds` old.
+    read_refresh_seconds: float = 1.0
+    read_max_age_seconds: float = 2.0
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -239,6 +243,17 @@ def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
 # --- end of the dashboard block ---
 
 
+def _read_cache(env: Mapping[str, str]) -> tuple[float, float]:
+    """(refresh, max age) of the read side's shared copy; the refresh must come first."""
+    max_age = _float(env, names.READ_MAX_AGE_SECONDS, 2.0, 0.0, 300.0)
+    refresh = _float(env, names.READ_REFRESH_SECONDS, min(1.0, max_age), 0.0, 300.0)
+    if refresh > max_age:
+        raise SettingsError(
+            names.READ_REFRESH_SECONDS, f"at most {names.READ_MAX_AGE_SECONDS} ({max_age:g})", str(refresh)
+        )
+    return refresh, max_age
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
@@ -262,6 +277,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         )
     seed_raw = env.get(names.GENERATOR_SEED, "").strip()
     seed = _int(env, names.GENERATOR_SEED, 0, 0, 2**63 - 1) if seed_raw else None
+    read_refresh, read_max_age = _read_cache(env)
     return Settings(
         store=store,
         sqlite_path=Path(_text(env, names.SQLITE_PATH, ".data/pipeline.db")),
@@ -295,6 +311,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             names.DEFAULT_MAX_ITEMS_PER_INVOCATION,
             *names.MAX_ITEMS_PER_INVOCATION_RANGE,
         ),
+        read_refresh_seconds=read_refresh,
+        read_max_age_seconds=read_max_age,
     )
 
 

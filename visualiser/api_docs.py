@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from visualiser.compression import Asset, compressed
+from visualiser.compression import Asset, compressed, not_modified
 
 router = APIRouter(include_in_schema=False)
 _STATIC = FilePath(__file__).parent / "static"
@@ -77,7 +77,7 @@ def openapi_document(request: Request) -> Response:
     asset = _openapi_asset(request.app)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if asset.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+        return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
@@ -93,5 +93,5 @@ def docs_asset(request: Request, name: Annotated[str, Path(max_length=40)]) -> R
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if asset.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+        return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)

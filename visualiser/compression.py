@@ -1,4 +1,9 @@
-"""Static assets with ETags, and gzip for text answers when the browser accepts it."""
+"""Static assets with ETags, and gzip for text answers when the client accepts it.
+
+Compressed copies are kept under a digest of the body they were made from, so a copy can
+only ever be handed out for the very same bytes, whatever route, cursor, ids or options
+produced them. Every negotiated answer, 304s included, says `Vary: Accept-Encoding`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 from cachetools import LRUCache
 from fastapi import Request, Response
 
+from visualiser.content_coding import choose_coding
+
 MIN_COMPRESSED_BYTES = 1024  # below this gzip saves less than its own headers
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -19,7 +26,9 @@ MEDIA_TYPES = {
     ".svg": "image/svg+xml",
 }
 
-_gzipped: LRUCache[str, bytes] = LRUCache(maxsize=64)
+VARY = {"Vary": "Accept-Encoding"}
+
+_gzipped: LRUCache[bytes, bytes] = LRUCache(maxsize=64)
 _lock = threading.Lock()
 
 
@@ -42,17 +51,28 @@ def static_asset(path: Path) -> Asset | None:
 def compressed(
     request: Request, body: bytes, media_type: str, headers: dict[str, str], key: str | None = None
 ) -> Response:
-    """`body`, gzipped when the client accepts it; `key` names a body worth keeping compressed."""
-    headers = dict(headers, Vary="Accept-Encoding")
-    if len(body) < MIN_COMPRESSED_BYTES or "gzip" not in request.headers.get("accept-encoding", ""):
+    """`body`, gzipped when the client accepts gzip; with a `key`, the gzipped copy is kept.
+
+    `key` only marks a body worth keeping (one many viewers ask for): the copy is found
+    again by the body's own digest, never by the key, so no key can hand out another body.
+    """
+    headers = dict(headers, **VARY)
+    coding = choose_coding(request.headers.get("accept-encoding"))
+    if len(body) < MIN_COMPRESSED_BYTES or coding != "gzip":
         return Response(body, media_type=media_type, headers=headers)
+    digest = hashlib.blake2b(body, digest_size=16).digest() if key is not None else None
     packed = None
-    if key is not None:
+    if digest is not None:
         with _lock:
-            packed = _gzipped.get(key)
+            packed = _gzipped.get(digest)
     if packed is None:
         packed = gzip.compress(body, compresslevel=6, mtime=0)
-        if key is not None:
+        if digest is not None:
             with _lock:
-                _gzipped[key] = packed
+                _gzipped[digest] = packed
     return Response(packed, media_type=media_type, headers=dict(headers, **{"Content-Encoding": "gzip"}))
+
+
+def not_modified(headers: dict[str, str]) -> Response:
+    """A 304 for a negotiated route: it varies with Accept-Encoding as its 200 does."""
+    return Response(status_code=304, headers=dict(headers, **VARY))

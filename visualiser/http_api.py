@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ from pipeline.web_context import current_settings, current_store
 from visualiser.alerts import alerts_now
 from visualiser.api_docs import router as docs_router
 from visualiser.chart_options import POINT_CHOICES, ChartOptions
-from visualiser.compression import compressed, static_asset
+from visualiser.compression import compressed, not_modified, static_asset
 from visualiser.read_model import ReadModel
 from visualiser.web_context import current_read_model
 
@@ -60,7 +61,7 @@ def static_file(request: Request, name: Annotated[str, Path(pattern=r"^[a-z-]+\.
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, **NO_CACHE}
     if _matches(request, asset.etag):
-        return Response(status_code=304, headers=headers)
+        return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
@@ -135,16 +136,11 @@ def summary_timestamps(
     only the versions changed after that cursor, the sensors removed, every threshold
     alert, and the next `cursor`. Both forms carry an ETag and answer 304 to it.
     """
-    if since is None:
-        etag = read_model.full_etag()
-        body = read_model.encoded("timestamps")
-    else:
-        delta = read_model.delta(since)
-        etag, body = delta.etag, delta.body
-    headers = {"ETag": etag, **NO_CACHE}
-    if _matches(request, etag):
-        return Response(status_code=304, headers=headers)
-    return compressed(request, body, "application/json", headers, key=etag)
+    answer = read_model.full("timestamps") if since is None else read_model.delta(since)
+    headers = {"ETag": answer.etag, **NO_CACHE}
+    if _matches(request, answer.etag):
+        return not_modified(headers)
+    return compressed(request, answer.body, "application/json", headers, key=answer.etag)
 
 
 @router.get(
@@ -180,13 +176,11 @@ def sensors(
 ) -> Response:
     """Every sensor with its latest summary, sorted by sensor id; `ids` picks some of them."""
     if ids is None:
-        return compressed(
-            request, read_model.encoded("sensors"), "application/json", {}, key=read_model.full_etag()
-        )
+        return compressed(request, read_model.full("sensors").body, "application/json", {}, key="sensors")
     wanted = [part for part in ids.split(",") if part]
     if len(wanted) > MAX_IDS:
         return JSONResponse({"error": f"at most {MAX_IDS} ids"}, status_code=400)
-    latest, versions = read_model.latest(), read_model.versions()
+    latest, versions = read_model.current()
     picked = [
         {
             "sensor_id": sensor_id,
@@ -196,7 +190,7 @@ def sensors(
         for sensor_id in sorted(set(wanted))
         if sensor_id in latest
     ]
-    return JSONResponse(picked)
+    return compressed(request, json.dumps(picked, separators=(",", ":")).encode(), "application/json", {})
 
 
 @router.get("/api/alerts")

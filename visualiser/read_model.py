@@ -1,7 +1,12 @@
 """What the dashboard reads, cached per instance so viewers do not multiply store queries.
 
 Every viewer polls `/api/summary-timestamps` every few seconds; all of them share one
-answer for a short time-to-live, so store cost per instance does not grow with viewers.
+answer for a short time, so store cost per instance does not grow with viewers. Two
+limits bound that sharing (docs/http-api.md, "Freshness"): past `refresh_seconds` a
+request starts a refresh in the background and is served the copy it has; a copy
+`max_age_seconds` old is never served: the request refreshes first (or waits for the
+refresh under way), and a store error then reaches it (a 503). Age counts from the start
+of the query that read the copy, so no answer is older than `max_age_seconds`.
 
 Each sensor's latest summary has a *version*: its timestamp, `~`, and a digest of its
 values and of its pointer's revision. A late reading that changes the newest summary's
@@ -78,10 +83,14 @@ class ReadModel:
         ttl_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         dashboard: DashboardSettings | None = None,
+        max_age_seconds: float | None = None,
     ) -> None:
+        """`ttl_seconds`: refresh in the background after it; `max_age_seconds` (default:
+        `ttl_seconds`): never serve a copy that old."""
         self._store = store
         self._chart_points = chart_points
         self._ttl = ttl_seconds
+        self._max_age = ttl_seconds if max_age_seconds is None else max(max_age_seconds, ttl_seconds)
         self._clock = clock
         self.dashboard = dashboard if dashboard is not None else DashboardSettings()
         self._latest: dict[str, Summary] = {}
@@ -113,30 +122,27 @@ class ReadModel:
             return self._versions
 
     def _refresh(self) -> None:
-        # The lock is released only once the new answer is in place: a request that comes
-        # meanwhile is served the previous answer and never starts a second query.
-        try:
-            pointers = self._store.latest_pointers()
-            latest = {sensor_id: pointer.summary for sensor_id, pointer in pointers.items()}
-            versions = self._versions_of(pointers)
-            with self._latest_lock:
-                changed = [s for s, version in versions.items() if self._versions.get(s) != version]
-                removed = [sensor for sensor in self._versions if sensor not in versions]
-                if changed or removed or not self._refreshed_once:
-                    self._generation += 1
-                    for sensor in changed:
-                        self._changed_at[sensor] = self._generation
-                        self._removed_at.pop(sensor, None)
-                    for sensor in removed:
-                        self._removed_at[sensor] = self._generation
-                        self._changed_at.pop(sensor, None)
-                self._latest = latest
-                self._versions = versions
-                self._pointers = pointers
-                self._latest_at = self._clock()
-                self._refreshed_once = True
-        finally:
-            self._refreshing.release()
+        """Read every pointer again; call with `_refreshing` held (store errors propagate)."""
+        started = self._clock()  # the copy is as old as the query's start
+        pointers = self._store.latest_pointers()
+        latest = {sensor_id: pointer.summary for sensor_id, pointer in pointers.items()}
+        versions = self._versions_of(pointers)
+        with self._latest_lock:
+            changed = [s for s, version in versions.items() if self._versions.get(s) != version]
+            removed = [sensor for sensor in self._versions if sensor not in versions]
+            if changed or removed or not self._refreshed_once:
+                self._generation += 1
+                for sensor in changed:
+                    self._changed_at[sensor] = self._generation
+                    self._removed_at.pop(sensor, None)
+                for sensor in removed:
+                    self._removed_at[sensor] = self._generation
+                    self._changed_at.pop(sensor, None)
+            self._latest = latest
+            self._versions = versions
+            self._pointers = pointers
+            self._latest_at = started
+            self._refreshed_once = True
 
     def _versions_of(self, pointers: dict[str, LatestSummary]) -> dict[str, str]:
         """Each pointer's version, reusing the last refresh's where the pointer is the same.
@@ -165,25 +171,36 @@ class ReadModel:
         try:
             self._refresh()
         except Exception:
+            # The copy is served until it is max_age_seconds old; then a request refreshes
+            # itself and answers 503 if the store still fails.
             log.warning("refreshing the latest summaries failed; serving the previous ones", exc_info=True)
+        finally:
+            self._refreshing.release()
+
+    def _snapshot(self) -> tuple[dict[str, Summary], dict[str, str], int]:
+        """The latest summaries, their versions and their generation, all of one refresh."""
+        self._refreshed()
+        with self._latest_lock:
+            return self._latest, self._versions, self._generation
+
+    def _age(self) -> float:
+        with self._latest_lock:
+            return self._clock() - self._latest_at
 
     def _refreshed(self) -> tuple[dict[str, Summary], int]:
-        """The latest summaries, refreshed after the time-to-live.
+        """The latest summaries, never older than `max_age_seconds` (see the module docstring).
 
-        The first answer is read on the request; later ones are refreshed in the background
-        while requests are served the previous answer (stale-while-revalidate), so no
-        viewer waits for a query over thousands of sensors.
+        A busy dashboard refreshes in the background before its copy gets that old, so its
+        viewers never wait for a query over thousands of sensors; a route read rarely
+        waits for the query, and gets what the store holds now.
         """
-        with self._latest_lock:
-            expired = self._clock() - self._latest_at >= self._ttl
-            first = not self._refreshed_once
-        if expired and self._refreshing.acquire(blocking=first):
-            if first and not self._refreshed_once:
-                self._refresh()  # store errors reach the caller: there is nothing to serve
-            elif first:
-                self._refreshing.release()  # another request did the first refresh meanwhile
-            else:
-                threading.Thread(target=self._refresh_in_background, daemon=True).start()
+        age = self._age()
+        if age >= self._max_age:
+            with self._refreshing:  # one query at a time; later requests wait for it
+                if self._age() >= self._max_age:  # not refreshed meanwhile
+                    self._refresh()  # store errors reach the caller: a 503
+        elif age >= self._ttl and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh_in_background, daemon=True).start()
         with self._latest_lock:
             return self._latest, self._generation
 
@@ -192,18 +209,19 @@ class ReadModel:
         """Where a viewer is once it has everything up to now (the delta form's cursor)."""
         return f"{self._epoch}.{self._refreshed()[1]}"
 
-    def encoded(self, view: str) -> bytes:
-        """The JSON body of `/api/summary-timestamps` ("timestamps") or `/api/sensors` ("sensors").
+    def full(self, view: str) -> Delta:
+        """The JSON body of `/api/summary-timestamps` ("timestamps") or `/api/sensors` ("sensors"),
+        with its ETag, both of one copy of the latest summaries.
 
         Encoded once per change and shared by every viewer: with thousands of sensors,
         encoding the answer for each poll cost more than the query behind it.
         """
-        latest, generation = self._refreshed()
+        latest, versions, generation = self._snapshot()
+        etag = f'"{"m" if view == "timestamps" else "s"}.{self._epoch}.{generation}"'
         with self._latest_lock:
             cached = self._encoded.get(view)
             if cached is not None and cached[0] == generation:
-                return cached[1]
-            versions = self._versions
+                return Delta(etag=etag, body=cached[1])
         ordered = sorted(latest.items())
         if view == "timestamps":
             value: Any = {sensor_id: versions[sensor_id] for sensor_id, _ in ordered}
@@ -215,11 +233,7 @@ class ReadModel:
         body = json.dumps(value, separators=(",", ":")).encode()
         with self._latest_lock:
             self._encoded[view] = (generation, body)
-        return body
-
-    def full_etag(self) -> str:
-        """The ETag of the plain `/api/summary-timestamps` answer: it moves with any version."""
-        return f'"m.{self.cursor}"'
+        return Delta(etag=etag, body=body)
 
     def _alerts_tag(self, latest: dict[str, Summary]) -> tuple[dict[str, str], str]:
         alerts = {sensor: alert.kind for sensor, alert in sensor_alerts(latest, self.dashboard).items()}
@@ -232,7 +246,7 @@ class ReadModel:
         An unknown cursor (another instance, an earlier process, or none) gets everything,
         flagged `"full": true`. Answers are shared by every viewer at the same cursor.
         """
-        latest, generation = self._refreshed()
+        latest, versions, generation = self._snapshot()
         seen = -1
         if since:
             epoch, _, number = since.partition(".")
@@ -244,7 +258,8 @@ class ReadModel:
             cached = self._deltas.get((generation, seen))
             if cached is not None and cached.etag == etag:
                 return cached
-            versions = self._versions
+            if self._generation != generation:  # refreshed since the snapshot: start again
+                return self.delta(since)
             changed_at = dict(self._changed_at)
             removed_at = dict(self._removed_at)
         if seen < 0:
@@ -265,11 +280,9 @@ class ReadModel:
             self._deltas[(generation, seen)] = delta
         return delta
 
-    def _current(self) -> tuple[dict[str, Summary], dict[str, str]]:
+    def current(self) -> tuple[dict[str, Summary], dict[str, str]]:
         """The latest summaries and their versions, from the same refresh."""
-        self._refreshed()
-        with self._latest_lock:
-            return self._latest, self._versions
+        return self._snapshot()[:2]
 
     def _chart_key(
         self, sensor_id: str, version: str, options: ChartOptions, y_range: tuple[float, float] | None
@@ -296,7 +309,7 @@ class ReadModel:
     def chart_etag(self, sensor_id: str, options: ChartOptions | None = None) -> str | None:
         """The ETag the sensor's chart has now, known without rendering it."""
         options = options or ChartOptions()
-        latest, versions = self._current()
+        latest, versions = self.current()
         if sensor_id not in latest:
             return None
         return self._chart_key(sensor_id, versions[sensor_id], options, self._y_range(options, latest))
@@ -304,7 +317,7 @@ class ReadModel:
     def chart(self, sensor_id: str, options: ChartOptions | None = None) -> Chart | None:
         """The sensor's chart as of its newest summary, or None for an unknown sensor."""
         options = options or ChartOptions()
-        latest, versions = self._current()
+        latest, versions = self.current()
         newest = latest.get(sensor_id)
         if newest is None:
             return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from fastapi import Request
 
@@ -18,6 +20,24 @@ def read_model_shape(settings: Settings) -> tuple[object, ...]:
     return (settings.chart_points, settings.dashboard_poll_seconds, settings.dashboard)
 
 
+def read_model_for(
+    store: object, settings: Settings, clock: Callable[[], float] = time.monotonic
+) -> ReadModel:
+    """A read model as the settings say: fresh within `read_max_age_seconds` (docs/http-api.md).
+
+    It refreshes in the background after `read_refresh_seconds`, or after half a poll
+    interval if that is shorter: one shared copy per poll, however many viewers.
+    """
+    return ReadModel(
+        store,
+        settings.chart_points,
+        ttl_seconds=min(settings.read_refresh_seconds, settings.dashboard_poll_seconds / 2),
+        clock=clock,
+        dashboard=settings.dashboard,
+        max_age_seconds=settings.read_max_age_seconds,
+    )
+
+
 def current_read_model(request: Request) -> ReadModel:
     """The shared read model, rebuilt when a live setting it was built with changes."""
     state = request.app.state
@@ -27,11 +47,7 @@ def current_read_model(request: Request) -> ReadModel:
         with _lock:
             if getattr(state, "read_model", None) is None or state.read_model_shape != shape:
                 state.read_model_shape = shape
-                state.read_model = ReadModel(
-                    current_store(request),
-                    settings.chart_points,
-                    # Fresh enough for a poll interval, shared by every viewer meanwhile.
-                    ttl_seconds=min(1.0, settings.dashboard_poll_seconds / 2),
-                    dashboard=settings.dashboard,
-                )
+                # `app.state.clock`: a test's hand clock; time.monotonic otherwise.
+                clock = getattr(state, "clock", None) or time.monotonic
+                state.read_model = read_model_for(current_store(request), settings, clock)
     return state.read_model
