@@ -17,7 +17,7 @@ EVERYTHING = ("0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z")
 
 
 def late_load(
-    sensors: int, hours: float, gap_s: int, seed: int
+    sensors: int, hours: float, gap_s: int, seed: int, max_post: int = 12
 ) -> tuple[list[dict[str, Any]], list[list[dict]]]:
     """Readings over `hours` of event time ending about now, and the posts that carry them.
 
@@ -48,7 +48,7 @@ def late_load(
     arrival = [readings[n] for n in sorted(range(len(readings)), key=lambda n: n + held[n])]
     posts: list[list[dict]] = []
     while arrival:
-        size = rng.randint(1, 12)
+        size = rng.randint(1, max_post)
         posts.append(arrival[:size])
         arrival = arrival[size:]
     # ~5% posted twice, later (a device retrying, or a resend).
