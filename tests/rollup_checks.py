@@ -104,9 +104,16 @@ def assert_windows_exact(store: Store, readings: Sequence[Mapping[str, Any]]) ->
         for bucket in BUCKET_SECONDS:
             found = [window.to_document() for window in store.rollups(sensor_id, bucket, *EVERYTHING)]
             expected = expected_windows(readings, sensor_id, bucket)
-            assert found == expected, (sensor_id, bucket)
+            assert found == expected, (sensor_id, bucket, _differences(found, expected))
             # The written ones alone: all but the open (newest) bucket, read without it.
             written = [w.to_document() for w in store.stored_rollups(sensor_id, bucket, *EVERYTHING)]
-            assert written == expected[:-1], (sensor_id, bucket)
+            assert written == expected[:-1], (sensor_id, bucket, _differences(written, expected[:-1]))
             checked += len(found)
     return checked
+
+
+def _differences(found: list[dict], expected: list[dict]) -> list[tuple[Any, Any]]:
+    by_start = {window["start"]: window for window in found}
+    wanted = {window["start"]: window for window in expected}
+    starts = sorted(set(by_start) | set(wanted))
+    return [(by_start.get(s), wanted.get(s)) for s in starts if by_start.get(s) != wanted.get(s)][:5]

@@ -279,6 +279,9 @@ class Store(Protocol):
     def put_rollups(self, rollups: Sequence[Rollup]) -> None:
         """Upsert time windows by (sensor, bucket, start), never over one with a higher count."""
 
+    def stored_rollups(self, sensor_id: str, bucket: str, start: str, end: str) -> list[Rollup]:
+        """The windows written for bucket starts in [start, end), oldest first (never the open one)."""
+
     def rollups(self, sensor_id: str, bucket: str, start: str, end: str) -> list[Rollup]:
         """The sensor's non-empty `bucket` windows ("1m", "1h") starting in [start, end), oldest first.
 
