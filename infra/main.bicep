@@ -123,6 +123,22 @@ var pipeline = {
       ]
     }
     {
+      name: 'leases'
+      partitionKey: '/id'
+      ttl: -1
+      excludedPaths: []
+    }
+    {
+      name: 'deadletter'
+      partitionKey: '/id'
+      ttl: -1
+      excludedPaths: [
+        {
+          path: '/payload/?'
+        }
+      ]
+    }
+    {
       // Time windows (docs/rollups.md): their own container, default TTL, and indexing.
       name: 'rollups'
       partitionKey: '/sensor_id'
@@ -139,22 +155,6 @@ var pipeline = {
         }
         {
           path: '/avg/?'
-        }
-      ]
-    }
-    {
-      name: 'leases'
-      partitionKey: '/id'
-      ttl: -1
-      excludedPaths: []
-    }
-    {
-      name: 'deadletter'
-      partitionKey: '/id'
-      ttl: -1
-      excludedPaths: [
-        {
-          path: '/payload/?'
         }
       ]
     }
