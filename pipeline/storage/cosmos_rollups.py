@@ -99,7 +99,8 @@ class CosmosRollups:
         """The windows written for these bucket starts, oldest first (not the open one)."""
         documents = self._query(
             self._rollups,
-            "SELECT c.sensor_id, c.bucket, c.start, c.count, c.min, c.max, c.avg FROM c "
+            # Only the statistics: a query is charged for the data it returns.
+            "SELECT c.start, c.count, c.min, c.max, c.avg FROM c "
             "WHERE c.sensor_id = @sensor AND c.bucket = @bucket AND c.start >= @start AND c.start < @end "
             "ORDER BY c.start",
             [
@@ -110,7 +111,7 @@ class CosmosRollups:
             ],
             partition_key=sensor_id,
         )
-        return [Rollup.from_stored(document) for document in documents]
+        return [Rollup.from_stored(dict(d, sensor_id=sensor_id, bucket=bucket)) for d in documents]
 
     def rollups(self, sensor_id: str, bucket: str, start: str, end: str) -> list[Rollup]:
         bucket_seconds(bucket)  # ValueError naming the bucket sizes
