@@ -91,12 +91,12 @@ def sensor_rollups(
     request: Request,
     store: Annotated[Store, Depends(current_store)],
     read_model: Annotated[ReadModel, Depends(current_read_model)],
-    bucket: Annotated[str, Query(max_length=8, description="window size: 1m or 1h")] = "1m",
+    bucket: Annotated[str, Query(description="window size: 1m or 1h")] = "1m",
     from_: Annotated[
         str | None,
-        Query(alias="from", max_length=64, description="RFC 3339; default: 2 h (1m), 7 days (1h) before to"),
+        Query(alias="from", description="RFC 3339; default: 2 h (1m), 7 days (1h) before to"),
     ] = None,
-    to: Annotated[str | None, Query(max_length=64, description="RFC 3339, exclusive; default: now")] = None,
+    to: Annotated[str | None, Query(description="RFC 3339, exclusive; default: now")] = None,
 ) -> Response:
     """The sensor's non-empty windows whose start is in `[from, to)`, oldest first.
 
