@@ -74,6 +74,8 @@ def container_of(document: Mapping[str, Any]) -> str:
         return "summaries"
     if "reason" in document:
         return "deadletter"
+    if "bucket" in document and "start" in document:
+        return "rollups"
     return "other"
 
 

@@ -39,8 +39,14 @@ param dashboardSignIn bool = false
 @description('Client id of the Entra ID app registration used for sign-in (with dashboardSignIn).')
 param signInClientId string = ''
 
-@description('Seconds a reading is kept in the readings container (-1: forever).')
+@description('Seconds a reading is kept in the readings container (-1: forever). READINGS_TTL_SECONDS locally.')
 param readingsTtlSeconds int = 2592000
+
+@description('Seconds a summary is kept after its last write (-1: forever); the latest pointers never expire.')
+param summariesTtlSeconds int = 2592000
+
+@description('Seconds a time window (rollup) is kept after its last write (-1: forever); at least readingsTtlSeconds.')
+param rollupsTtlSeconds int = 7776000
 
 @description('Object id of the deploying user, granted Cosmos DB data access for local runs; empty to skip.')
 param principalId string = ''
@@ -123,7 +129,7 @@ var pipeline = {
     {
       name: 'summaries'
       partitionKey: '/sensor_id'
-      ttl: -1
+      ttl: summariesTtlSeconds
       // The window kept in each sensor's pointer document is never queried: indexing it
       // would only add RU to every pointer write.
       excludedPaths: [
@@ -145,6 +151,26 @@ var pipeline = {
       excludedPaths: [
         {
           path: '/payload/?'
+        }
+      ]
+    }
+    {
+      // Time windows (docs/rollups.md): their own container, default TTL, and indexing.
+      name: 'rollups'
+      partitionKey: '/sensor_id'
+      ttl: rollupsTtlSeconds
+      excludedPaths: [
+        {
+          path: '/count/?'
+        }
+        {
+          path: '/min/?'
+        }
+        {
+          path: '/max/?'
+        }
+        {
+          path: '/avg/?'
         }
       ]
     }

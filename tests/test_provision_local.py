@@ -77,7 +77,7 @@ def test_the_environment_wins_over_local_settings(cosmos: CosmosServer, tmp_path
     assert result.returncode == 0, result.stderr
     found = containers_of(cosmos, database)
     assert found["readings-b"] == [names.PARTITION_KEYS[names.DEFAULT_READINGS]]
-    assert set(found) == {"readings-b", "summaries", "leases", "deadletter"}
+    assert set(found) == {"readings-b", "summaries", "leases", "deadletter", "rollups"}
 
 
 def test_identity_connections_and_missing_connections_create_nothing() -> None:

@@ -77,7 +77,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- summariser: the statistics -------------------------------------------------------
     Mutation(
         "mean-rounds-half-even",
-        "summariser/window.py",
+        "pipeline/statistics.py",
         "rounding=ROUND_HALF_UP",
         "rounding=ROUND_HALF_EVEN",
         STATISTICS,
@@ -85,7 +85,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "mean-in-float-arithmetic",
-        "summariser/window.py",
+        "pipeline/statistics.py",
         "return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP))",
         "return round(sum(values) / len(values), 2)",
         STATISTICS,
@@ -93,7 +93,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "mean-divides-by-window-size",
-        "summariser/window.py",
+        "pipeline/statistics.py",
         "(total / len(values))",
         "(total / 10)",
         STATISTICS,
@@ -132,9 +132,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         SPLITS,
         "a summary is as of the sensor's newest reading in the batch",
     ),
+    # --- time windows (docs/rollups.md) -------------------------------------------------------
+    Mutation(
+        "window-closing-forgotten",
+        "summariser/rollups.py",
+        "            starts.add(bucket_start(previous, bucket))\n",
+        "            pass\n",
+        tests("test_rollups", "test_posted_late_and_duplicated_readings_give_exact_windows[sqlite]"),
+        "a publication that moves the pointer past a bucket writes that bucket's window",
+    ),
+    Mutation(
+        "window-duplicate-counted-twice",
+        "pipeline/rollups.py",
+        "inside = {r.id: r for r in readings if",
+        "inside = {(r.id, n): r for n, r in enumerate(readings) if",
+        tests("test_rollups", "test_the_mean_rounds_halves_away_from_zero_and_a_duplicate_counts_once"),
+        "a reading stored or delivered twice counts once in its window",
+    ),
     Mutation(
         "sqlite-window-excludes-as-of",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_readings.py",
         "WHERE sensor_id = ? AND timestamp <= ? ",
         "WHERE sensor_id = ? AND timestamp < ? ",
         tests("test_store_contract", "test_window_is_the_latest_readings_up_to_as_of_newest_first"),
@@ -142,7 +159,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "sqlite-window-ties-ascending",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_readings.py",
         "ORDER BY timestamp DESC, id DESC LIMIT ?",
         "ORDER BY timestamp DESC, id ASC LIMIT ?",
         tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
@@ -170,7 +187,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "sqlite-compare-and-swap-ignores-version",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_summaries.py",
         "window = ? WHERE sensor_id = ? AND version = ?",
         "window = ? WHERE sensor_id = ? AND version >= ?",
         CAS,
