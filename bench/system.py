@@ -113,7 +113,7 @@ def run(
                     r.to_document() for r in simulation.readings_until(START + timedelta(seconds=moment))
                 ]
                 if documents:
-                    store.put_readings(documents)
+                    write_as_output_binding(store, documents)
                 log.phase = "summariser" if counted else "warm-up"
                 for first in range(0, len(documents), FEED_PAGE):
                     summariser.summarise(documents[first : first + FEED_PAGE])
