@@ -54,10 +54,17 @@ def _matches(pattern: str, leaf: tuple[str, ...]) -> int:
 
 
 def indexed_terms(document: Mapping[str, Any], policy: IndexPolicy) -> int:
-    """How many property values of the document the policy indexes (system fields aside)."""
+    """How many property values of the document the policy indexes (system fields aside).
+
+    `id` is always indexed, whatever the policy ("Indexing policies": the system properties
+    id and _ts are always indexed in consistent mode); `_ts` is left out on every side.
+    """
     count = 0
     for key, value in document.items():
         if key.startswith("_"):
+            continue
+        if key == "id":
+            count += 1
             continue
         for leaf in _leaves(value, (key,)):
             included = max((_matches(p, leaf) for p in policy.included), default=0)
@@ -165,9 +172,10 @@ def deployed_policies(root: Path) -> dict[str, IndexPolicy]:
     pipeline = parsed["variables"]["pipeline"]["value"]
     policies = {}
     for container in pipeline["containers"]:
-        included = tuple(_paths(container.get("includedPaths"))) or ("/*",)
-        excluded = (*_paths(container.get("excludedPaths")), '/"_etag"/?')
-        policies[str(container["name"])] = IndexPolicy(included, excluded)
+        # As infra/app/cosmos.bicep builds it: with included paths given, the root is excluded.
+        chosen = tuple(_paths(container.get("includedPaths")))
+        excluded = (*_paths(container.get("excludedPaths")), '/"_etag"/?', *(("/*",) if chosen else ()))
+        policies[str(container["name"])] = IndexPolicy(chosen or ("/*",), excluded)
     return policies
 
 
