@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from bench import fleet, ingest, latency, original, read_side, scenarios, system, throughput
+from bench import fleet, ingest, latency, original, read_side, scenarios, sensitivity, system, throughput
 from bench.cost_model import Operation, total_ru
 from bench.metering import deployed_policies
 from pipeline.settings import settings_from
@@ -333,9 +333,45 @@ def costs(recorded: Recorded, visible_charts: int) -> tuple[dict[str, float], li
     }
     for key in ("ru_ratio_a", "ru_ratio_b", "ru_ratio_c"):
         say("cost", f"{key}: RU/hour ours / original", f"{figures[key]:.3f}")
+    figures.update(query_rule_sensitivity(recorded, by))
     fleet_figures, fleet_table = fleet_costs(recorded, by)
     figures.update(fleet_figures)
     return figures, scenarios.table(loads), fleet_table
+
+
+def query_rule_sensitivity(recorded: Recorded, by: dict[tuple[str, str], scenarios.Load]) -> dict[str, float]:
+    """The summariser and scenario (a) ratios with queries priced by what they load, not return."""
+    shifted: dict[str, float] = {}  # RU per hour each side gains under the "loaded" rule
+    per_reading_5: dict[str, float] = {}
+    per_query: dict[str, float] = {}
+    for side, recording in recorded.runs.items():
+        gained = {
+            phase: sensitivity.phase_ru(recording, phase, loaded=True)
+            - sensitivity.phase_ru(recording, phase, loaded=False)
+            for phase in ("summariser", "poll", "chart")
+        }
+        shifted[side] = recording.per_hour(sum(gained.values()))
+        summariser = sensitivity.phase_ru(recording, "summariser", loaded=True)
+        per_reading_5[side] = summariser / max(1, recording.readings)
+        queries = [o for o in recording.operations.get("summariser", []) if o.kind == "query"]
+        per_query[side] = gained["summariser"] / len(queries) if queries else 0.0
+    # The 10,000-sensor shape: one summariser query per reading on the original's side.
+    per_reading_10k = {
+        side: recorded.summariser_ru_per_reading[side] + per_query[side] for side in ("ours", "original")
+    }
+    figures = {
+        "summariser_ru_ratio_5_loaded": per_reading_5["ours"] / per_reading_5["original"],
+        "summariser_ru_ratio_10k_loaded": per_reading_10k["ours"] / per_reading_10k["original"],
+        "ru_ratio_a_loaded": (by[("a", "ours")].ru_per_hour + shifted["ours"])
+        / (by[("a", "original")].ru_per_hour + shifted["original"]),
+    }
+    for key, value in figures.items():
+        say(
+            "cost",
+            f"{key.removesuffix('_loaded')} if queries were priced by the documents they load",
+            f"{value:.3f}",
+        )
+    return figures
 
 
 def fleet_costs(
