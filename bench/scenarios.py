@@ -145,6 +145,8 @@ def small(recording: Recording, scenario: str, with_viewers: bool) -> Load:
             readings_per_hour, reading_bytes, batches_per_hour, feed_poll_seconds(recording.side)
         ),
     }
+    if recording.operations.get("windows"):  # ours' time windows (rollups), beside the summaries
+        parts["windows"] = _per_hour(recording, "windows")
     polls = charts = 0.0
     if with_viewers:
         parts["page"] = _per_hour(recording, "poll")
@@ -166,8 +168,13 @@ def large(
     sensors: int,
     viewers: int,
     visible_charts: int,
+    windows_ru_per_reading: float = 0.0,
 ) -> Load:
-    """Scenario (c): what was recorded at 5 sensors, scaled by the rules of this module."""
+    """Scenario (c): what was recorded at 5 sensors, scaled by the rules of this module.
+
+    The time windows cost the same per reading at any fleet size: each sensor closes its
+    windows at its own pace, so the RU per reading measured at 5 sensors is scaled.
+    """
     readings_per_hour = sensors * 3600 / MEAN_GAP_SECONDS
     generator = recording.operations.get("generator", [])
     reading_ru = total_ru(generator) / len(generator)
@@ -182,6 +189,8 @@ def large(
             feed_poll_seconds(recording.side),
         ),
     }
+    if windows_ru_per_reading:
+        parts["windows"] = windows_ru_per_reading * readings_per_hour
     polls_recorded = recording.operations.get("poll", [])
     charts_recorded = recording.operations.get("chart", [])
     chart_query_ru = total_ru(charts_recorded) / len(charts_recorded)
