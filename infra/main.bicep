@@ -23,8 +23,14 @@ param cosmosCapacity string = 'serverless'
 @minValue(1000)
 param cosmosAutoscaleMaxThroughput int = 1000
 
-@description('Seconds a reading is kept in the readings container (-1: forever).')
+@description('Seconds a reading is kept in the readings container (-1: forever). READINGS_TTL_SECONDS locally.')
 param readingsTtlSeconds int = 2592000
+
+@description('Seconds a summary is kept after its last write (-1: forever); the latest pointers never expire.')
+param summariesTtlSeconds int = 2592000
+
+@description('Seconds a time window (rollup) is kept after its last write (-1: forever); at least readingsTtlSeconds.')
+param rollupsTtlSeconds int = 7776000
 
 @description('Object id of the deploying user, granted Cosmos DB data access for local runs; empty to skip.')
 param principalId string = ''
@@ -117,7 +123,7 @@ var pipeline = {
     {
       name: 'summaries'
       partitionKey: '/sensor_id'
-      ttl: -1
+      ttl: summariesTtlSeconds
       includedPaths: [
         {
           path: '/sensor_id/?'
@@ -131,6 +137,38 @@ var pipeline = {
       excludedPaths: [
         {
           path: '/window/*'
+        }
+      ]
+    }
+    {
+      // Time windows (docs/rollups.md): their own container, default TTL, and indexing.
+      name: 'rollups'
+      partitionKey: '/sensor_id'
+      ttl: rollupsTtlSeconds
+      // The window query: one sensor, one bucket size, by start.
+      includedPaths: [
+        {
+          path: '/sensor_id/?'
+        }
+        {
+          path: '/bucket/?'
+        }
+        {
+          path: '/start/?'
+        }
+      ]
+      excludedPaths: [
+        {
+          path: '/count/?'
+        }
+        {
+          path: '/min/?'
+        }
+        {
+          path: '/max/?'
+        }
+        {
+          path: '/avg/?'
         }
       ]
     }
@@ -269,8 +307,8 @@ module function 'app/function.bicep' = {
       COSMOS_DATABASE: pipeline.database
       READINGS_CONTAINER: pipeline.containers[0].name
       SUMMARIES_CONTAINER: pipeline.containers[1].name
-      LEASES_CONTAINER: pipeline.containers[2].name
-      DEADLETTER_CONTAINER: pipeline.containers[3].name
+      LEASES_CONTAINER: pipeline.containers[3].name
+      DEADLETTER_CONTAINER: pipeline.containers[4].name
       CREATE_LEASE_CONTAINER: 'false'
       PIPELINE_STORE: 'cosmos'
       SENSOR_COUNT: string(sensorCount)

@@ -46,9 +46,22 @@ CREATE TABLE IF NOT EXISTS leases (
     consumer TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 );
+-- Time windows of a sensor's readings (see pipeline/rollups.py), one row per bucket.
+CREATE TABLE IF NOT EXISTS rollups (
+    sensor_id TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    start TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    avg REAL NOT NULL,
+    written_at REAL NOT NULL DEFAULT (julianday('now')),
+    PRIMARY KEY (sensor_id, bucket, start)
+) WITHOUT ROWID;
 """
-# 1: readings unique by id alone (INSERT OR REPLACE); 2: by (sensor_id, id), immutable.
-SCHEMA_VERSION = 2
+# 1: readings unique by id alone (INSERT OR REPLACE); 2: by (sensor_id, id), immutable;
+# 3: time windows (rollups).
+SCHEMA_VERSION = 3
 
 
 def prepare_schema(connection: sqlite3.Connection) -> None:
@@ -61,7 +74,7 @@ def prepare_schema(connection: sqlite3.Connection) -> None:
     connection.execute("BEGIN IMMEDIATE")
     try:
         (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version < SCHEMA_VERSION:
+        if version < 2:
             exists = connection.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
             ).fetchone()
@@ -80,6 +93,7 @@ def prepare_schema(connection: sqlite3.Connection) -> None:
                 connection.execute("ALTER TABLE readings_migrated RENAME TO readings")
             else:
                 connection.execute(_READINGS_TABLE.format(name="readings"))
+        if version < SCHEMA_VERSION:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
