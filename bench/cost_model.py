@@ -38,14 +38,19 @@ WRITE_CHARGE_BY_SIZE = (
     (1024, 625.00),
     (2048, 1250.00),
 )
-# ASSUMED: each indexed property value adds this much to a write ("more with each indexed
-# property" is documented, a number is not).
+# "Understand request unit consumption": a create adds 0.2 RU per indexed term the
+# indexing policy defines ("5.0 (document size based) + 0.2 x 10 (indexing) = 7 RUs"). A
+# term is one indexed property value; `id` is always indexed ("Indexing policies").
 INDEXED_TERM_RU = 0.2
-# ASSUMED: a query's fixed charge per physical partition it visits ("a few RU").
+# The query pricing rule (ASSUMED; Microsoft documents the factors, not a formula): a fixed
+# charge per physical partition visited ("a few RU") ...
 QUERY_RU_PER_PARTITION = 2.5
-# ASSUMED: a query also pays for the data it returns at the point-read rate (1 RU per KB).
+# ... plus the data the page returns at the point-read rate (1 RU per KB). A projection
+# returns less, so this rule favours the original's projected query; `bench.sensitivity`
+# reprices every query by the whole documents it loads instead, and the bench prints both.
 QUERY_RU_PER_KB_RETURNED = 1.0
-# ASSUMED: a change-feed poll is a read request of 1 RU plus the data it returns.
+# ASSUMED: a change-feed read is a read request of 1 RU plus the data it returns ("feed
+# operations consume RUs based on the number and size of the documents processed").
 CHANGE_FEED_POLL_RU = 1.0
 
 # --- Cosmos DB prices ("Azure Cosmos DB pricing", "Autoscale FAQ") ----------------------

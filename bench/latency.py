@@ -28,6 +28,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def import_seconds(runs: int = 5) -> float:
     """Median wall time of `import function_app` in a fresh interpreter (bytecode cached)."""
+    return statistics.median(import_seconds_runs(runs))
+
+
+def import_seconds_runs(runs: int = 5) -> list[float]:
+    """Wall time of `import function_app` in `runs` fresh interpreters (bytecode cached)."""
     probe = "import time; t = time.perf_counter(); import function_app; print(time.perf_counter() - t)"
     subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, check=True)
     times = [
@@ -38,7 +43,7 @@ def import_seconds(runs: int = 5) -> float:
         )
         for _ in range(runs)
     ]
-    return statistics.median(times)
+    return times
 
 
 def first_render_seconds() -> float:
@@ -70,6 +75,7 @@ class EndToEnd:
 
 def end_to_end(folder: Path, readings: int = 120, writers: int = 4) -> EndToEnd:
     """Default local host: POST a reading, wait until its summary shows in summary-timestamps."""
+    folder.mkdir(parents=True, exist_ok=True)
     host = LocalHost(free_port(), folder / "e2e.db", (), folder / "e2e.log").start()
     latencies: list[float] = []
     lock = threading.Lock()
@@ -113,7 +119,8 @@ class Scale:
 
 
 def scale(folder: Path, sensors: int = 10_000, seconds: float = 60.0) -> Scale:
-    """10,000 sensors reporting every ~5.5 s for a minute: lag and dashboard latency."""
+    """10,000 sensors reporting every ~5.5 s for `seconds`: lag and dashboard latency."""
+    folder.mkdir(parents=True, exist_ok=True)
     host = LocalHost(
         free_port(), folder / "scale.db", ("--sensors", str(sensors)), folder / "scale.log"
     ).start()

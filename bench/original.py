@@ -1,7 +1,12 @@
 """The original design, as written: the baseline every `make bench` figure is compared with.
 
 - Summariser: for each change-feed document, one after another, a TOP 10 query of that
-  sensor's newest readings and an insert of a summary under a fresh uuid.
+  sensor's newest readings (projected to `c.timestamp, c.temperature`, as it was written)
+  and an insert of a summary under a fresh uuid, each insert its own request (on SQLite:
+  its own commit).
+- The same loop with one commit per batch (`summarise_batch_one_commit`): what anyone
+  porting the original to an embedded database would do; the second baseline on SQLite.
+  On Cosmos DB it is the same requests as the original (every insert is its own request).
 - Page: every viewer, every 2 s, one TOP 1 query per sensor for its newest summary.
 - Chart: every request draws a new pyplot figure (figure, plot, savefig, close).
 
@@ -13,8 +18,10 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pipeline.readings import Summary, parse_timestamp
@@ -23,6 +30,11 @@ from pipeline.storage.cosmos_store import CosmosStore
 from pipeline.storage.sqlite_store import SqliteStore
 
 WINDOW = 10
+# The original's summariser query: only the two fields it summarises come back.
+READINGS_QUERY = (
+    "SELECT TOP @n c.timestamp, c.temperature FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC"
+)
+SUMMARIES_QUERY = "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC"
 
 
 def summary_document(sensor_id: str, newest: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -44,6 +56,7 @@ class OriginalStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._open: sqlite3.Connection | None = None  # inside `one_commit` (SQLite only)
 
     def _newest(self, container: str, sensor_id: str, count: int) -> list[dict[str, Any]]:
         """The original's `TOP n ... ORDER BY timestamp DESC` on "readings" or "summaries"."""
@@ -51,21 +64,25 @@ class OriginalStore:
             proxy = self.store._readings if container == "readings" else self.store._summaries
             return list(
                 proxy.query_items(
-                    "SELECT TOP @n * FROM c WHERE c.sensor_id = @sensor ORDER BY c.timestamp DESC",
+                    READINGS_QUERY if container == "readings" else SUMMARIES_QUERY,
                     parameters=[{"name": "@n", "value": count}, {"name": "@sensor", "value": sensor_id}],
                     partition_key=sensor_id,
                     response_hook=self.store.meter.hook("query"),
                 )
             )
         assert isinstance(self.store, SqliteStore)
-        rows = (
-            self.store._connection()
-            .execute(
-                f"SELECT body FROM {container} WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
+        connection = self._open or self.store._connection()
+        if container == "readings":  # the projection, in SQL
+            rows = connection.execute(
+                "SELECT timestamp, json_extract(body, '$.temperature') FROM readings "
+                "WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
                 (sensor_id, count),
-            )
-            .fetchall()
-        )
+            ).fetchall()
+            return [{"timestamp": timestamp, "temperature": temperature} for timestamp, temperature in rows]
+        rows = connection.execute(
+            "SELECT body FROM summaries WHERE sensor_id = ? ORDER BY timestamp DESC LIMIT ?",
+            (sensor_id, count),
+        ).fetchall()
         return [json.loads(body) for (body,) in rows]
 
     def newest_readings(self, sensor_id: str, count: int) -> list[dict[str, Any]]:
@@ -79,15 +96,28 @@ class OriginalStore:
             self.store._summaries.create_item(document, response_hook=self.store.meter.hook("create"))
             return
         assert isinstance(self.store, SqliteStore)
-        # One write, committed on its own: each summary was its own request.
-        self.store._write(
-            [
-                (
-                    "INSERT INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
-                    (document["sensor_id"], document["id"], document["timestamp"], json.dumps(document)),
-                )
-            ]
+        statement = (
+            "INSERT INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
+            (document["sensor_id"], document["id"], document["timestamp"], json.dumps(document)),
         )
+        if self._open is not None:
+            self._open.execute(*statement)
+            return
+        # One write, committed on its own: each summary was its own request.
+        self.store._write([statement])
+
+    @contextmanager
+    def one_commit(self) -> Iterator[None]:
+        """Every insert inside the block in one transaction (SQLite); nothing changes on Cosmos DB."""
+        if not isinstance(self.store, SqliteStore):
+            yield
+            return
+        with self.store._transaction() as connection:
+            self._open = connection
+            try:
+                yield
+            finally:
+                self._open = None
 
 
 def summarise_batch(documents: Sequence[dict[str, Any]], store: OriginalStore) -> int:
@@ -100,6 +130,12 @@ def summarise_batch(documents: Sequence[dict[str, Any]], store: OriginalStore) -
             store.insert_summary(summary_document(sensor_id, newest))
             written += 1
     return written
+
+
+def summarise_batch_one_commit(documents: Sequence[dict[str, Any]], store: OriginalStore) -> int:
+    """The same loop, its inserts committed once per batch: the second baseline."""
+    with store.one_commit():
+        return summarise_batch(documents, store)
 
 
 def poll(store: OriginalStore, sensor_ids: Sequence[str]) -> dict[str, str]:

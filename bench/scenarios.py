@@ -14,9 +14,10 @@ what was recorded by the rules below (every rule is also in docs/costs.md):
   10,000 sensors); a chart changes with every summary of its sensor (about every 5.5 s);
   ours queries once per change per instance, the original once per change per viewer;
 - autoscale: the busiest second of an hour needs twice the hour's average RU/s;
-- the trigger's own requests (change-feed polls every 5 s, lease renewals every 17 s,
-  lease acquisition every 13 s, a checkpoint per batch) are the same for both sides, with
-  one lease (one physical partition) at every scale.
+- the trigger's own requests: change-feed polls at each side's delay (the original at the
+  host default, 5 s; ours at `OURS_FEED_POLL_SECONDS`, the delay our trigger sets), lease
+  renewals every 17 s, lease acquisition every 13 s, a checkpoint per batch, with one lease
+  (one physical partition) at every scale.
 
 The Function App (Flex Consumption, on demand, 2,048 MB instances) is priced by the same
 counts: each of the three scale groups (timer, trigger, HTTP) pays at least 1 s per
@@ -36,13 +37,30 @@ from bench.system import FEED_PAGE, POLL_SECONDS, TICK_SECONDS, Recording
 
 MEAN_GAP_SECONDS = 5.5
 INSTANCE_GB = 2.0  # infra/app/function.bicep: instanceMemoryMB 2048
-FEED_POLL_SECONDS = 5.0  # Cosmos DB trigger defaults: feedPollDelay 5 s,
+FEED_POLL_SECONDS = 5.0  # Cosmos DB trigger defaults: feedPollDelay 5 s (the original's),
 LEASE_RENEW_SECONDS = 17.0  # leaseRenewInterval 17 s,
 LEASE_ACQUIRE_SECONDS = 13.0  # leaseAcquireInterval 13 s
 LEASE_DOCUMENT_BYTES = 500  # ASSUMED: a lease document with its continuation token
 LEASE_INDEXED_TERMS = 6  # ASSUMED: its properties, all indexed (default policy)
 QUERY_PAGE_ITEMS = 100  # ASSUMED: items per query page
 PEAK_TO_AVERAGE = 2.0  # ASSUMED: the busiest second of an hour needs twice the average RU/s
+# Ours: the feed poll delay our trigger is registered with, read from the code where it is
+# defined (summariser/bindings.py `FEED_POLL_DELAY_MS`); 1,000 ms where it is not (yet).
+ASSUMED_FEED_POLL_DELAY_MS = 1000
+
+
+def _ours_feed_poll_seconds() -> float:
+    from summariser import bindings
+
+    return float(getattr(bindings, "FEED_POLL_DELAY_MS", ASSUMED_FEED_POLL_DELAY_MS)) / 1000
+
+
+OURS_FEED_POLL_SECONDS = _ours_feed_poll_seconds()
+
+
+def feed_poll_seconds(side: str) -> float:
+    """How often each side's trigger polls a drained change feed."""
+    return OURS_FEED_POLL_SECONDS if side == "ours" else FEED_POLL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -89,10 +107,20 @@ def _mean(operations: Sequence[Operation], attribute: str) -> float:
     return sum(getattr(o, attribute) for o in operations) / len(operations) if operations else 0.0
 
 
-def trigger_upkeep(readings_per_hour: float, reading_bytes: float, batches_per_hour: float) -> float:
-    """RU per hour of the Cosmos DB trigger itself: feed polls, leases, checkpoints."""
+def trigger_upkeep(
+    readings_per_hour: float,
+    reading_bytes: float,
+    batches_per_hour: float,
+    poll_seconds: float = FEED_POLL_SECONDS,
+) -> float:
+    """RU per hour of the Cosmos DB trigger itself: feed polls, leases, checkpoints.
+
+    A drained feed is polled every `poll_seconds`; a batch's read is priced by what it
+    returns (`delivered`), so only the polls that find nothing are counted apart.
+    """
     lease_replace = cost_model.replace_ru(LEASE_DOCUMENT_BYTES, LEASE_INDEXED_TERMS)
-    polls = 3600 / FEED_POLL_SECONDS * cost_model.change_feed_poll_ru()
+    empty_polls = max(0.0, 3600 / poll_seconds - batches_per_hour)
+    polls = (empty_polls + batches_per_hour) * cost_model.change_feed_poll_ru()
     delivered = readings_per_hour * reading_bytes / 1024 * cost_model.QUERY_RU_PER_KB_RETURNED
     renewals = 3600 / LEASE_RENEW_SECONDS * lease_replace
     acquisitions = 3600 / LEASE_ACQUIRE_SECONDS * cost_model.query_ru(LEASE_DOCUMENT_BYTES)
@@ -113,8 +141,12 @@ def small(recording: Recording, scenario: str, with_viewers: bool) -> Load:
     parts = {
         "generator": _per_hour(recording, "generator"),
         "summariser": _per_hour(recording, "summariser"),
-        "trigger": trigger_upkeep(readings_per_hour, reading_bytes, batches_per_hour),
+        "trigger": trigger_upkeep(
+            readings_per_hour, reading_bytes, batches_per_hour, feed_poll_seconds(recording.side)
+        ),
     }
+    if recording.operations.get("windows"):  # ours' time windows (rollups), beside the summaries
+        parts["windows"] = _per_hour(recording, "windows")
     polls = charts = 0.0
     if with_viewers:
         parts["page"] = _per_hour(recording, "poll")
@@ -136,8 +168,13 @@ def large(
     sensors: int,
     viewers: int,
     visible_charts: int,
+    windows_ru_per_reading: float = 0.0,
 ) -> Load:
-    """Scenario (c): what was recorded at 5 sensors, scaled by the rules of this module."""
+    """Scenario (c): what was recorded at 5 sensors, scaled by the rules of this module.
+
+    The time windows cost the same per reading at any fleet size: each sensor closes its
+    windows at its own pace, so the RU per reading measured at 5 sensors is scaled.
+    """
     readings_per_hour = sensors * 3600 / MEAN_GAP_SECONDS
     generator = recording.operations.get("generator", [])
     reading_ru = total_ru(generator) / len(generator)
@@ -145,8 +182,15 @@ def large(
     parts = {
         "generator": reading_ru * readings_per_hour,
         "summariser": summariser_ru_per_reading * readings_per_hour,
-        "trigger": trigger_upkeep(readings_per_hour, _mean(generator, "size_bytes"), batches_per_hour),
+        "trigger": trigger_upkeep(
+            readings_per_hour,
+            _mean(generator, "size_bytes"),
+            batches_per_hour,
+            feed_poll_seconds(recording.side),
+        ),
     }
+    if windows_ru_per_reading:
+        parts["windows"] = windows_ru_per_reading * readings_per_hour
     polls_recorded = recording.operations.get("poll", [])
     charts_recorded = recording.operations.get("chart", [])
     chart_query_ru = total_ru(charts_recorded) / len(charts_recorded)

@@ -10,6 +10,8 @@ what caused it (generator, summariser, poll, chart), and priced by `bench.cost_m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +75,41 @@ class OriginalSummariser(Summariser):
         original.summarise_batch(batch, self.store)
 
 
+@contextmanager
+def windows_apart(log: OperationLog, store: CosmosStore) -> Iterator[None]:
+    """The time windows our summariser writes (rollups), recorded as "windows", not "summariser".
+
+    `summariser.rollup_writer` computes them (`windows_for`: a query of the bucket's
+    readings) and the store writes them (`put_rollups`); both are wrapped for the block, so
+    the summariser's figures count its summaries, state and pointers only, and the windows
+    are reported beside them. Without rollups (an older tree) nothing changes.
+    """
+    try:
+        from summariser import rollup_writer
+    except ImportError:
+        yield
+        return
+
+    def apart(work):  # type: ignore[no-untyped-def]
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with log.labelled("windows" if log.phase == "summariser" else log.phase):
+                return work(*args, **kwargs)
+
+        return wrapped
+
+    windows_for = rollup_writer.windows_for
+    rollup_writer.windows_for = apart(windows_for)
+    put_rollups = getattr(store, "put_rollups", None)
+    if put_rollups is not None:
+        store.put_rollups = apart(put_rollups)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        rollup_writer.windows_for = windows_for
+        if put_rollups is not None:
+            del store.put_rollups
+
+
 def write_as_output_binding(store: CosmosStore, documents: list[dict[str, Any]]) -> None:
     """What the timer's Cosmos DB output binding does in Azure: an upsert per document.
 
@@ -104,44 +141,60 @@ def run(
     seen: list[dict[str, str]] = [{} for _ in range(viewers)]
     steps = int((WARM_UP_SECONDS + seconds) / POLL_SECONDS)
     try:
-        for step in range(steps):
-            moment = step * POLL_SECONDS
-            counted = moment >= WARM_UP_SECONDS
-            if moment % TICK_SECONDS == 0:
-                log.phase = "generator" if counted else "warm-up"
-                documents = [
-                    r.to_document() for r in simulation.readings_until(START + timedelta(seconds=moment))
-                ]
-                if documents:
-                    store.put_readings(documents)
-                log.phase = "summariser" if counted else "warm-up"
-                for first in range(0, len(documents), FEED_PAGE):
-                    summariser.summarise(documents[first : first + FEED_PAGE])
-                    recording.batches += counted
-                recording.readings += len(documents) if counted else 0
-                recording.ticks += counted
-            # The page opens just before counting starts: its first load of every chart
-            # is not part of the steady state.
-            opening = moment == WARM_UP_SECONDS - POLL_SECONDS
-            if page is None or not (counted or opening):
-                continue
-            for viewer in range(viewers):
-                # Viewers are spread evenly over the poll interval, as real ones are.
-                log.phase = "poll" if counted else "warm-up"
-                latest = page.poll(viewer, moment + viewer * POLL_SECONDS / viewers)
-                page.settle()
-                recording.polls += counted
-                log.phase = "chart" if counted else "warm-up"
-                for sensor, timestamp in latest.items():
-                    if seen[viewer].get(sensor) != timestamp:
-                        page.chart(viewer, sensor)
-                        recording.chart_requests += counted
-                seen[viewer] = latest
+        with windows_apart(log, store):
+            _simulate(log, store, simulation, summariser, page, recording, seen, viewers, steps)
     finally:
         if isinstance(page, Ours):
             page.client.close()
     recording.operations = {k: v for k, v in log.by_phase().items() if k != "warm-up"}
     return recording
+
+
+def _simulate(  # type: ignore[no-untyped-def]
+    log: OperationLog,
+    store: CosmosStore,
+    simulation: SensorSimulation,
+    summariser: Summariser,
+    page: Viewers | None,
+    recording: Recording,
+    seen: list[dict[str, str]],
+    viewers: int,
+    steps: int,
+) -> None:
+    """The simulated seconds: ticks, change-feed batches, polls and charts."""
+    for step in range(steps):
+        moment = step * POLL_SECONDS
+        counted = moment >= WARM_UP_SECONDS
+        if moment % TICK_SECONDS == 0:
+            log.phase = "generator" if counted else "warm-up"
+            documents = [
+                r.to_document() for r in simulation.readings_until(START + timedelta(seconds=moment))
+            ]
+            if documents:
+                write_as_output_binding(store, documents)
+            log.phase = "summariser" if counted else "warm-up"
+            for first in range(0, len(documents), FEED_PAGE):
+                summariser.summarise(documents[first : first + FEED_PAGE])
+                recording.batches += counted
+            recording.readings += len(documents) if counted else 0
+            recording.ticks += counted
+        # The page opens just before counting starts: its first load of every chart
+        # is not part of the steady state.
+        opening = moment == WARM_UP_SECONDS - POLL_SECONDS
+        if page is None or not (counted or opening):
+            continue
+        for viewer in range(viewers):
+            # Viewers are spread evenly over the poll interval, as real ones are.
+            log.phase = "poll" if counted else "warm-up"
+            latest = page.poll(viewer, moment + viewer * POLL_SECONDS / viewers)
+            page.settle()
+            recording.polls += counted
+            log.phase = "chart" if counted else "warm-up"
+            for sensor, timestamp in latest.items():
+                if seen[viewer].get(sensor) != timestamp:
+                    page.chart(viewer, sensor)
+                    recording.chart_requests += counted
+            seen[viewer] = latest
 
 
 def summariser_per_reading(
@@ -162,9 +215,10 @@ def summariser_per_reading(
     cache = throughput.prepare(store, ids, warm=side == "ours")
     summarise = throughput.ours_side(store, cache) if side == "ours" else throughput.original_side(store)
     stream = throughput.readings(ids, throughput.HISTORY, per_sensor, seed=2)
-    for batch in throughput.batches(stream, FEED_PAGE):
-        log.phase = "warm-up"
-        store.put_readings(batch)
-        log.phase = "summariser"
-        summarise(batch)
+    with windows_apart(log, store):
+        for batch in throughput.batches(stream, FEED_PAGE):
+            log.phase = "warm-up"
+            store.put_readings(batch)
+            log.phase = "summariser"
+            summarise(batch)
     return total_ru(log.by_phase().get("summariser", [])) / len(stream)

@@ -7,16 +7,22 @@ batches of `BATCH` documents (the change feed processor's default page): each ba
 written to the store, then summarised by
 
 - ours: `summariser.batch.summarise_batch`, as deployed;
-- the original: `bench.original.summarise_batch`, one query and one insert per document.
+- the original: `bench.original.summarise_batch`, one query and one insert per document,
+  each insert committed on its own (as written);
+- on SQLite also the original with one commit per batch (`BATCHED`), the baseline a
+  sceptic would port, and the original with ours' concurrency (`CONCURRENT`).
 
-The stream is cut in two halves and the order of the sides alternates (ours first, then
-the original first), so neither always runs on a warmer machine.
+The stream is cut into `REPEATS` parts; each part is one timed repeat of every side, and
+the order of the sides rotates from repeat to repeat, so none always runs first on a
+warmer (or busier) machine. Every figure is printed as min / median / max of the
+repeats, and ratios are taken between medians.
 """
 
 from __future__ import annotations
 
 import random
 import sqlite3
+import statistics
 import time
 import uuid
 from collections import Counter
@@ -41,6 +47,9 @@ HISTORY = 10
 BATCH = 100
 # The original with the concurrency ours uses, shown beside the original as written.
 CONCURRENT = "original, 16 threads"
+# The original with one commit per batch instead of one per summary (SQLite).
+BATCHED = "original, one commit per batch"
+REPEATS = 5
 
 
 class StatementLog:
@@ -133,6 +142,46 @@ class Run:
         return sum(self.operations.values()) / self.readings if self.readings else 0.0
 
 
+@dataclass
+class Series:
+    """The repeats of one side: each a `Run` over its own part of the stream."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def rates(self) -> list[float]:
+        return [run.rate for run in self.runs]
+
+    @property
+    def rate(self) -> float:
+        """The median of the repeats' readings per second."""
+        return statistics.median(self.rates) if self.runs else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        return statistics.median(run.cpu_rate for run in self.runs) if self.runs else 0.0
+
+    @property
+    def readings(self) -> int:
+        return sum(run.readings for run in self.runs)
+
+    @property
+    def operations(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for run in self.runs:
+            total.update(run.operations)
+        return total
+
+    @property
+    def operations_per_reading(self) -> float:
+        return sum(self.operations.values()) / self.readings if self.readings else 0.0
+
+    def spread(self) -> str:
+        """min / median / max readings per second."""
+        rates = self.rates
+        return f"{min(rates):,.0f} / {self.rate:,.0f} / {max(rates):,.0f}"
+
+
 @contextmanager
 def counting(store: Store) -> Iterator[Counter[str]]:
     """What the store executes inside the block, on every thread: requests or SQL statements."""
@@ -204,16 +253,21 @@ def copy_sqlite(source: SqliteStore, path: Path) -> CountedSqliteStore:
 Side = Callable[[list[dict[str, Any]]], None]
 
 
-def measure(sides: dict[str, tuple[Store, Side]], stream: list[dict[str, Any]]) -> dict[str, Run]:
-    """Every side over the same stream, batch by batch, in two halves in opposite orders."""
-    runs = {name: Run() for name in sides}
-    cut = len(batches(stream)) // 2
-    halves = (batches(stream)[:cut], batches(stream)[cut:])
-    for half, order in zip(halves, (list(sides), list(sides)[::-1]), strict=True):
+def measure(
+    sides: dict[str, tuple[Store, Side]], stream: list[dict[str, Any]], repeats: int = REPEATS
+) -> dict[str, Series]:
+    """Every side over the same stream, batch by batch, in `repeats` parts, order rotating."""
+    series = {name: Series() for name in sides}
+    parts = batches(stream)
+    size = max(1, len(parts) // repeats)
+    names = list(sides)
+    for repeat in range(repeats):
+        part = parts[repeat * size : (repeat + 1) * size if repeat < repeats - 1 else len(parts)]
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             store, summarise = sides[name]
-            run = runs[name]
-            for batch in half:
+            run = Run()
+            for batch in part:
                 store.put_readings(batch)  # the feed delivers what was written: not timed
                 with counting(store) as operations:
                     started, cpu_started = time.perf_counter(), time.process_time()
@@ -222,16 +276,22 @@ def measure(sides: dict[str, tuple[Store, Side]], stream: list[dict[str, Any]]) 
                     run.cpu_seconds += time.process_time() - cpu_started
                 run.operations.update(operations)
                 run.readings += len(batch)
-    return runs
+            series[name].runs.append(run)
+    return series
 
 
 def ours_side(store: Store, cache: SensorStateCache) -> Side:
     return lambda batch: summarise_batch(batch, store, WINDOW, datetime.now(UTC), cache)
 
 
-def original_side(store: Store, workers: int = 1) -> Side:
-    """The original's trigger body; with `workers` > 1, its documents side by side."""
+def original_side(store: Store, workers: int = 1, one_commit: bool = False) -> Side:
+    """The original's trigger body; with `workers` > 1, its documents side by side.
+
+    With `one_commit`, the batch's inserts are committed once (SQLite).
+    """
     target = original.OriginalStore(store)
+    if one_commit:
+        return lambda batch: original.summarise_batch_one_commit(batch, target)
     if workers == 1:
         return lambda batch: original.summarise_batch(batch, target)
 
@@ -242,52 +302,60 @@ def original_side(store: Store, workers: int = 1) -> Side:
     return concurrently
 
 
-def measure_three(
+def measure_sides(
     ours_store: Store,
     cache: SensorStateCache,
-    original_store: Store,
-    concurrent_store: Store,
+    baselines: dict[str, tuple[Store, Side]],
     stream: list[dict[str, Any]],
-) -> dict[str, Run]:
-    """Ours, the original as written and the original with ours' concurrency, on one stream.
-
-    The stores are closed afterwards, whatever happens.
-    """
+    repeats: int = REPEATS,
+) -> dict[str, Series]:
+    """Ours and every baseline on one stream; the stores are closed afterwards, whatever happens."""
     try:
-        return measure(
-            {
-                "ours": (ours_store, ours_side(ours_store, cache)),
-                "original": (original_store, original_side(original_store)),
-                CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
-            },
-            stream,
-        )
+        return measure({"ours": (ours_store, ours_side(ours_store, cache)), **baselines}, stream, repeats)
     finally:
-        for store in (ours_store, original_store, concurrent_store):
+        for store in (ours_store, *(store for store, _ in baselines.values())):
             store.close()
 
 
-def sqlite_pair(folder: Path, sensors: int, per_sensor: int) -> dict[str, Run]:
-    """Ours and the original (as written, and with ours' concurrency) on SQLite: same file."""
+def sqlite_pair(folder: Path, sensors: int, per_sensor: int, repeats: int = REPEATS) -> dict[str, Series]:
+    """Ours and the original (as written, one commit per batch, ours' concurrency) on SQLite.
+
+    Every side starts from a copy of the same file.
+    """
     ids = sensor_ids(sensors)
     ours_store = CountedSqliteStore(folder / f"ours-{sensors}.db")
     cache = prepare(ours_store, ids)
-    original_store = copy_sqlite(ours_store, folder / f"original-{sensors}.db")
-    concurrent_store = copy_sqlite(ours_store, folder / f"concurrent-{sensors}.db")
+    copies = {
+        name: copy_sqlite(ours_store, folder / f"{tag}-{sensors}.db")
+        for name, tag in (("original", "original"), (BATCHED, "batched"), (CONCURRENT, "concurrent"))
+    }
+    baselines: dict[str, tuple[Store, Side]] = {
+        "original": (copies["original"], original_side(copies["original"])),
+        BATCHED: (copies[BATCHED], original_side(copies[BATCHED], one_commit=True)),
+        CONCURRENT: (copies[CONCURRENT], original_side(copies[CONCURRENT], MAX_PARALLEL_SENSORS)),
+    }
     stream = readings(ids, HISTORY, per_sensor, seed=2)
     try:
-        return measure_three(ours_store, cache, original_store, concurrent_store, stream)
+        return measure_sides(ours_store, cache, baselines, stream, repeats)
     finally:
         for path in folder.glob(f"*-{sensors}.db*"):
             path.unlink(missing_ok=True)
 
 
-def cosmos_pair(make_store: Callable[[], Store], sensors: int, per_sensor: int) -> dict[str, Run]:
-    """Ours and the original (both ways) on the Cosmos-compatible server: fresh databases."""
+def cosmos_pair(
+    make_store: Callable[[], Store], sensors: int, per_sensor: int, repeats: int = REPEATS
+) -> dict[str, Series]:
+    """Ours and the original (as written, and with ours' concurrency) on the Cosmos-compatible
+    server, fresh databases. (One commit per batch is the original's requests on Cosmos DB.)
+    """
     ids = sensor_ids(sensors)
     ours_store, original_store, concurrent_store = make_store(), make_store(), make_store()
     cache = prepare(ours_store, ids)
     for store in (original_store, concurrent_store):
         prepare(store, ids, warm=False)  # the same readings; the original keeps no state
     stream = readings(ids, HISTORY, per_sensor, seed=2)
-    return measure_three(ours_store, cache, original_store, concurrent_store, stream)
+    baselines: dict[str, tuple[Store, Side]] = {
+        "original": (original_store, original_side(original_store)),
+        CONCURRENT: (concurrent_store, original_side(concurrent_store, MAX_PARALLEL_SENSORS)),
+    }
+    return measure_sides(ours_store, cache, baselines, stream, repeats)

@@ -5,6 +5,10 @@ and the Bicep templates create resources with the defaults below; a test checks 
 all three agree.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 # Connection: a connection string (emulator), or `COSMOS_CONNECTION__accountEndpoint`
 # (+ `__credential=managedidentity`, `__clientId`) for managed identity in Azure.
 COSMOS_CONNECTION = "COSMOS_CONNECTION"
@@ -74,6 +78,33 @@ PARTITION_KEYS = {
     DEFAULT_DEADLETTER: "/id",
     DEFAULT_ROLLUPS: "/sensor_id",
 }
+
+# The only paths each container indexes (besides `id` and `_ts`, which Cosmos DB always
+# indexes): those our queries filter or sort on. A write is charged for every indexed
+# value, so indexing nothing else keeps writes cheap. `None`: Cosmos DB's default (every
+# path); the change-feed processor owns the leases. A new query on another path must add
+# it here (tests/test_indexing_policy.py checks the store's queries against this).
+INDEXED_PATHS: dict[str, tuple[str, ...] | None] = {
+    DEFAULT_READINGS: ("/sensor_id/?", "/timestamp/?"),
+    DEFAULT_SUMMARIES: ("/sensor_id/?", "/timestamp/?"),
+    DEFAULT_LEASES: None,
+    DEFAULT_DEADLETTER: ("/received_at/?",),
+    DEFAULT_ROLLUPS: ("/sensor_id/?", "/bucket/?", "/start/?"),
+}
+
+
+def indexing_policy(role: str) -> dict[str, Any]:
+    """A container's indexing policy as Cosmos DB takes it (infra/app/cosmos.bicep builds the same)."""
+    included = INDEXED_PATHS[role]
+    excluded: list[dict[str, str]] = [{"path": '/"_etag"/?'}]
+    if included is not None:
+        excluded.insert(0, {"path": "/*"})
+    return {
+        "indexingMode": "consistent",
+        "automatic": True,
+        "includedPaths": [{"path": path} for path in (included or ("/*",))],
+        "excludedPaths": excluded,
+    }
 
 
 def binding_expression(setting: str) -> str:

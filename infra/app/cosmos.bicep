@@ -3,7 +3,7 @@ param name string
 param location string
 param tags object
 param databaseName string
-@description('Each: { name, partitionKey, ttl (-1: no expiry), excludedPaths (not indexed) }.')
+@description('Each: { name, partitionKey, ttl (-1: no expiry), includedPaths (the only paths indexed; empty: every path), excludedPaths (not indexed) }.')
 param containers array
 param serverless bool = true
 param autoscaleMaxThroughput int = 1000
@@ -67,14 +67,19 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
       indexingPolicy: {
         indexingMode: 'consistent'
         automatic: true
-        includedPaths: [
+        // With included paths given, the root is excluded: only they are indexed.
+        includedPaths: empty(container.includedPaths) ? [
           {
             path: '/*'
           }
-        ]
+        ] : container.includedPaths
         excludedPaths: union(container.excludedPaths, [
           {
             path: '/"_etag"/?'
+          }
+        ], empty(container.includedPaths) ? [] : [
+          {
+            path: '/*'
           }
         ])
       }

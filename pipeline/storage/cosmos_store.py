@@ -146,7 +146,9 @@ class CosmosStore(CosmosRollups):
             database = self._client.create_database_if_not_exists(self._database_name)
             for role, name in self._container_names.items():
                 database.create_container_if_not_exists(
-                    id=name, partition_key=PartitionKey(path=names.PARTITION_KEYS[role])
+                    id=name,
+                    partition_key=PartitionKey(path=names.PARTITION_KEYS[role]),
+                    indexing_policy=names.indexing_policy(role),
                 )
         except AzureError as error:
             raise _translate(error) from error
