@@ -204,13 +204,16 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
     except OverflowError:  # an integer with hundreds of digits
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
+    if math.isinf(number):  # e.g. an integer of thousands of digits
+        errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
+        return None
     if not math.isfinite(number):
         errors["temperature"] = "must be finite"
         return None
     if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
-    return number
+    return number + 0.0  # -0.0 is stored and shown as 0.0
 
 
 def reading_from_document(doc: Mapping[str, Any]) -> Reading:

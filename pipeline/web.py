@@ -109,11 +109,12 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(error.detail)},
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
-        )
+        headers = dict(getattr(error, "headers", None) or {})
+        allowed = [method.strip() for method in headers.get("Allow", "").split(",") if method.strip()]
+        if "GET" in allowed and "HEAD" not in allowed:  # HeadAsGet answers HEAD on every GET route
+            headers["Allow"] = ", ".join([*allowed, "HEAD"])
+        status = error.status_code
+        return JSONResponse({"error": str(error.detail)}, status_code=status, headers=headers or None)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, error: StoreError) -> JSONResponse:

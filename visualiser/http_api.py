@@ -35,7 +35,9 @@ def _not_found(sensor_id: str) -> JSONResponse:
 
 
 def _matches(request: Request, etag: str) -> bool:
-    return etag in request.headers.get("if-none-match", "")
+    """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
+    sent = request.headers.get("if-none-match", "")
+    return sent.strip() == "*" or etag in sent
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
