@@ -164,6 +164,11 @@ def summary_timestamps(
                                 "sensor_id": {"type": "string"},
                                 "latest": {"type": "object"},
                                 "version": {"type": "string"},
+                                "last_heard": {
+                                    "type": "string",
+                                    "description": "the earlier of the newest reading's timestamp and "
+                                    "when the summariser received it: staleness counts from here",
+                                },
                             },
                         },
                     }
@@ -194,6 +199,7 @@ def sensors(
             "sensor_id": sensor_id,
             "latest": latest[sensor_id].to_document(),
             "version": versions.get(sensor_id),
+            "last_heard": latest[sensor_id].heard,
         }
         for sensor_id in sorted(set(wanted))
         if sensor_id in latest
