@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from generator.ingest import MAX_READINGS_PER_REQUEST, RejectedSubmission, readings_from_submission
-from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, SENSOR_ID_PATTERN
+from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, READING_ID_PATTERN, SENSOR_ID_PATTERN
 from pipeline.storage import ReadingConflict, Store
 from pipeline.web_context import current_store, request_correlation_id
 
@@ -26,11 +26,23 @@ _MAX_INTEGER_DIGITS = 4300
 _READING_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["sensor_id", "temperature", "timestamp"],
+    "additionalProperties": False,
     "properties": {
-        "id": {"type": "string", "description": "generated when absent"},
+        "id": {
+            "type": "string",
+            "pattern": READING_ID_PATTERN.pattern,
+            "description": "generated when absent",
+        },
         "sensor_id": {"type": "string", "pattern": SENSOR_ID_PATTERN.pattern},
         "temperature": {"type": "number", "minimum": MIN_TEMPERATURE, "maximum": MAX_TEMPERATURE},
-        "timestamp": {"type": "string", "format": "date-time"},
+        "timestamp": {
+            "type": "string",
+            "format": "date-time",
+            "maxLength": 40,
+            "pattern": r"^2\d{3}-",
+            "description": "RFC 3339 with a zone, from the year 2000 and at most 5 minutes ahead "
+            "of the server's clock (a later one is refused with 422)",
+        },
     },
 }
 

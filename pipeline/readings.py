@@ -284,7 +284,7 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     if unknown:
         errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
     reading_id = payload.get("id")
-    if reading_id is not None and (
+    if "id" in payload and (  # null is not a missing id
         not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)
     ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"

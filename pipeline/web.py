@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.openapi_contract import use_true_openapi
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
 from pipeline.web_context import CORRELATION_SCOPE_KEY
@@ -100,6 +101,7 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
     )
     app.state.store = store
     app.state.settings = settings
+    use_true_openapi(app)  # 400 for invalid parameters, as bad_request below answers
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:

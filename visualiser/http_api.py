@@ -77,7 +77,12 @@ def plot(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
     points: Annotated[
         int,
-        Query(ge=0, le=1000, description=f"newest summaries drawn, one of {POINT_CHOICES} (0: CHART_POINTS)"),
+        Query(
+            ge=0,
+            le=1000,
+            description="newest summaries drawn (0: CHART_POINTS)",
+            json_schema_extra={"enum": list(POINT_CHOICES)},
+        ),
     ] = 0,
     scale: Annotated[int, Query(ge=1, le=2, description="2 for high-DPI screens")] = 1,
     theme: Annotated[Literal["light", "dark"], Query()] = "light",
@@ -119,7 +124,7 @@ _DELTA_SCHEMA = {
     "/api/summary-timestamps",
     response_class=Response,
     responses={
-        200: {"content": {"application/json": {"schema": {"oneOf": [_VERSIONS_SCHEMA, _DELTA_SCHEMA]}}}},
+        200: {"content": {"application/json": {"schema": {"anyOf": [_VERSIONS_SCHEMA, _DELTA_SCHEMA]}}}},
         304: {"description": "nothing changed since the ETag sent in If-None-Match"},
     },
 )
@@ -182,7 +187,11 @@ def sensors(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
     ids: Annotated[
         str | None,
-        Query(max_length=MAX_IDS * 65, description=f"comma-separated sensor ids (at most {MAX_IDS})"),
+        Query(
+            max_length=MAX_IDS * 65,
+            pattern=r"^[A-Za-z0-9._,-]*$",
+            description=f"comma-separated sensor ids (at most {MAX_IDS})",
+        ),
     ] = None,
 ) -> Response:
     """Every sensor with its latest summary, sorted by sensor id; `ids` picks some of them."""
@@ -207,7 +216,25 @@ def sensors(
     return JSONResponse(picked)
 
 
-@router.get("/api/alerts")
+_ALERTS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["sensor_id", "kind", "avg_temp", "low", "high", "timestamp", "last_heard"],
+        "properties": {
+            "sensor_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["high", "low", "stale"]},
+            "avg_temp": {"type": "number"},
+            "low": {"type": "number"},
+            "high": {"type": "number"},
+            "timestamp": {"type": "string"},
+            "last_heard": {"type": "string"},
+        },
+    },
+}
+
+
+@router.get("/api/alerts", responses={200: {"content": {"application/json": {"schema": _ALERTS_SCHEMA}}}})
 def alerts(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
 ) -> list[dict[str, Any]]:
