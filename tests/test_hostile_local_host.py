@@ -161,3 +161,25 @@ def test_a_bad_timeout_fails_at_start_naming_the_option(tmp_path: Path, option: 
     )
     assert done.returncode == 2
     assert option in done.stderr
+
+
+def test_many_slow_connections_are_all_cut_off_and_others_still_served(host: LocalHost) -> None:
+    connections = [_connect(host) for _ in range(300)]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: loc")  # and never the rest
+        assert httpx.get(f"{host.url}/api/health", timeout=10).status_code == 200
+        time.sleep(2 * TIMEOUT)
+        still_open = 0
+        for connection in connections:
+            connection.settimeout(2)
+            try:
+                still_open += connection.recv(1024) != b""
+            except ConnectionResetError:
+                pass  # closed too
+            except TimeoutError:
+                still_open += 1
+        assert still_open == 0, f"{still_open} of {len(connections)} slow connections still open"
+    finally:
+        for connection in connections:
+            connection.close()
