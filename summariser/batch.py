@@ -149,7 +149,12 @@ def _summarise_sensors(
     outcomes = [(plan, marker) for plan, marker in outcomes if marker is not None]
     outcomes += pool.map(
         lambda plan: publish_until_swapped(
-            store, plan.sensor_id, by_sensor[plan.sensor_id], window_size, plan.written
+            store,
+            plan.sensor_id,
+            by_sensor[plan.sensor_id],
+            window_size,
+            plan.written,
+            lambda publication: _heard(publication, received),
         ),
         lost,
     )

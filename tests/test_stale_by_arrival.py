@@ -8,6 +8,7 @@ through `python -m local_host`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,6 +19,7 @@ from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Store
 from summariser.batch import summarise_batch
+from summariser.repair import publish_until_swapped
 from tests.checks import eventually
 from tests.servers import local_host
 from web_app import create_web_app
@@ -80,3 +82,20 @@ def test_through_the_local_host_a_sensor_stamped_4_minutes_ahead_turns_stale(
 
         eventually(stale, timeout=10, what="the sensor stamped 4 minutes ahead listed as stale")
         assert (datetime.now(UTC) - posted).total_seconds() < 10
+
+
+def test_a_publication_retried_after_a_lost_swap_is_heard_too(store: Store) -> None:
+    arrived = datetime.now(UTC)
+    reading = _ahead_reading(arrived, timedelta(minutes=4))
+    store.put_readings([reading])
+    heard = format_timestamp(arrived)
+    publish_until_swapped(
+        store,
+        "fast-clock",
+        [Reading("fast-1", "fast-clock", 21.0, reading["timestamp"])],
+        10,
+        set(),
+        lambda publication: replace(publication, summary=replace(publication.summary, last_heard=heard)),
+    )
+    (latest,) = store.latest_summaries().values()
+    assert latest.last_heard == heard
