@@ -23,6 +23,24 @@ from pipeline.telemetry import LOG_FORMAT, LOG_LEVEL, configure_logging
 # (comma-separated; `*` for any): a devcontainer's forwarded name, a LAN name with
 # `--host 0.0.0.0`. Local only: in Azure the front end decides which names reach the app.
 LOCAL_ALLOWED_HOSTS = "LOCAL_ALLOWED_HOSTS"
+# Slow-client limits of the local HTTP server, in seconds (see docs/http-api.md, "Hostile
+# clients"): the 30 s Azure's front end gives a request's headers, and the same for a body.
+LOCAL_HEADER_TIMEOUT = "LOCAL_HEADER_TIMEOUT_SECONDS"
+LOCAL_BODY_TIMEOUT = "LOCAL_BODY_TIMEOUT_SECONDS"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_TIMEOUT_SECONDS = 600.0
+
+
+def _timeout(parser: argparse.ArgumentParser, option: str, variable: str, given: str | None) -> float:
+    """A timeout from the option, else the environment, else 30 s; a bad one names both."""
+    text = given if given is not None else os.environ.get(variable) or str(DEFAULT_TIMEOUT_SECONDS)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:  # NaN fails too
+        parser.error(f"{option} (or ${variable}) must be seconds, more than 0 and at most 600; got {text!r}")
+    return seconds
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -85,7 +103,24 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="how often an idle change feed is polled (default: the trigger's feedPollDelay, as in "
         "Azure: SUMMARISER_FEED_POLL_DELAY_MS, 1000 ms unless set)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        metavar="SECONDS",
+        help="a request's headers must arrive within SECONDS of the connection opening or of the "
+        "previous answer, which is also how long an idle connection is kept "
+        f"(default: ${LOCAL_HEADER_TIMEOUT} or 30)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        metavar="SECONDS",
+        help="a request's body must arrive within SECONDS of its headers "
+        f"(default: ${LOCAL_BODY_TIMEOUT} or 30)",
+    )
     arguments = parser.parse_args(argv)
+    arguments.header_timeout = _timeout(
+        parser, "--header-timeout", LOCAL_HEADER_TIMEOUT, arguments.header_timeout
+    )
+    arguments.body_timeout = _timeout(parser, "--body-timeout", LOCAL_BODY_TIMEOUT, arguments.body_timeout)
     if not 1 <= arguments.port <= 65535:
         parser.error("--port must be from 1 to 65535")
     if arguments.interval is not None and not 1 <= arguments.interval <= 59:
@@ -155,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # Imported after settings are in place: these build on them.
         from local_host.http_gateway import allowed_host_names
-        from local_host.server import run_pipeline
+        from local_host.server import ClientTimeouts, run_pipeline
 
         allowed = allowed_host_names(arguments.host, os.environ.get(LOCAL_ALLOWED_HOSTS, "").split(","))
         return run_pipeline(
@@ -166,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments.feed_poll,
             allowed,
             jsonnet_dates=arguments.jsonnet_dates,
+            timeouts=ClientTimeouts(arguments.header_timeout, arguments.body_timeout),
         )
 
 

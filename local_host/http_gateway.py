@@ -15,6 +15,7 @@ content type (no cross-site "simple" requests), and a declared body over
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -35,6 +36,9 @@ log = logging.getLogger("local_host")
 # Azure's front end accepts about 100 MB; a laptop needs far less, and no function here
 # takes more than 1 MB (the ingest route's own limit).
 MAX_BODY_BYTES = 4 * 1024 * 1024
+BODY_TIMEOUT_SECONDS = 30.0
+# The order methods are listed in an `Allow` header.
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 JSON_CONTENT_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.ASCII | re.IGNORECASE)
 
@@ -129,10 +133,12 @@ class FunctionsHttpGateway:
         functions: list[HttpFunction],
         allowed_hosts: frozenset[str] | None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         self._functions = functions
         self._allowed_hosts = allowed_hosts
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
         # The converters the worker looks up for an httpTrigger binding and its response.
         registry = func.get_binding_registry()
         self._request_converter = registry.get("httpTrigger")
@@ -156,12 +162,15 @@ class FunctionsHttpGateway:
             await self._write(send, refusal)
             return
         method, path = scope["method"], scope["path"]
-        for candidate in self._functions:
-            params = candidate.route_params(path)
-            if params is not None and method in candidate.methods:
-                break
-        else:
-            await self._write(send, error_response(404, "no function serves this method and route"))
+        routed = self._route(method, path)
+        if not isinstance(routed, tuple):
+            await self._write(send, routed)
+            return
+        candidate, params = routed
+        if method == "POST" and not JSON_CONTENT_TYPE.fullmatch(
+            headers.get("content-type", "").split(";")[0].strip()
+        ):
+            await self._write(send, error_response(415, "POST needs Content-Type: application/json"))
             return
         declared = headers.get("content-length", "")
         if declared and not declared.isdigit():
@@ -172,7 +181,17 @@ class FunctionsHttpGateway:
             await self._write(send, error_response(413, f"body over {self._max_body_bytes} bytes"))
             return
         # The host reads a body only when Content-Length > 0: a chunked body never arrives.
-        body = await self._read_body(receive, length) if length > 0 else b""
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await self._read_body(receive, length) if length > 0 else b""
+        except TimeoutError:  # a slow (or stalled) body: 408, and the connection is closed
+            await self._write(
+                send,
+                error_response(
+                    408, f"body not received within {self._body_timeout:g} s", {"Connection": "close"}
+                ),
+            )
+            return
         request = self._request_converter.decode(
             self._request_datum(scope, headers, params, body), trigger_metadata={}
         )
@@ -186,6 +205,27 @@ class FunctionsHttpGateway:
             return
         await self._write_datum(send, datum)
 
+    def _route(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | Any:
+        """The function serving this method and path with its route parameters, or the refusal.
+
+        A known path without the method is 405 with `Allow`: the methods of the most
+        specific functions on it (a catch-all's only when nothing else matches).
+        """
+        matched: list[HttpFunction] = []
+        for candidate in self._functions:
+            params = candidate.route_params(path)
+            if params is None:
+                continue
+            if method in candidate.methods:
+                return candidate, params
+            matched.append(candidate)
+        specific = [f for f in matched if not f.catch_all] or matched
+        if not specific:
+            return error_response(404, "no function serves this route")
+        methods = set().union(*(f.methods for f in specific))
+        allow = ", ".join(sorted(methods, key=lambda m: (METHOD_ORDER + (m,)).index(m)))
+        return error_response(405, f"{method[:20]} is not allowed here", {"Allow": allow})
+
     def _refusal(self, scope: dict[str, Any], headers: dict[str, str]) -> Any:
         """What a laptop must refuse that Azure's front end never lets through."""
         host = headers.get("host", "")
@@ -195,10 +235,11 @@ class FunctionsHttpGateway:
                 f"host {host[:100]!r} is not served here (DNS rebinding guard); "
                 "add it to LOCAL_ALLOWED_HOSTS to allow it",
             )
-        if scope["method"] == "POST":
-            content_type = headers.get("content-type", "").split(";")[0].strip()
-            if not JSON_CONTENT_TYPE.fullmatch(content_type):
-                return error_response(415, "POST needs Content-Type: application/json")
+        if "transfer-encoding" in headers and "content-length" in headers:
+            # Request smuggling (RFC 9112 §6.3): refused, and the connection closed.
+            return error_response(
+                400, "Transfer-Encoding and Content-Length together: refused", {"Connection": "close"}
+            )
         return None
 
     async def _read_body(self, receive: Any, length: int) -> bytes:

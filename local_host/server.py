@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-import signal
 import threading
 import time
-from types import FrameType
+from dataclasses import dataclass
 
-import uvicorn
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 
 from local_host.http_gateway import FunctionsHttpGateway, http_functions
 from local_host.triggers import ROOT, Counters, FeedTriggerRunner, TimerRunner
@@ -21,6 +22,34 @@ from pipeline.storage.sqlite_store import SqliteStore
 log = logging.getLogger("local_host")
 PROGRESS_SECONDS = 5.0
 SHUTDOWN_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class ClientTimeouts:
+    """How long the HTTP server waits for a slow client, in seconds (30 s each by default).
+
+    Hypercorn enforces both without timers of ours: `keep_alive_timeout` runs from the
+    connection opening (and from each answer) until a request's headers are complete, so
+    it is the header limit and the idle keep-alive limit at once; `read_timeout` closes a
+    connection on which nothing arrives for that long. The whole body's limit is the
+    gateway's (`FunctionsHttpGateway`), since hypercorn has none.
+    """
+
+    headers: float = 30.0
+    body: float = 30.0
+
+
+def server_config(host: str, port: int, timeouts: ClientTimeouts) -> Config:
+    """Hypercorn's settings for the local host: one HTTP/1.1 listener, quiet, the slow-client limits."""
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.keep_alive_timeout = timeouts.headers
+    config.read_timeout = timeouts.body  # type: ignore[assignment]  # hypercorn takes a float too
+    config.graceful_timeout = 2.0
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
 
 
 def _report_progress(
@@ -58,11 +87,6 @@ def route_prefix() -> str:
     return str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
 
 
-def _stop_like_ctrl_c(signal_number: int, frame: FrameType | None) -> None:
-    # `kill` (SIGTERM) stops as Ctrl-C does: a clean shutdown with the checkpoint saved.
-    raise KeyboardInterrupt
-
-
 def disabled(function_name: str) -> bool:
     """`AzureWebJobs.<name>.Disabled=true`: the host's per-function switch (infra's GENERATOR_ENABLED)."""
     value = os.environ.get(f"AzureWebJobs.{function_name}.Disabled", "")
@@ -77,6 +101,7 @@ def run_pipeline(
     feed_poll: float | None,
     allowed_hosts: frozenset[str] | None,
     jsonnet_dates: bool = True,
+    timeouts: ClientTimeouts | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM; return the process exit status."""
     import function_app
@@ -116,21 +141,11 @@ def run_pipeline(
             daemon=True,
         )
     )
-    gateway = FunctionsHttpGateway(http_functions(functions, route_prefix()), allowed_hosts)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            gateway,
-            host=host,
-            port=port,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=2,
-            lifespan="off",
-            server_header=False,
-        )
+    timeouts = timeouts or ClientTimeouts()
+    gateway = FunctionsHttpGateway(
+        http_functions(functions, route_prefix()), allowed_hosts, body_timeout=timeouts.body
     )
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     for thread in threads:
         thread.start()
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
@@ -144,18 +159,22 @@ def run_pipeline(
         "".join(f"; change feed polled every {feed.poll_delay:g} s when drained" for feed in feeds),
     )
     started = time.monotonic()
+    served = True
     try:
-        server.run()
+        # Without a shutdown trigger hypercorn stops gracefully on SIGINT (Ctrl-C) and SIGTERM.
+        asyncio.run(serve(gateway, server_config(host, port, timeouts), mode="asgi"))  # type: ignore[arg-type]
+    except OSError as error:
+        served = False
+        log.error("could not serve on %s:%d (is the port in use?): %s", host, port, error)
     except KeyboardInterrupt:
-        pass  # uvicorn re-raises the signal after its graceful shutdown: a normal stop
+        pass  # a second Ctrl-C during the graceful shutdown
     finally:
         stopping.set()
         deadline = time.monotonic() + SHUTDOWN_SECONDS
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         store.close()
-    if not server.started:
-        log.error("could not serve on %s:%d (is the port in use?)", host, port)
+    if not served:
         return 1
     log.info("stopped after %.0f s; checkpoint saved", time.monotonic() - started)
     return 0

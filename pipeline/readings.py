@@ -131,6 +131,15 @@ class Summary:
     # The correlation ids of the readings of the batch that produced it: a trace, not a
     # statistic, so equality (and exactness) ignore it.
     correlation_ids: tuple[str, ...] = field(default=(), compare=False)
+    # When the sensor was last heard of: the earlier of its newest reading's own stamp and
+    # when the summariser received it, so a device clock running fast cannot keep a dead
+    # sensor fresh. Not a statistic: equality ignores it. None in summaries written before it.
+    last_heard: str | None = field(default=None, compare=False)
+
+    @property
+    def heard(self) -> str:
+        """`last_heard`, or the timestamp for a summary written before it existed."""
+        return self.last_heard or self.timestamp
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -144,6 +153,8 @@ class Summary:
         }
         if self.correlation_ids:
             document["correlation_ids"] = list(self.correlation_ids)
+        if self.last_heard:
+            document["last_heard"] = self.last_heard
         return document
 
     @classmethod
@@ -157,6 +168,7 @@ class Summary:
             avg_temp=float(doc["avg_temp"]),
             count=int(doc["count"]),
             correlation_ids=tuple(str(i) for i in doc.get("correlation_ids") or ()),
+            last_heard=str(doc["last_heard"]) if doc.get("last_heard") else None,
         )
 
 
@@ -204,13 +216,16 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
     except OverflowError:  # an integer with hundreds of digits
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
+    if math.isinf(number):  # e.g. an integer of thousands of digits
+        errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
+        return None
     if not math.isfinite(number):
         errors["temperature"] = "must be finite"
         return None
     if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
-    return number
+    return number + 0.0  # -0.0 is stored and shown as 0.0
 
 
 def reading_from_document(doc: Mapping[str, Any]) -> Reading:
@@ -269,7 +284,7 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     if unknown:
         errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
     reading_id = payload.get("id")
-    if reading_id is not None and (
+    if "id" in payload and (  # null is not a missing id
         not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)
     ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"

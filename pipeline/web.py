@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.openapi_contract import use_true_openapi
 from pipeline.settings import Settings
 from pipeline.storage import Store, StoreError
 from pipeline.web_context import CORRELATION_SCOPE_KEY
@@ -100,6 +101,7 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
     )
     app.state.store = store
     app.state.settings = settings
+    use_true_openapi(app)  # 400 for invalid parameters, as bad_request below answers
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -109,11 +111,12 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(error.detail)},
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
-        )
+        headers = dict(getattr(error, "headers", None) or {})
+        allowed = [method.strip() for method in headers.get("Allow", "").split(",") if method.strip()]
+        if "GET" in allowed and "HEAD" not in allowed:  # HeadAsGet answers HEAD on every GET route
+            headers["Allow"] = ", ".join([*allowed, "HEAD"])
+        status = error.status_code
+        return JSONResponse({"error": str(error.detail)}, status_code=status, headers=headers or None)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, error: StoreError) -> JSONResponse:

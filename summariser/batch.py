@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -83,6 +83,18 @@ def _from_state(state: SensorState, batch_readings: list[Reading], window_size: 
     return Publication(summary, tuple(window), state.marker)
 
 
+def _heard(publication: Publication, received: str) -> Publication:
+    """The publication with `last_heard` on its newest summary, when this batch made that summary.
+
+    The earlier of the newest reading's stamp and `received` (when the summariser got the
+    batch): a device clock minutes fast cannot keep a dead sensor looking fresh.
+    """
+    summary = publication.summary
+    if summary.last_heard is not None:
+        return publication
+    return replace(publication, summary=replace(summary, last_heard=min(summary.timestamp, received)))
+
+
 def _extends(state: SensorState | None, batch_readings: list[Reading]) -> bool:
     return state is not None and min(r.timestamp for r in batch_readings) > state.summary.timestamp
 
@@ -93,6 +105,7 @@ def _summarise_sensors(
     by_sensor: dict[str, list[Reading]],
     window_size: int,
     pool: ThreadPoolExecutor,
+    received: str,
 ) -> tuple[list[Summary], int]:
     """Each sensor's summary as of its newest reading in the batch, and the repairs made."""
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
@@ -101,7 +114,11 @@ def _summarise_sensors(
     if unknown:
         fresh = store.sensor_states(unknown)  # point reads of the pointers
         states.update(fresh)
-    fast = {s: _from_state(states[s], r, window_size) for s, r in by_sensor.items() if _extends(states[s], r)}
+    fast = {
+        s: _heard(_from_state(states[s], r, window_size), received)
+        for s, r in by_sensor.items()
+        if _extends(states[s], r)
+    }
     summaries: dict[str, Summary] = {}
     fast_markers = store.publish(list(fast.values())) if fast else []
     for (sensor_id, publication), marker in zip(fast.items(), fast_markers, strict=True):
@@ -127,13 +144,18 @@ def _summarise_sensors(
             slow,
         )
     )
-    markers = store.publish([plan.publication() for plan in plans]) if plans else []
+    markers = store.publish([_heard(plan.publication(), received) for plan in plans]) if plans else []
     outcomes = list(zip(plans, markers, strict=True))
     lost = [plan for plan, marker in outcomes if marker is None]
     outcomes = [(plan, marker) for plan, marker in outcomes if marker is not None]
     outcomes += pool.map(
         lambda plan: publish_until_swapped(
-            store, plan.sensor_id, by_sensor[plan.sensor_id], window_size, plan.written
+            store,
+            plan.sensor_id,
+            by_sensor[plan.sensor_id],
+            window_size,
+            plan.written,
+            lambda publication: _heard(publication, received),
         ),
         lost,
     )
@@ -193,7 +215,9 @@ def summarise_batch(
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
                 # Every publication writes the time windows it closes or repairs first.
                 windowing = cast(Store, WindowingStore(store, by_sensor))
-                summaries, repaired = _summarise_sensors(windowing, cache, by_sensor, window_size, pool)
+                summaries, repaired = _summarise_sensors(
+                    windowing, cache, by_sensor, window_size, pool, format_timestamp(now)
+                )
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors
             # may no longer be their history, so they take the query path next time.

@@ -16,7 +16,7 @@ that write; a reading stored later is repaired by its own (later) publication.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pipeline.correlation import distinct
@@ -183,16 +183,18 @@ def publish_until_swapped(
     batch: Sequence[Reading],
     size: int,
     rewrite: set[str],
+    prepare: Callable[[Publication], Publication] = lambda publication: publication,
 ) -> tuple[Plan, LatestMarker]:
     """Read the pointer, plan and publish one sensor until its compare-and-swap succeeds.
 
-    `rewrite` holds the as-of times of the summaries earlier attempts wrote.
+    `rewrite` holds the as-of times of the summaries earlier attempts wrote; `prepare`
+    finishes each attempt's publication (the batch's `last_heard`).
     """
     rewrite = set(rewrite)
     for _ in range(MAX_ATTEMPTS):
         state = store.sensor_states([sensor_id]).get(sensor_id)
         plan = plan_sensor(store, sensor_id, batch, size, state, rewrite)
-        marker = store.publish([plan.publication()])[0]
+        marker = store.publish([prepare(plan.publication())])[0]
         if marker is not None:
             return plan, marker
         rewrite |= plan.written

@@ -204,7 +204,8 @@ def test_the_gateway_dispatches_by_route_template_and_method(gateway: TestClient
     assert gateway.head("/api/sensors").status_code == 200
     assert gateway.get("/api/readings").status_code == 405  # the catch-all's web app answers
     refused = gateway.put("/api/readings", content=b"{}")
-    assert refused.status_code == 404  # no binding lists PUT: the host routes it nowhere
+    # No binding lists PUT: the local host says which methods the route has (docs/http-api.md).
+    assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
     assert refused.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
 
 

@@ -21,6 +21,7 @@ class Alert:
     low: float
     high: float
     timestamp: str
+    last_heard: str
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -30,6 +31,7 @@ class Alert:
             "low": self.low,
             "high": self.high,
             "timestamp": self.timestamp,
+            "last_heard": self.last_heard,
         }
 
 
@@ -42,7 +44,9 @@ def threshold_alert(summary: Summary, dashboard: DashboardSettings) -> Alert | N
         kind = "low"
     else:
         return None
-    return Alert(summary.sensor_id, kind, summary.avg_temp, limits.low, limits.high, summary.timestamp)
+    return Alert(
+        summary.sensor_id, kind, summary.avg_temp, limits.low, limits.high, summary.timestamp, summary.heard
+    )
 
 
 def sensor_alerts(latest: Mapping[str, Summary], dashboard: DashboardSettings) -> dict[str, Alert]:
@@ -56,8 +60,11 @@ def sensor_alerts(latest: Mapping[str, Summary], dashboard: DashboardSettings) -
 
 
 def is_stale(summary: Summary, dashboard: DashboardSettings, now: datetime) -> bool:
-    """No summary for more than the configured number of missed reporting intervals."""
-    age = (now - parse_timestamp(summary.timestamp)).total_seconds()
+    """Not heard of for more than the configured number of missed reporting intervals.
+
+    Counted from `last_heard`, not from the device's stamp, which may run minutes fast.
+    """
+    age = (now - parse_timestamp(summary.heard)).total_seconds()
     return age > dashboard.stale_after_seconds
 
 
@@ -65,7 +72,14 @@ def alerts_now(latest: Mapping[str, Summary], dashboard: DashboardSettings, now:
     """Threshold alerts, then stale sensors without one; each group in natural sensor order."""
     thresholds = sensor_alerts(latest, dashboard)
     stale = [
-        Alert(sensor_id, "stale", summary.avg_temp, *_limits(dashboard, sensor_id), summary.timestamp)
+        Alert(
+            sensor_id,
+            "stale",
+            summary.avg_temp,
+            *_limits(dashboard, sensor_id),
+            summary.timestamp,
+            summary.heard,
+        )
         for sensor_id, summary in latest.items()
         if sensor_id not in thresholds and is_stale(summary, dashboard, now)
     ]

@@ -38,7 +38,9 @@ def _not_found(sensor_id: str) -> JSONResponse:
 
 
 def _matches(request: Request, etag: str) -> bool:
-    return etag in request.headers.get("if-none-match", "")
+    """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
+    sent = request.headers.get("if-none-match", "")
+    return sent.strip() == "*" or etag in sent
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -78,7 +80,12 @@ def plot(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
     points: Annotated[
         int,
-        Query(ge=0, le=1000, description=f"newest summaries drawn, one of {POINT_CHOICES} (0: CHART_POINTS)"),
+        Query(
+            ge=0,
+            le=1000,
+            description="newest summaries drawn (0: CHART_POINTS)",
+            json_schema_extra={"enum": list(POINT_CHOICES)},
+        ),
     ] = 0,
     scale: Annotated[int, Query(ge=1, le=2, description="2 for high-DPI screens")] = 1,
     theme: Annotated[Literal["light", "dark"], Query()] = "light",
@@ -120,7 +127,7 @@ _DELTA_SCHEMA = {
     "/api/summary-timestamps",
     response_class=Response,
     responses={
-        200: {"content": {"application/json": {"schema": {"oneOf": [_VERSIONS_SCHEMA, _DELTA_SCHEMA]}}}},
+        200: {"content": {"application/json": {"schema": {"anyOf": [_VERSIONS_SCHEMA, _DELTA_SCHEMA]}}}},
         304: {"description": "nothing changed since the ETag sent in If-None-Match"},
     },
 )
@@ -160,6 +167,11 @@ def summary_timestamps(
                                 "sensor_id": {"type": "string"},
                                 "latest": {"type": "object"},
                                 "version": {"type": "string"},
+                                "last_heard": {
+                                    "type": "string",
+                                    "description": "the earlier of the newest reading's timestamp and "
+                                    "when the summariser received it: staleness counts from here",
+                                },
                             },
                         },
                     }
@@ -173,7 +185,11 @@ def sensors(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
     ids: Annotated[
         str | None,
-        Query(max_length=MAX_IDS * 65, description=f"comma-separated sensor ids (at most {MAX_IDS})"),
+        Query(
+            max_length=MAX_IDS * 65,
+            pattern=r"^[A-Za-z0-9._,-]*$",
+            description=f"comma-separated sensor ids (at most {MAX_IDS})",
+        ),
     ] = None,
 ) -> Response:
     """Every sensor with its latest summary, sorted by sensor id; `ids` picks some of them."""
@@ -188,6 +204,7 @@ def sensors(
             "sensor_id": sensor_id,
             "latest": latest[sensor_id].to_document(),
             "version": versions.get(sensor_id),
+            "last_heard": latest[sensor_id].heard,
         }
         for sensor_id in sorted(set(wanted))
         if sensor_id in latest
@@ -195,7 +212,25 @@ def sensors(
     return compressed(request, json.dumps(picked, separators=(",", ":")).encode(), "application/json", {})
 
 
-@router.get("/api/alerts")
+_ALERTS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["sensor_id", "kind", "avg_temp", "low", "high", "timestamp", "last_heard"],
+        "properties": {
+            "sensor_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["high", "low", "stale"]},
+            "avg_temp": {"type": "number"},
+            "low": {"type": "number"},
+            "high": {"type": "number"},
+            "timestamp": {"type": "string"},
+            "last_heard": {"type": "string"},
+        },
+    },
+}
+
+
+@router.get("/api/alerts", responses={200: {"content": {"application/json": {"schema": _ALERTS_SCHEMA}}}})
 def alerts(
     read_model: Annotated[ReadModel, Depends(current_read_model)],
 ) -> list[dict[str, Any]]:

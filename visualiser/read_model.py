@@ -227,7 +227,12 @@ class ReadModel:
             value: Any = {sensor_id: versions[sensor_id] for sensor_id, _ in ordered}
         else:
             value = [
-                {"sensor_id": sensor_id, "latest": summary.to_document(), "version": versions[sensor_id]}
+                {
+                    "sensor_id": sensor_id,
+                    "latest": summary.to_document(),
+                    "version": versions[sensor_id],
+                    "last_heard": summary.heard,
+                }
                 for sensor_id, summary in ordered
             ]
         body = json.dumps(value, separators=(",", ":")).encode()

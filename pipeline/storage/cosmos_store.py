@@ -414,10 +414,11 @@ class CosmosStore(CosmosRollups):
         return {sensor_id: latest.summary for sensor_id, latest in self.latest_pointers().items()}
 
     def latest_pointers(self) -> dict[str, LatestSummary]:
+        # Not the windows: the dashboard needs none.
         documents = self._query(
             self._summaries,
             "SELECT c.sensor_id, c.summary_id, c.timestamp, c.max_temp, c.min_temp, c.avg_temp, "
-            "c.count, c._etag FROM c WHERE c.id = @id",  # not the windows: the dashboard needs none
+            "c.count, c.last_heard, c._etag FROM c WHERE c.id = @id",
             [{"name": "@id", "value": LATEST_POINTER_ID}],
         )
         latest = {}

@@ -1,0 +1,144 @@
+"""The hostile-client table of issue 22, on the web app, on SQLite and on the Cosmos-compatible server.
+
+Each row: the request a hostile or careless client sends, and what HTTP says the answer is.
+Nothing of a refused body is written. The rows the local host's HTTP server decides
+(framing, timeouts) are in test_hostile_local_host.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from generator.http_api import MAX_BODY_BYTES
+from pipeline.settings import settings_from
+from pipeline.storage import Store
+from tests.test_web_api import seed
+from web_app import create_web_app
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    seed(store)
+    with TestClient(create_web_app(store=store, settings=settings_from({}))) as test_client:
+        yield test_client
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _post(client: TestClient, body: bytes, **headers: str):
+    return client.post("/api/readings", content=body, headers={"Content-Type": "application/json", **headers})
+
+
+def _nothing_written(store: Store, sensor_id: str = "hostile-1") -> bool:
+    return store.recent_readings(sensor_id, 10) == []
+
+
+def test_a_duplicate_key_is_refused_naming_it(client: TestClient, store: Store) -> None:
+    fields = f'"sensor_id": "other-1", "temperature": 20.5, "timestamp": "{_now()}"'
+    body = f'{{{fields}, "sensor_id": "hostile-1"}}'
+    response = _post(client, body.encode())
+    assert response.status_code == 400, response.text
+    assert "sensor_id" in response.json()["error"]
+    assert _nothing_written(store) and _nothing_written(store, "other-1")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate"])
+def test_a_compressed_body_is_refused_naming_the_encoding(
+    client: TestClient, store: Store, encoding: str
+) -> None:
+    plain = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()}).encode()
+    # For br and deflate the plain body is sent: the server must not read it as if it were JSON.
+    body = gzip.compress(plain) if encoding == "gzip" else plain
+    response = _post(client, body, **{"Content-Encoding": encoding})
+    assert response.status_code == 415, response.text
+    assert encoding in response.json()["error"]
+    assert _nothing_written(store)
+
+
+def test_identity_content_encoding_is_plain_json(client: TestClient, store: Store) -> None:
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()}).encode()
+    assert _post(client, body, **{"Content-Encoding": "identity"}).status_code == 201
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_a_temperature_with_thousands_of_digits_is_a_422_naming_the_field(
+    client: TestClient, store: Store, sign: str
+) -> None:
+    body = f'{{"sensor_id": "hostile-1", "temperature": {sign}{"9" * 5000}, "timestamp": "{_now()}"}}'
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert "temperature" in response.json()["details"][0]["errors"]
+    assert _nothing_written(store)
+
+
+def test_the_body_limit_is_exactly_one_megabyte(client: TestClient, store: Store) -> None:
+    assert MAX_BODY_BYTES == 1_000_000
+    reading = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()})
+    at_limit = reading.encode().ljust(1_000_000, b" ")  # whitespace after JSON is still JSON
+    assert _post(client, at_limit).status_code == 201
+    over = reading.encode().ljust(1_000_001, b" ")
+    response = _post(client, over)
+    assert response.status_code == 413, response.text
+    assert "1000000 bytes" in response.json()["error"]
+
+
+def test_negative_zero_is_stored_and_shown_as_zero(client: TestClient, store: Store) -> None:
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": -0.0, "timestamp": _now()}).encode()
+    assert b"-0.0" in body
+    assert _post(client, body).status_code == 201
+    (stored,) = store.recent_readings("hostile-1", 10)
+    assert stored.temperature == 0.0 and math.copysign(1.0, stored.temperature) == 1.0
+    shown = client.get("/api/sensors/hostile-1/readings")
+    assert b"-0.0" not in shown.content and shown.json()[0]["temperature"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/summary-timestamps",
+        "/api/summary-timestamps?since=0",
+        "/plot/sensor-1.png",
+        "/static/dashboard.js",
+        "/api/openapi.json",
+    ],
+)
+def test_if_none_match_star_on_an_existing_resource_is_304(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+    response = client.get(path, headers={"If-None-Match": "*"})
+    assert response.status_code == 304, response.text
+    assert response.content == b""
+
+
+def test_if_none_match_star_on_a_missing_resource_is_not_304(client: TestClient) -> None:
+    assert client.get("/plot/no-such-sensor.png", headers={"If-None-Match": "*"}).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE"])
+def test_undeclared_methods_on_the_readings_route_are_405_with_allow(client: TestClient, method: str) -> None:
+    response = client.request(method, "/api/readings")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE"])
+def test_undeclared_methods_on_a_read_route_are_405_with_allow(client: TestClient, method: str) -> None:
+    response = client.request(method, "/api/sensors", headers={"Content-Type": "application/json"})
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_chunked_and_content_length_together_are_refused_and_closed(client: TestClient, store: Store) -> None:
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()}).encode()
+    response = _post(client, body, **{"Transfer-Encoding": "chunked", "Content-Length": str(len(body))})
+    assert response.status_code == 400, response.text
+    assert response.headers["connection"] == "close"
+    assert _nothing_written(store)
