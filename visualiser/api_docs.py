@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from visualiser.compression import Asset, compressed, not_modified
+from visualiser.compression import Asset, compressed, etag_matches, not_modified
 
 router = APIRouter(include_in_schema=False)
 _STATIC = FilePath(__file__).parent / "static"
@@ -53,11 +53,6 @@ def _bundle_dir() -> FilePath:
 _cache: dict[str, Asset] = {}
 
 
-def _matches(request: Request, etag: str) -> bool:
-    sent = request.headers.get("if-none-match", "")
-    return sent.strip() == "*" or etag in sent
-
-
 def _asset(name: str) -> Asset | None:
     if name not in _ASSETS:
         return None
@@ -81,7 +76,7 @@ def openapi_document(request: Request) -> Response:
     """The OpenAPI document of every route (FastAPI's own route would not compress it)."""
     asset = _openapi_asset(request.app)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
-    if _matches(request, asset.etag):
+    if etag_matches(request, asset.etag):
         return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
@@ -97,6 +92,6 @@ def docs_asset(request: Request, name: Annotated[str, Path(max_length=40)]) -> R
     if asset is None:
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
-    if _matches(request, asset.etag):
+    if etag_matches(request, asset.etag):
         return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)

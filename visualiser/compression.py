@@ -73,6 +73,12 @@ def compressed(
     return Response(packed, media_type=media_type, headers=dict(headers, **{"Content-Encoding": "gzip"}))
 
 
+def etag_matches(request: Request, etag: str) -> bool:
+    """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
+    sent = request.headers.get("if-none-match", "")
+    return sent.strip() == "*" or etag in sent
+
+
 def not_modified(headers: dict[str, str]) -> Response:
     """A 304 for a negotiated route: it varies with Accept-Encoding as its 200 does."""
     return Response(status_code=304, headers=dict(headers, **VARY))

@@ -17,7 +17,7 @@ from pipeline.web_context import current_settings, current_store
 from visualiser.alerts import alerts_now
 from visualiser.api_docs import router as docs_router
 from visualiser.chart_options import POINT_CHOICES, ChartOptions
-from visualiser.compression import compressed, not_modified, static_asset
+from visualiser.compression import compressed, etag_matches, not_modified, static_asset
 from visualiser.read_model import ReadModel
 from visualiser.rollups_api import router as rollups_router
 from visualiser.web_context import current_read_model
@@ -35,12 +35,6 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 
 def _not_found(sensor_id: str) -> JSONResponse:
     return JSONResponse({"error": f"unknown sensor {sensor_id!r}"}, status_code=404)
-
-
-def _matches(request: Request, etag: str) -> bool:
-    """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
-    sent = request.headers.get("if-none-match", "")
-    return sent.strip() == "*" or etag in sent
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -64,7 +58,7 @@ def static_file(request: Request, name: Annotated[str, Path(pattern=r"^[a-z-]+\.
     if asset is None:
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, **NO_CACHE}
-    if _matches(request, asset.etag):
+    if etag_matches(request, asset.etag):
         return not_modified(headers)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
@@ -102,7 +96,7 @@ def plot(
     if etag is None:
         return _not_found(sensor_id)
     headers = {"ETag": etag, **NO_CACHE}
-    if _matches(request, etag):
+    if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     chart = read_model.chart(sensor_id, options)
     if chart is None:
@@ -147,7 +141,7 @@ def summary_timestamps(
     """
     answer = read_model.full("timestamps") if since is None else read_model.delta(since)
     headers = {"ETag": answer.etag, **NO_CACHE}
-    if _matches(request, answer.etag):
+    if etag_matches(request, answer.etag):
         return not_modified(headers)
     return compressed(request, answer.body, "application/json", headers, key=answer.etag)
 

@@ -14,7 +14,7 @@ from pipeline.readings import SENSOR_ID_PATTERN, format_timestamp, parse_timesta
 from pipeline.rollups import BUCKETS, bucket_count
 from pipeline.storage import Store
 from pipeline.web_context import current_store
-from visualiser.compression import compressed
+from visualiser.compression import compressed, etag_matches, not_modified
 from visualiser.read_model import ReadModel
 from visualiser.web_context import current_read_model
 
@@ -91,12 +91,21 @@ def sensor_rollups(
     request: Request,
     store: Annotated[Store, Depends(current_store)],
     read_model: Annotated[ReadModel, Depends(current_read_model)],
-    bucket: Annotated[str, Query(description="window size: 1m or 1h")] = "1m",
+    bucket: Annotated[
+        str, Query(description="window size: 1m or 1h", json_schema_extra={"enum": list(BUCKETS)})
+    ] = "1m",
     from_: Annotated[
         str | None,
-        Query(alias="from", description="RFC 3339; default: 2 h (1m), 7 days (1h) before to"),
+        Query(
+            alias="from",
+            description="RFC 3339; default: 2 h (1m), 7 days (1h) before to",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
-    to: Annotated[str | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    to: Annotated[
+        str | None,
+        Query(description="RFC 3339, exclusive; default: now", json_schema_extra={"format": "date-time"}),
+    ] = None,
 ) -> Response:
     """The sensor's non-empty windows whose start is in `[from, to)`, oldest first.
 
@@ -115,8 +124,8 @@ def sensor_rollups(
     windows = json.dumps([window.to_document() for window in found], separators=(",", ":"))
     digest = hashlib.sha256(f"{sensor_id} {bucket} {windows}".encode()).hexdigest()[:20]
     headers = {"ETag": f'W/"{digest}"', "Cache-Control": "no-cache"}
-    if digest in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+    if etag_matches(request, headers["ETag"]):
+        return not_modified(headers)
     head = json.dumps(
         {
             "sensor_id": sensor_id,
