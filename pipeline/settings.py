@@ -92,6 +92,8 @@ class Settings:
     chart_points: int
     health_max_feed_lag_seconds: float
     dashboard: DashboardSettings = DashboardSettings()
+    store_breaker_failures: int = 5
+    store_breaker_cooldown_seconds: float = 10.0
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -281,6 +283,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
         health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
         dashboard=_dashboard(env),
+        store_breaker_failures=_int(env, names.STORE_BREAKER_FAILURES, 5, 1, 1000),
+        store_breaker_cooldown_seconds=_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 10.0, 0.1, 3600.0),
     )
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -78,35 +78,13 @@ class CosmosServer:
         return f"AccountEndpoint={self.endpoint};AccountKey={EMULATOR_KEY};"
 
 
-# Two gaps of the test server, closed before it loads its handlers so that the store's
-# requests get the answers Cosmos DB gives:
-# - a point read of a missing item answers 500 (a TypeError inside it) instead of 404;
-# - in a transactional batch it reads each operation's partition key from the operation,
-#   which the Python SDK leaves out (Cosmos DB takes the batch's header): it answered 500.
-TEST_SERVER_FIXES = """
-const json = require("@vercel/cosmosdb-server/lib/json");
-const parse = json.default;
-json.default = async (req) => {
-  const body = await parse(req);
-  const key = req.headers["x-ms-documentdb-partitionkey"];
-  if (req.headers["x-ms-cosmos-is-batch-request"] && Array.isArray(body) && key) {
-    for (const operation of body) {
-      if (operation && operation.partitionKey === undefined) operation.partitionKey = key;
-    }
-  }
-  return body;
-};
-const read = require("@vercel/cosmosdb-server/lib/handler/read-document");
-const original = read.default;
-read.default = (account, req, res, params) => {
-  try { return original(account, req, res, params); }
-  catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    res.statusCode = 404;
-    return {code: "NotFound", message: "Entity with the specified id does not exist in the system."};
-  }
-};
-"""
+# Cosmos DB's limits on one transactional batch, enforced by the test server as Cosmos DB does.
+BATCH_MAX_OPERATIONS = 100
+BATCH_MAX_BYTES = 2 * 1024 * 1024
+# Gaps of the test server closed, and those limits added (see the file's comments).
+TEST_SERVER_FIXES = f"const MAX_OPERATIONS = {BATCH_MAX_OPERATIONS}, MAX_BYTES = {BATCH_MAX_BYTES};\n" + (
+    ROOT / "tests" / "cosmos_server_fixes.js"
+).read_text(encoding="utf-8")
 
 
 @contextmanager
@@ -148,6 +126,7 @@ class LocalHost:
     arguments: tuple[str, ...]
     log_path: Path
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # settings on top of this process's environment
 
     @property
     def url(self) -> str:
@@ -169,7 +148,7 @@ class LocalHost:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         wait_for_port(self.port, timeout, self.process)
