@@ -15,6 +15,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -463,17 +464,31 @@ def test_a_stale_sensor_turns_stale_and_new_values_change_the_pixels(host, open_
     now = datetime.now(UTC)
     going = "sensor-0"  # a new sensor, first in natural order: on page 1
     # Newest reading 60 s short of the stale limit: fresh while the page opens (which may
-    # take many seconds on a loaded machine), stale within a minute.
+    # take many seconds on a loaded machine); then the server's clock moves a minute on.
     post(host.url, readings(going, 3, now - timedelta(seconds=STALE_SECONDS - 60), lambda n: 22.0))
     newest = format_timestamp(now - timedelta(seconds=STALE_SECONDS - 60))
     wait_summarised(host.url, {going: newest})
-    page = open_page(f"{host.url}/")
+    page = open_page("about:blank")
+    # The page judges staleness by the server's clock (each poll's Date header), not the
+    # browser's: moving the Date header on is the server's clock moving on, at once.
+    server_ahead = timedelta(0)
+
+    def server_clock(route: Any) -> None:
+        response = route.fetch()
+        headers = dict(response.headers)
+        headers["date"] = format_datetime(parsedate_to_datetime(headers["date"]) + server_ahead, usegmt=True)
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/api/summary-timestamps*", server_clock)
+    page.goto(f"{host.url}/")
     wait_for_cards(page, 24)
     assert card(page, going)["stale"] == "false"
+    server_ahead = timedelta(seconds=61)  # the limit passed by one second, at the next poll
     page.wait_for_function(
         f"() => document.querySelector('.card[data-sensor-id=\"{going}\"]').dataset.stale === 'true'",
-        timeout=90_000,
+        timeout=15_000,
     )
+    assert card(page, going)["badges"] == "STALE"
 
     # A late reading changes sensor-2's newest summary values, not its timestamp.
     target = "sensor-2"
