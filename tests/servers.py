@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -181,3 +182,32 @@ def local_host(tmp_path: Path, *arguments: str) -> Iterator[LocalHost]:
     finally:
         if host.process is not None and host.process.poll() is None:
             host.stop()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread on a free loopback port: its base URL."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, name="serve-app", daemon=True)
+    thread.start()
+    try:
+        wait_for_port(server.config.port, 20)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def raw_exchange(url: str, request: bytes, timeout: float = 30.0) -> bytes:
+    """Send `request` as is over a new socket; everything the server sends until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(request)
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
