@@ -628,6 +628,7 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
             page = context.new_page()
+            page.clock.install()  # time flows as usual; run_for() below skips the backoffs
             polls: list[int] = []
             page.on("response", lambda r: polls.append(r.status) if "/summary-timestamps" in r.url else None)
             page.add_init_script(ANNOUNCEMENTS)
@@ -665,7 +666,8 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
             )
             assert "live · 3 charts not loading — retrying" in page.evaluate("() => window.statusTexts")
             proxy.failing = False
-            page.wait_for_function("() => window.heard.length >= 2", timeout=30_000)
+            page.clock.run_for(8_000)  # the longest wait between two tries of a chart
+            page.wait_for_function("() => window.heard.length >= 2", timeout=20_000)
             heard = page.evaluate("() => window.heard")
             assert heard == ["Some charts are not loading; retrying.", "All charts loading again."], heard
 
@@ -675,7 +677,8 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
             page.wait_for_function("() => window.heard.length >= 1", timeout=15_000)
             assert page.evaluate("() => window.heard") == ["Connection lost; retrying."]
             proxy.failing = False
-            page.wait_for_function("() => window.heard.length >= 2", timeout=45_000)
+            page.clock.run_for(30_000)  # the longest backoff between two polls
+            page.wait_for_function("() => window.heard.length >= 2", timeout=20_000)
             assert page.evaluate("() => window.heard") == [
                 "Connection lost; retrying.",
                 "Connection back; live.",
