@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,22 +144,34 @@ def test_the_breaker_opens_on_the_fifth_store_failure_for_10_seconds(tmp_path: P
     app = create_web_app(store=SqliteStore(blocker / "pipeline.db"), settings=settings_from({}))
     path = "/api/sensors/sensor-1/readings"
     with serve_app(app) as url:
-        for _ in range(5):  # the fifth failure opens it
+        for attempt in range(5):  # the fifth failure opens it
+            if attempt == 4:
+                tripping = time.monotonic()
             failed = httpx.get(f"{url}{path}")
             assert failed.status_code == 503 and failed.headers["retry-after"] == "5"
-        opened = time.monotonic()
-        refused = httpx.get(f"{url}{path}")
-        assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
+        tripped = time.monotonic()  # it opened between `tripping` and `tripped`
+
+        def refused() -> tuple[int, int, int]:
+            """Retry-After of an open circuit, and its bounds for a cooldown of 10 s."""
+            before = time.monotonic()
+            response = httpx.get(f"{url}{path}")
+            after = time.monotonic()
+            assert response.status_code == 503
+            low, high = math.ceil(10 - (after - tripping)), math.ceil(10 - (before - tripped))
+            return int(response.headers["retry-after"]), low, min(high, 10)
+
+        retry_after, low, high = refused()
+        assert low <= retry_after <= high
         blocker.unlink()  # the store is back, but the circuit still refuses without asking it
-        time.sleep(max(0.0, 1.2 - (time.monotonic() - opened)))
-        later = httpx.get(f"{url}{path}")
-        assert later.status_code == 503 and int(later.headers["retry-after"]) in (8, 9)
+        time.sleep(max(0.0, 1.2 - (time.monotonic() - tripped)))
+        retry_after, low, high = refused()
+        assert low <= retry_after <= high <= 9
 
 
 def test_the_breaker_settings_are_honoured(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    settings = settings_from({"STORE_BREAKER_FAILURES": "2", "STORE_BREAKER_COOLDOWN_SECONDS": "1.5"})
+    settings = settings_from({"STORE_BREAKER_FAILURES": "2", "STORE_BREAKER_COOLDOWN_SECONDS": "2"})
     app = create_web_app(store=SqliteStore(blocker / "pipeline.db"), settings=settings)
     path = "/api/sensors/sensor-1/readings"
     with serve_app(app) as url:
@@ -166,5 +179,5 @@ def test_the_breaker_settings_are_honoured(tmp_path: Path) -> None:
         opened = time.monotonic()
         assert httpx.get(f"{url}{path}").headers["retry-after"] in ("1", "2")  # open after two
         blocker.unlink()
-        time.sleep(max(0.0, 1.6 - (time.monotonic() - opened)))
+        time.sleep(max(0.0, 2.1 - (time.monotonic() - opened)))
         assert httpx.get(f"{url}{path}").status_code == 200  # cooled down: let through, closes it
