@@ -11,9 +11,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 ARGS ?=
-# Two workers (pytest-xdist); each test still prints its own PASSED/FAILED line. A module
-# marked xdist_group (the browser tests, sharing one seeded host) stays on one worker.
-PYTEST_ARGS ?= -n 2 --dist loadgroup -v
+# Two workers (pytest-xdist); each test still prints its own PASSED/FAILED line.
+PYTEST_ARGS ?= -n 2 -v
 UV_VERSION := 0.13.9
 # uv itself is kept between venvs, one copy per version, like any package cache (safe to delete).
 UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VERSION)

@@ -29,8 +29,7 @@ from tests.checks import eventually
 from tests.proxies import PathFaultProxy
 from tests.servers import ROOT, LocalHost, local_host, skip_or_fail
 
-# One worker runs them all (make test: --dist loadgroup): one browser and one seeded host.
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
