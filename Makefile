@@ -11,7 +11,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 ARGS ?=
-PYTEST_ARGS ?= -v
+# Two workers (pytest-xdist); each test still prints its own PASSED/FAILED line.
+PYTEST_ARGS ?= -n 2 -v
 UV_VERSION := 0.13.9
 # uv itself is kept between venvs, one copy per version, like any package cache (safe to delete).
 UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VERSION)

@@ -50,6 +50,9 @@ MAX_ITEMS_PER_INVOCATION_RANGE = (1, 10_000)
 # Read side: how long viewers share one copy of the latest summaries (docs/http-api.md).
 READ_REFRESH_SECONDS = "READ_REFRESH_SECONDS"
 READ_MAX_AGE_SECONDS = "READ_MAX_AGE_SECONDS"
+# The store's circuit breaker on the HTTP paths (pipeline.circuit).
+STORE_BREAKER_FAILURES = "STORE_BREAKER_FAILURES"
+STORE_BREAKER_COOLDOWN_SECONDS = "STORE_BREAKER_COOLDOWN_SECONDS"
 # Live settings (pipeline.live_settings): App Configuration in Azure, a JSON file locally.
 APP_CONFIGURATION_ENDPOINT = "APP_CONFIGURATION_ENDPOINT"
 APP_CONFIGURATION_CLIENT_ID = "APP_CONFIGURATION_CLIENT_ID"

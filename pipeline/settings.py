@@ -99,6 +99,8 @@ class Settings:
     read_refresh_seconds: float = 1.0
     read_max_age_seconds: float = 2.0
     retention: Retention = field(default_factory=lambda: Retention())
+    store_breaker_failures: int = 5
+    store_breaker_cooldown_seconds: float = 10.0
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -359,6 +361,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         read_refresh_seconds=read_refresh,
         read_max_age_seconds=read_max_age,
         retention=_retention(env),
+        store_breaker_failures=_int(env, names.STORE_BREAKER_FAILURES, 5, 1, 1000),
+        store_breaker_cooldown_seconds=_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 10.0, 0.1, 3600.0),
     )
 
 

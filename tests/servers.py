@@ -13,8 +13,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -78,35 +79,13 @@ class CosmosServer:
         return f"AccountEndpoint={self.endpoint};AccountKey={EMULATOR_KEY};"
 
 
-# Two gaps of the test server, closed before it loads its handlers so that the store's
-# requests get the answers Cosmos DB gives:
-# - a point read of a missing item answers 500 (a TypeError inside it) instead of 404;
-# - in a transactional batch it reads each operation's partition key from the operation,
-#   which the Python SDK leaves out (Cosmos DB takes the batch's header): it answered 500.
-TEST_SERVER_FIXES = """
-const json = require("@vercel/cosmosdb-server/lib/json");
-const parse = json.default;
-json.default = async (req) => {
-  const body = await parse(req);
-  const key = req.headers["x-ms-documentdb-partitionkey"];
-  if (req.headers["x-ms-cosmos-is-batch-request"] && Array.isArray(body) && key) {
-    for (const operation of body) {
-      if (operation && operation.partitionKey === undefined) operation.partitionKey = key;
-    }
-  }
-  return body;
-};
-const read = require("@vercel/cosmosdb-server/lib/handler/read-document");
-const original = read.default;
-read.default = (account, req, res, params) => {
-  try { return original(account, req, res, params); }
-  catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    res.statusCode = 404;
-    return {code: "NotFound", message: "Entity with the specified id does not exist in the system."};
-  }
-};
-"""
+# Cosmos DB's limits on one transactional batch, enforced by the test server as Cosmos DB does.
+BATCH_MAX_OPERATIONS = 100
+BATCH_MAX_BYTES = 2 * 1024 * 1024
+# Gaps of the test server closed, and those limits added (see the file's comments).
+TEST_SERVER_FIXES = f"const MAX_OPERATIONS = {BATCH_MAX_OPERATIONS}, MAX_BYTES = {BATCH_MAX_BYTES};\n" + (
+    ROOT / "tests" / "cosmos_server_fixes.js"
+).read_text(encoding="utf-8")
 
 
 @contextmanager
@@ -148,6 +127,7 @@ class LocalHost:
     arguments: tuple[str, ...]
     log_path: Path
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # settings on top of this process's environment
 
     @property
     def url(self) -> str:
@@ -169,7 +149,7 @@ class LocalHost:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         wait_for_port(self.port, timeout, self.process)
@@ -202,3 +182,32 @@ def local_host(tmp_path: Path, *arguments: str) -> Iterator[LocalHost]:
     finally:
         if host.process is not None and host.process.poll() is None:
             host.stop()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread on a free loopback port: its base URL."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, name="serve-app", daemon=True)
+    thread.start()
+    try:
+        wait_for_port(server.config.port, 20)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def raw_exchange(url: str, request: bytes, timeout: float = 30.0) -> bytes:
+    """Send `request` as is over a new socket; everything the server sends until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(request)
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received

@@ -15,6 +15,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -463,17 +464,31 @@ def test_a_stale_sensor_turns_stale_and_new_values_change_the_pixels(host, open_
     now = datetime.now(UTC)
     going = "sensor-0"  # a new sensor, first in natural order: on page 1
     # Newest reading 60 s short of the stale limit: fresh while the page opens (which may
-    # take many seconds on a loaded machine), stale within a minute.
+    # take many seconds on a loaded machine); then the server's clock moves a minute on.
     post(host.url, readings(going, 3, now - timedelta(seconds=STALE_SECONDS - 60), lambda n: 22.0))
     newest = format_timestamp(now - timedelta(seconds=STALE_SECONDS - 60))
     wait_summarised(host.url, {going: newest})
-    page = open_page(f"{host.url}/")
+    page = open_page("about:blank")
+    # The page judges staleness by the server's clock (each poll's Date header), not the
+    # browser's: moving the Date header on is the server's clock moving on, at once.
+    server_ahead = timedelta(0)
+
+    def server_clock(route: Any) -> None:
+        response = route.fetch()
+        headers = dict(response.headers)
+        headers["date"] = format_datetime(parsedate_to_datetime(headers["date"]) + server_ahead, usegmt=True)
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/api/summary-timestamps*", server_clock)
+    page.goto(f"{host.url}/")
     wait_for_cards(page, 24)
     assert card(page, going)["stale"] == "false"
+    server_ahead = timedelta(seconds=61)  # the limit passed by one second, at the next poll
     page.wait_for_function(
         f"() => document.querySelector('.card[data-sensor-id=\"{going}\"]').dataset.stale === 'true'",
-        timeout=90_000,
+        timeout=15_000,
     )
+    assert card(page, going)["badges"] == "STALE"
 
     # A late reading changes sensor-2's newest summary values, not its timestamp.
     target = "sensor-2"
@@ -563,6 +578,7 @@ def test_connection_loss_and_return(browser, tmp_path: Path) -> None:
         )
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
+        page.clock.install()  # time flows as usual; run_for() below skips the backoff
         page.goto(f"{server.url}/")
         wait_for_cards(page, 3)
         port, store_path, log_path = server.port, server.store_path, server.log_path
@@ -574,10 +590,11 @@ def test_connection_loss_and_return(browser, tmp_path: Path) -> None:
         assert all(card(page, s)["width"] > 0 for s in ("sensor-1", "sensor-2", "sensor-3"))
         returned = LocalHost(port, store_path, ("--no-generator",), log_path).start()
         try:
-            # After failures the page backs off up to 30 s between polls: the next one may
-            # be that far away once the host is back (and its start-up slow).
+            # After failures the page backs off up to 30 s between polls: move its clock on
+            # by that much, so that the next poll is due now.
+            page.clock.run_for(30_000)
             page.wait_for_function(
-                "() => document.getElementById('status').textContent === 'live'", timeout=75_000
+                "() => document.getElementById('status').textContent === 'live'", timeout=20_000
             )
         finally:
             assert returned.stop(signal.SIGINT) == 0
@@ -610,6 +627,7 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
             page = context.new_page()
+            page.clock.install()  # time flows as usual; run_for() below skips the backoffs
             polls: list[int] = []
             page.on("response", lambda r: polls.append(r.status) if "/summary-timestamps" in r.url else None)
             page.add_init_script(ANNOUNCEMENTS)
@@ -647,7 +665,8 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
             )
             assert "live · 3 charts not loading — retrying" in page.evaluate("() => window.statusTexts")
             proxy.failing = False
-            page.wait_for_function("() => window.heard.length >= 2", timeout=30_000)
+            page.clock.run_for(8_000)  # the longest wait between two tries of a chart
+            page.wait_for_function("() => window.heard.length >= 2", timeout=20_000)
             heard = page.evaluate("() => window.heard")
             assert heard == ["Some charts are not loading; retrying.", "All charts loading again."], heard
 
@@ -657,7 +676,8 @@ def test_screen_readers_hear_changes_not_polls(browser, tmp_path: Path) -> None:
             page.wait_for_function("() => window.heard.length >= 1", timeout=15_000)
             assert page.evaluate("() => window.heard") == ["Connection lost; retrying."]
             proxy.failing = False
-            page.wait_for_function("() => window.heard.length >= 2", timeout=45_000)
+            page.clock.run_for(30_000)  # the longest backoff between two polls
+            page.wait_for_function("() => window.heard.length >= 2", timeout=20_000)
             assert page.evaluate("() => window.heard") == [
                 "Connection lost; retrying.",
                 "Connection back; live.",

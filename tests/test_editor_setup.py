@@ -6,9 +6,7 @@ import json
 import shutil
 import subprocess
 
-import pytest
-
-from tests.servers import ROOT
+from tests.servers import ROOT, skip_or_fail
 
 VSCODE = ROOT / ".vscode"
 
@@ -64,7 +62,7 @@ def test_settings_and_recommended_extensions() -> None:
 def test_git_does_not_ignore_the_editor_setup() -> None:
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+        skip_or_fail("not a git checkout")
     files = [str(path.relative_to(ROOT)) for path in VSCODE.glob("*.json")]
     assert len(files) == 4
     ignored = subprocess.run([git, "check-ignore", *files], cwd=ROOT, capture_output=True, text=True)

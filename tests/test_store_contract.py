@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from dataclasses import replace
@@ -256,7 +257,16 @@ def test_dead_letters_upsert_by_id_newest_first(store: Store) -> None:
 
 
 def test_ping_answers_on_a_live_store(store: Store) -> None:
-    store.ping()
+    """A live store answers the probe; once its data is gone it does not (the probe asks the store)."""
+    assert store.ping() is None
+    store.put_readings([reading(1).to_document()])
+    assert store.ping() is None
+    if isinstance(store, SqliteStore):
+        os.rename(store._path, f"{store._path}.elsewhere")  # the store file moved away
+    else:
+        store._client.delete_database(store._database_name)
+    with pytest.raises(StoreError):
+        store.ping()
 
 
 @pytest.mark.parametrize("max_items", [1, 3, 100])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.servers import ROOT
+from tests.servers import ROOT, skip_or_fail
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -64,7 +64,7 @@ def make_commands(target: str) -> list[str]:
     """The commands `make TARGET` runs, with installs left out (their stamps taken as done)."""
     make = shutil.which("make")
     if make is None:
-        pytest.skip("make is not installed")
+        skip_or_fail("make is not installed")
     stamps = [".venv/.installed-dev", ".venv/.installed-local", "node_modules/.installed"]
     result = subprocess.run(
         [make, "--dry-run", "--no-print-directory", *[f"--old-file={stamp}" for stamp in stamps], target],
@@ -103,7 +103,7 @@ def installs(checkout: Path, target: str, changed: str | None = None) -> list[st
     """The requirements files `make TARGET` would install, as if CHANGED had just been edited."""
     make = shutil.which("make")
     if make is None:
-        pytest.skip("make is not installed")
+        skip_or_fail("make is not installed")
     what_if = [f"--what-if={changed}"] if changed else []
     result = subprocess.run(
         [make, "--dry-run", *what_if, target],
@@ -149,7 +149,7 @@ def test_make_run_after_make_test_installs_nothing(tmp_path: Path) -> None:
         (bin_dir / stub).chmod(0o755)
     make = shutil.which("make")
     if make is None:
-        pytest.skip("make is not installed")
+        skip_or_fail("make is not installed")
     subprocess.run([make, ".venv/.installed-dev"], cwd=tmp_path, capture_output=True, check=True)
     assert installs(tmp_path, "run") == []
 
@@ -170,7 +170,7 @@ def test_a_new_venv_takes_uv_from_the_tool_cache_instead_of_pypi(tmp_path: Path)
     (tools / "uv").chmod(0o755)
     make = shutil.which("make")
     if make is None:
-        pytest.skip("make is not installed")
+        skip_or_fail("make is not installed")
     subprocess.run(
         [make, ".venv/.installed-local", f"UV_TOOL_DIR={tools}", "PYTHON=/bin/false"],
         cwd=tmp_path,

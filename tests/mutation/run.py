@@ -27,7 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.mutation.catalogue import MUTATIONS, Mutation
+from tests.mutation.catalogue import MUTATIONS as CURATED
+from tests.mutation.catalogue import Mutation
+from tests.mutation.promises import PROMISES
+
+MUTATIONS = CURATED + PROMISES
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTEST_OPTIONS = ("-x", "-q", "-rfE", "-p", "no:cacheprovider", "-p", "no:randomly", "--timeout", "120")

@@ -1,0 +1,143 @@
+"""Mutations of the promised numbers, boundaries and failure paths that tests/test_promises_*.py pin.
+
+Kept beside the curated catalogue (tests/mutation/catalogue.py), in the same form; the
+runner takes both.
+"""
+
+from __future__ import annotations
+
+from tests.mutation.catalogue import Mutation, tests
+
+HTTP_PROMISES = tests("test_promises_http")
+LIMIT_PROMISES = tests("test_promises_limits")
+
+PROMISES: tuple[Mutation, ...] = (
+    Mutation(
+        "breaker-opens-after-6",
+        "pipeline/settings.py",
+        "_int(env, names.STORE_BREAKER_FAILURES, 5, 1, 1000)",
+        "_int(env, names.STORE_BREAKER_FAILURES, 6, 1, 1000)",
+        HTTP_PROMISES,
+        "the breaker opens after 5 consecutive store failures",
+    ),
+    Mutation(
+        "breaker-cools-1-second",
+        "pipeline/settings.py",
+        "_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 10.0, 0.1, 3600.0)",
+        "_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 1.0, 0.1, 3600.0)",
+        HTTP_PROMISES,
+        "an open breaker refuses for 10 s",
+    ),
+    Mutation(
+        "summariser-retries-7-times",
+        "summariser/bindings.py",
+        'max_retry_count="8"',
+        'max_retry_count="7"',
+        LIMIT_PROMISES,
+        "a failing batch is retried 8 times",
+    ),
+    Mutation(
+        "feed-lag-limit-times-10",
+        "pipeline/health.py",
+        "lag > limit:",
+        "lag > limit * 10:",
+        LIMIT_PROMISES,
+        "health is 503 once the feed lag exceeds HEALTH_MAX_FEED_LAG_SECONDS",
+    ),
+    Mutation(
+        "declared-length-not-checked",
+        "generator/http_api.py",
+        "if int(declared) > MAX_BODY_BYTES:",
+        "if False:",
+        HTTP_PROMISES,
+        "a declared length over 1 MB is refused (413) before the body is read",
+    ),
+    Mutation(
+        "alert-at-the-high-threshold",
+        "visualiser/alerts.py",
+        "summary.avg_temp > limits.high",
+        "summary.avg_temp >= limits.high",
+        LIMIT_PROMISES,
+        "an alert is strictly above the high threshold",
+    ),
+    Mutation(
+        "empty-override-means-1000",
+        "pipeline/settings.py",
+        "high = float(parts[2]) if parts[2].strip() else default.high",
+        "high = float(parts[2]) if parts[2].strip() else 1000.0",
+        LIMIT_PROMISES,
+        "an empty part of a per-sensor override keeps the default",
+    ),
+    Mutation(
+        "temperatures-compared-to-the-cent",
+        "pipeline/storage/base.py",
+        "        return number if math.isfinite(number) else repr(number)",
+        "        return round(number, 2) if math.isfinite(number) else repr(number)",
+        LIMIT_PROMISES,
+        "a stored reading with another temperature, even by 0.001 °C, is a conflict",
+    ),
+    Mutation(
+        "newest-cursor-unknown",
+        "visualiser/read_model.py",
+        "int(number) <= generation",
+        "int(number) < generation",
+        HTTP_PROMISES,
+        "the newest cursor gets an empty delta, not everything",
+    ),
+    Mutation(
+        "gzip-without-accept-encoding",
+        "visualiser/compression.py",
+        '"gzip" not in request.headers.get("accept-encoding", "")',
+        '"gzip" in "gzip"[:0]',
+        HTTP_PROMISES,
+        "gzip only for a client that accepts it",
+    ),
+    Mutation(
+        "vary-dropped",
+        "visualiser/compression.py",
+        'headers = dict(headers, Vary="Accept-Encoding")',
+        "headers = dict(headers)",
+        HTTP_PROMISES,
+        "every negotiated answer says Vary: Accept-Encoding",
+    ),
+    Mutation(
+        "host-check-case-sensitive",
+        "local_host/http_gateway.py",
+        'rsplit(":", 1)[0].lower() if host_header.count(":") == 1 else host_header.lower()',
+        'rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header',
+        LIMIT_PROMISES,
+        "host names are compared without case",
+    ),
+    Mutation(
+        "unreachable-live-settings-clear-the-values",
+        "pipeline/live_settings.py",
+        '                log.warning("live settings unavailable (%s); keeping the last good values", error)',
+        "                self._raw, self._values = {}, {}",
+        LIMIT_PROMISES,
+        "an unreachable live-settings source keeps the last good values",
+    ),
+    Mutation(
+        "pointer-swap-gives-up-silently",
+        "pipeline/storage/cosmos_store.py",
+        '        raise StoreUnavailable(f"latest pointer of {summary.sensor_id} kept changing under us")',
+        "        return None",
+        LIMIT_PROMISES,
+        "a compare-and-swap that keeps losing raises (the batch is retried), never drops the summary",
+    ),
+    Mutation(
+        "batches-of-101",
+        "pipeline/storage/cosmos_store.py",
+        "BATCH_OPERATIONS = 100",
+        "BATCH_OPERATIONS = 101",
+        LIMIT_PROMISES,
+        "at most 100 operations per transactional batch, as Cosmos DB allows",
+    ),
+    Mutation(
+        "chart-key-ignores-thresholds",
+        "visualiser/read_model.py",
+        "                (thresholds.low, thresholds.high),\n",
+        "",
+        HTTP_PROMISES,
+        "a chart drawn with other thresholds has another ETag",
+    ),
+)
