@@ -47,7 +47,7 @@ def test_the_configuration_table_defaults() -> None:
 
 def test_the_ingest_limits() -> None:
     assert MAX_READINGS_PER_REQUEST == 1000
-    assert MAX_BODY_BYTES == 1000 * 1024  # "over 1 MB → 413"
+    assert MAX_BODY_BYTES == 1_000_000  # "at most 1 MB (1,000,000 bytes); over it → 413"
     assert (MIN_TEMPERATURE, MAX_TEMPERATURE) == (-100.0, 100.0)
     assert MAX_CLOCK_SKEW == timedelta(minutes=5)
 

@@ -14,7 +14,7 @@ import pytest
 from infra.smoke import Smoke
 from tests.servers import ROOT, free_port, local_host
 
-STEPS = ["health", "page", "post reading", "summary", "chart", "summary-timestamps", "dead letters"]
+STEPS = ["health", "page", "post reading", "summary", "summary-timestamps", "chart", "dead letters"]
 
 
 def smoke(url: str, *arguments: str) -> subprocess.CompletedProcess:
