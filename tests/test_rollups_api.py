@@ -182,3 +182,21 @@ def test_windows_must_outlive_readings() -> None:
     with pytest.raises(SettingsError, match="SUMMARIES_TTL_SECONDS"):
         settings_from({"SUMMARIES_TTL_SECONDS": "0"})
     assert settings_from({}).retention == Retention(30 * 86_400, 30 * 86_400, 90 * 86_400, 3600.0)
+
+
+def test_a_store_of_schema_2_gains_the_windows_table_and_keeps_its_readings(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(path)
+    store.put_readings([{"id": "a", "sensor_id": "s", "temperature": 1.5, "timestamp": hour_ago(0)}])
+    connection = store._connection()
+    connection.execute("DROP TABLE rollups")
+    connection.execute("PRAGMA user_version = 2")
+    store.close()
+
+    reopened = SqliteStore(path)
+    assert [r.id for r in reopened.recent_readings("s", 5)] == ["a"]
+    assert reopened.read_feed("consumer", 10).position == 1  # feed positions kept
+    assert reopened.stored_rollups("s", "1m", *EVERYTHING) == []
+    (version,) = reopened._connection().execute("PRAGMA user_version").fetchone()
+    assert version == 3
+    reopened.close()
