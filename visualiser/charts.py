@@ -71,6 +71,17 @@ def _clock_label(seconds: float, _position: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
 
 
+def _window_labeller(start: float, end: float) -> Any:
+    """Tick labels for a time window: a date where the window crosses days, no seconds past 1 h."""
+    crosses_days = datetime.fromtimestamp(start, UTC).date() != datetime.fromtimestamp(end, UTC).date()
+    pattern = "%d %b %H:%M" if crosses_days else "%H:%M" if end - start > 3600 else "%H:%M:%S"
+
+    def label(seconds: float, _position: int) -> str:
+        return datetime.fromtimestamp(seconds, UTC).strftime(pattern)
+
+    return label
+
+
 def _with_gaps(times: list[float], values: list[float], gap_seconds: float | None) -> tuple[list, list]:
     """Breaks the line where consecutive summaries are further apart than `gap_seconds`."""
     if not gap_seconds or len(times) < 2:
@@ -116,6 +127,22 @@ class _Canvas:
             self.axes.plot([], [], color=theme.threshold, linewidth=1, linestyle=(0, (4, 3)))[0]
             for _ in range(2)
         ]
+        from matplotlib.transforms import blended_transform_factory
+
+        # Each threshold says what it is, at the right end of its line.
+        self.limit_labels = [
+            self.axes.text(
+                0.995,
+                0,
+                "",
+                transform=blended_transform_factory(self.axes.transAxes, self.axes.transData),
+                ha="right",
+                va="bottom",
+                fontsize=font_pt * 0.85,
+                color=theme.threshold,
+            )
+            for _ in range(2)
+        ]
         # Time as POSIX seconds with a few round ticks: matplotlib's date locator and
         # formatter took more than half of every draw.
         self.axes.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 3, 6, 10]))
@@ -145,6 +172,7 @@ class _Canvas:
         y_range: tuple[float, float] | None,
         thresholds: Thresholds | None,
         gap_seconds: float | None,
+        x_range: tuple[float, float] | None = None,
     ) -> bytes:
         times: list[Any] = [parse_timestamp(s.timestamp).timestamp() for s in ordered]
         values = {
@@ -157,25 +185,41 @@ class _Canvas:
         for name, line in self.lines.items():
             line.set_data(*_with_gaps(times, values[name], gap_seconds))
             line.set_marker(marker)
-        if times:
+        if x_range is not None:
+            self.axes.set_xlim(*x_range)
+            self.axes.xaxis.set_major_formatter(self._formatter(_window_labeller(*x_range)))
+        elif times:
             start, end = times[0], times[-1]
             if start == end:
                 start, end = start - 30, end + 30
             self.axes.set_xlim(start, end)
+            self.axes.xaxis.set_major_formatter(self._formatter(_clock_label))
         low, high = y_range or self._data_range(ordered)
         self.axes.set_ylim(low, high)
         limits = (thresholds.low, thresholds.high) if thresholds else ()
-        for line, limit in zip(self.limits, list(limits) + [None, None], strict=False):
+        names = ("low", "high")
+        for index, (line, limit) in enumerate(zip(self.limits, list(limits) + [None, None], strict=False)):
             visible = limit is not None and low <= limit <= high and bool(times)
             line.set_visible(visible)
+            label = self.limit_labels[index]
+            label.set_visible(visible)
             if visible:
-                line.set_data([times[0] - 1e6, times[-1] + 1e6], [limit, limit])
+                label.set_position((0.995, limit))
+                label.set_verticalalignment("top" if index == 0 else "bottom")
+                label.set_text(f"{names[index]} {limit:g} °C")
+                line.set_data([times[0] - 1e9, times[-1] + 1e9], [limit, limit])
         buffer = io.BytesIO()
         # Fast zlib level: the PNG is a few kB either way and is cached once rendered.
         self.figure.savefig(
             buffer, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1}
         )
         return buffer.getvalue()
+
+    @staticmethod
+    def _formatter(label: Any) -> Any:
+        from matplotlib.ticker import FuncFormatter
+
+        return FuncFormatter(label)
 
     @staticmethod
     def _data_range(ordered: Sequence[Summary]) -> tuple[float, float]:
@@ -196,11 +240,13 @@ def render_chart(
     y_range: tuple[float, float] | None = None,
     thresholds: Thresholds | None = None,
     gap_seconds: float | None = None,
+    x_range: tuple[float, float] | None = None,
 ) -> bytes:
     """A PNG of the summaries, oldest on the left; `summaries` may come in any order.
 
     `y_range` fixes the y-axis (the shared range); `thresholds` are drawn as dashed lines
     when they fall inside it; summaries further apart than `gap_seconds` leave a gap.
+    `x_range` (POSIX seconds) fixes the time axis, so charts of one window line up.
     The sensor id is not drawn: the card's heading names it.
     """
     canvases: dict[tuple[int, str], _Canvas] | None = getattr(_local, "canvases", None)
@@ -210,4 +256,4 @@ def render_chart(
     if canvas is None:
         canvas = canvases[(scale, theme)] = _Canvas(scale, THEMES[theme])
     ordered = sorted(summaries, key=lambda summary: summary.timestamp)
-    return canvas.render(ordered, y_range, thresholds, gap_seconds)
+    return canvas.render(ordered, y_range, thresholds, gap_seconds, x_range)

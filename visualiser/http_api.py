@@ -17,11 +17,14 @@ from visualiser.alerts import alerts_now
 from visualiser.api_docs import router as docs_router
 from visualiser.chart_options import POINT_CHOICES, ChartOptions
 from visualiser.compression import compressed, static_asset
+from visualiser.history_api import router as history_router
 from visualiser.read_model import ReadModel
+from visualiser.time_window import WindowError, checked_window
 from visualiser.web_context import current_read_model
 
 router = APIRouter()
 router.include_router(docs_router)
+router.include_router(history_router)
 STATIC_DIR = FilePath(__file__).parent / "static"
 MAX_IDS = 100
 
@@ -83,11 +86,23 @@ def plot(
         Literal["auto", "shared"], Query(description="shared: one y-range for every chart")
     ] = "auto",
     v: Annotated[str | None, Query(max_length=80, description="the version drawn; only busts caches")] = None,
+    start: Annotated[str | None, Query(max_length=40, description="window start (UTC), with end")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="time window end (UTC), with start")] = None,
 ) -> Response:
-    """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering."""
+    """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering.
+
+    With `start` and `end` it draws exactly that window (every chart of the page then has
+    the same time axis) instead of the newest `points` summaries.
+    """
     if points not in POINT_CHOICES:
         return JSONResponse({"error": f"points: one of {list(POINT_CHOICES)}"}, status_code=400)
-    options = ChartOptions(points=points, scale=scale, theme=theme, shared_y=y == "shared")
+    try:
+        window = checked_window(start, end) or (None, None)
+    except WindowError as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    options = ChartOptions(
+        points=points, scale=scale, theme=theme, shared_y=y == "shared", start=window[0], end=window[1]
+    )
     etag = read_model.chart_etag(sensor_id, options)
     if etag is None:
         return _not_found(sensor_id)
