@@ -523,7 +523,10 @@ def test_charts_recover_from_503s_without_a_reload(host, open_page) -> None:
         assert "not loading" in page.text_content("#status")
         proxy.failing = False
         wait_for_cards(page, 24)  # every chart back, with backoff, no reload
-        page.wait_for_function("() => document.getElementById('status').textContent === 'live'")
+        # Not "live": the host's alerting and stale sensors are counted instead.
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent === '30 sensors · 1 alerting · 1 stale'"
+        )
 
         # A new summary while charts fail: the last good image stays, the card says so.
         good = card(page, "sensor-4")

@@ -72,12 +72,15 @@ def _clock_label(seconds: float, _position: int) -> str:
 
 
 def _window_labeller(start: float, end: float) -> Any:
-    """Tick labels for a time window: a date where the window crosses days, no seconds past 1 h."""
-    crosses_days = datetime.fromtimestamp(start, UTC).date() != datetime.fromtimestamp(end, UTC).date()
-    pattern = "%d %b %H:%M" if crosses_days else "%H:%M" if end - start > 3600 else "%H:%M:%S"
+    """Tick labels for a time window: the date at midnight, no seconds past 1 h."""
+    pattern = "%H:%M" if end - start > 3600 else "%H:%M:%S"
 
     def label(seconds: float, _position: int) -> str:
-        return datetime.fromtimestamp(seconds, UTC).strftime(pattern)
+        moment = datetime.fromtimestamp(seconds, UTC)
+        # Midnight names the day, as Grafana does: a window across days shows where each begins.
+        if moment.hour == moment.minute == moment.second == 0 and end - start > 3600:
+            return moment.strftime("%d %b")
+        return moment.strftime(pattern)
 
     return label
 
@@ -132,11 +135,11 @@ class _Canvas:
         # Each threshold says what it is, at the right end of its line.
         self.limit_labels = [
             self.axes.text(
-                0.995,
+                0.01,
                 0,
                 "",
                 transform=blended_transform_factory(self.axes.transAxes, self.axes.transData),
-                ha="right",
+                ha="left",
                 va="bottom",
                 fontsize=font_pt * 0.85,
                 color=theme.threshold,
@@ -145,7 +148,8 @@ class _Canvas:
         ]
         # Time as POSIX seconds with a few round ticks: matplotlib's date locator and
         # formatter took more than half of every draw.
-        self.axes.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 3, 6, 10]))
+        self._default_locator = MaxNLocator(nbins=4, steps=[1, 2, 3, 6, 10])
+        self.axes.xaxis.set_major_locator(self._default_locator)
         self.axes.xaxis.set_major_formatter(FuncFormatter(_clock_label))
         self.axes.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
         self.axes.set_ylabel("°C", fontsize=font_pt, color=theme.text, labelpad=2)
@@ -187,8 +191,10 @@ class _Canvas:
             line.set_marker(marker)
         if x_range is not None:
             self.axes.set_xlim(*x_range)
+            self.axes.xaxis.set_major_locator(self._round_ticks(x_range[1] - x_range[0]))
             self.axes.xaxis.set_major_formatter(self._formatter(_window_labeller(*x_range)))
         elif times:
+            self.axes.xaxis.set_major_locator(self._default_locator)
             start, end = times[0], times[-1]
             if start == end:
                 start, end = start - 30, end + 30
@@ -204,7 +210,7 @@ class _Canvas:
             label = self.limit_labels[index]
             label.set_visible(visible)
             if visible:
-                label.set_position((0.995, limit))
+                label.set_position((0.01, limit))
                 label.set_verticalalignment("top" if index == 0 else "bottom")
                 label.set_text(f"{names[index]} {limit:g} °C")
                 line.set_data([times[0] - 1e9, times[-1] + 1e9], [limit, limit])
@@ -214,6 +220,15 @@ class _Canvas:
             buffer, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1}
         )
         return buffer.getvalue()
+
+    @staticmethod
+    def _round_ticks(seconds: float) -> Any:
+        """Three to six ticks on round UTC times (POSIX seconds are aligned to UTC)."""
+        from matplotlib.ticker import MultipleLocator
+
+        steps = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800)
+        step = next((step for step in steps if seconds / step <= 5), 604800)
+        return MultipleLocator(step)
 
     @staticmethod
     def _formatter(label: Any) -> Any:

@@ -51,9 +51,19 @@ def dashboard(request: Request, settings: Annotated[Settings, Depends(current_se
         .replace("{{STALE_MS}}", stale_ms)
         .replace("{{WINDOW}}", str(settings.window_size))
         .replace("{{CHART_POINTS}}", str(settings.chart_points))
+        .replace("{{STALE_TEXT}}", _spoken_seconds(settings.dashboard.stale_after_seconds))
         .encode()
     )
     return compressed(request, body, "text/html; charset=utf-8", dict(NO_CACHE))
+
+
+def _spoken_seconds(seconds: float) -> str:
+    """ "90 s", "3 min", "2 h": the stale limit as the page's explanation says it."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
 
 
 @router.get("/static/{name}", include_in_schema=False)
