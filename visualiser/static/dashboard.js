@@ -141,7 +141,8 @@ function loadChart(card, force = false) {
   img.alt = `temperature chart of ${id}: maximum, average and minimum over time, UTC`;
   // Width descriptors: crisp at 1x, 1.4x and 2x whatever width the card gives the chart.
   img.srcset = `${src} 420w, ${src2} 840w`;
-  img.sizes = "(max-width: 600px) 100vw, 460px";
+  // The box's real width: the browser then picks 840w at 1x once the box is wider than 420 px.
+  img.sizes = `${Math.round(card.querySelector(".chart-box").clientWidth) || 420}px`;
   img.src = src;
   img.decoding = "async";
   img.onload = () => {
@@ -443,7 +444,7 @@ for (const id of ["view-cards", "view-fleet"]) {
     go({ view: id === "view-fleet" ? "fleet" : "cards", sensor: "", page: 0 }, true);
   });
 }
-retryNow.addEventListener("click", () => schedule(0));
+retryNow.addEventListener("click", () => { clearTimeout(timer); tick(); });
 previousButton.addEventListener("click", () => go({ page: Math.max(0, fleet.state.page - 1) }, false));
 nextButton.addEventListener("click", () => go({ page: fleet.state.page + 1 }, false));
 search.addEventListener("input", () => go({ q: search.value.trim(), page: 0 }, false));
