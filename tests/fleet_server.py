@@ -27,7 +27,7 @@ HIGH, LOW = 35.0, 5.0
 
 @dataclass(frozen=True)
 class Fleet:
-    """`total` sensors; the first `alerting` run hot (the last of them hottest), the last `stale` are silent."""
+    """`total` sensors: the first `alerting` hot (the last one hottest), the last `stale` silent."""
 
     total: int
     alerting: int = 0
@@ -52,7 +52,11 @@ def publish(store: SqliteStore, fleet: Fleet, now: datetime, stale_seconds: floa
         for step in range(fleet.history):
             moment = format_timestamp(end - timedelta(seconds=20 * (fleet.history - 1 - step)))
             avg = fleet.temperature(index, step)
-            batch.append(Publication(Summary(f"{sensor}-{moment}", sensor, moment, avg + 1, avg - 1, avg, 10), (), None))
+            batch.append(
+                Publication(
+                    Summary(f"{sensor}-{moment}", sensor, moment, avg + 1, avg - 1, avg, 10), (), None
+                )
+            )
         if len(batch) >= 3000:
             store.publish(batch)
             batch = []
@@ -101,7 +105,9 @@ class WebApp:
 
 
 @contextmanager
-def fleet_app(folder: Path, fleet: Fleet, stale_seconds: int = 9, poll_seconds: float = 2.0) -> Iterator[WebApp]:
+def fleet_app(
+    folder: Path, fleet: Fleet, stale_seconds: int = 9, poll_seconds: float = 2.0
+) -> Iterator[WebApp]:
     """A running web app over a store holding `fleet`, as of now."""
     store = SqliteStore(folder / "fleet.db")
     store.ensure_ready()

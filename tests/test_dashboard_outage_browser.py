@@ -59,7 +59,9 @@ def open_dashboard(browser: Any, url: str) -> Any:  # noqa: F811
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.clock.install()
     page.goto(url)
-    page.wait_for_function("() => document.querySelectorAll('.card .chart-box img').length === 5", timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.card .chart-box img').length === 5", timeout=15_000
+    )
     # (A number would be taken for seconds: a datetime says what it is.)
     page.clock.pause_at(datetime.fromtimestamp(page.evaluate("() => Date.now()") / 1000 + 0.1, UTC))
     return page
@@ -94,9 +96,10 @@ def test_cards_turn_stale_and_ages_count_during_an_outage_then_live_within_10_s(
     returned = WebApp(served.store, served.env, served.port).start()
     try:
         waited = 0.0
-        while page.get_attribute("#status", "data-state") != "live" or page.get_attribute(
-            "#status", "data-stale"
-        ) != "0":
+        while (
+            page.get_attribute("#status", "data-state") != "live"
+            or page.get_attribute("#status", "data-stale") != "0"
+        ):
             assert waited <= 10, f"not live 10 s after the server's return: {page.text_content('#status')}"
             run(page, 1, settle_ms=150)
             waited += 1

@@ -40,7 +40,6 @@ export const fleet = {
   alerts: {},    // sensor id -> "high" | "low" (the latest average's threshold alert)
   heard: {},     // sensor id -> ms when last heard (the server's `last_heard`, if it sends one)
   latest: {},    // sensor id -> latest summary document (fleet view and visible cards)
-  alertSince: {}, // sensor id -> [ms, seen at page open]
   collator, STALE_MS,
   now: () => Date.now() + skewMs,
   isStale: (id) => fleet.versions[id] !== undefined && fleet.now() - heardAt(id) > STALE_MS,
@@ -289,8 +288,6 @@ async function poll() {
   const changed = Object.keys(next).filter((id) => fleet.versions[id] !== undefined && fleet.versions[id] !== next[id]);
   const alerts = delta.alerts || {};
   announceAlerts(fleet.alerts, alerts, first);
-  for (const id of Object.keys(alerts)) if (!fleet.alertSince[id]) fleet.alertSince[id] = [fleet.now(), first];
-  for (const id of Object.keys(fleet.alertSince)) if (!(id in alerts)) delete fleet.alertSince[id];
   for (const [id, heard] of Object.entries(delta.last_heard || {})) fleet.heard[id] = Date.parse(heard);
   fleet.versions = next;
   fleet.alerts = alerts;

@@ -76,6 +76,7 @@ function row(id) {
 
 function renderAlerts() {
   const active = Object.keys(fleet.alerts).filter((id) => !fleet.isStale(id));
+  for (const id of Object.keys(onsets)) if (onsets[id].kind !== fleet.alerts[id]) delete onsets[id];
   const key = active.sort().join(",");
   if (key !== alertsKey) { alertsKey = key; fetchThresholds().catch(() => {}); }
   const severity = (id) => {
@@ -94,14 +95,38 @@ function renderAlerts() {
     const beyond = avg !== undefined && limits
       ? ` ${avg.toFixed(1)} °C, ${severity(id).toFixed(1)} °C ${fleet.alerts[id] === "high" ? "above" : "below"} ${fleet.alerts[id] === "high" ? limits.high : limits.low}`
       : "";
-    const [since, atOpen] = fleet.alertSince[id] || [fleet.now(), true];
-    const lasted = `${atOpen ? "for at least" : "for"} ${duration(fleet.now() - since)}`;
+    const onset = onsets[id];
+    if (!onset && limits) findOnset(id, limits).catch(() => {});
+    const lasted = !onset ? "since …"
+      : `for ${onset.before ? "more than " : ""}${duration(fleet.now() - onset.ms)} (since ${new Date(onset.ms).toISOString().slice(11, 19)} UTC)`;
     li.append(element("span", "badge alert", fleet.alerts[id].toUpperCase()), " ", link, `${beyond} · ${lasted}`);
     return li;
   });
   if (active.length > 10) items.push(element("li", "more", `and ${active.length - 10} more (sort the table by status)`));
   if (items.length === 0) items.push(element("li", "none", "No sensor is outside its thresholds."));
   list.replaceChildren(...items);
+}
+
+// When an alert began: the oldest of the sensor's newest summaries, all beyond the same
+// threshold ("more than" when every one of the last 200 is).
+const onsets = {}, asking = new Set();
+async function findOnset(id, limits) {
+  if (asking.has(id)) return;
+  asking.add(id);
+  try {
+    const response = await fetch(`/api/sensors/${encodeURIComponent(id)}/summaries?limit=200`, { cache: "no-store" });
+    if (!response.ok) return;
+    const summaries = await response.json(); // newest first
+    const kind = fleet.alerts[id];
+    const beyond = (s) => (kind === "high" ? s.avg_temp > limits.high : s.avg_temp < limits.low);
+    let index = 0;
+    while (index < summaries.length && beyond(summaries[index])) index += 1;
+    if (index === 0) return;
+    onsets[id] = { ms: Date.parse(summaries[index - 1].timestamp), before: index === 200, kind }; // fewer: the whole history
+    renderAlerts();
+  } finally {
+    asking.delete(id);
+  }
 }
 
 async function fetchThresholds() {
