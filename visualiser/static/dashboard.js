@@ -106,7 +106,8 @@ function buildCard(id) {
   const link = element("a", "name", id);
   link.href = `?sensor=${encodeURIComponent(id)}`;
   link.addEventListener("click", (event) => { event.preventDefault(); go({ sensor: id }, true); });
-  const dot = element("span", "dot", "new");
+  const dot = element("span", "dot");
+  dot.title = "just updated";
   dot.setAttribute("role", "img");
   dot.setAttribute("aria-label", "just updated");
   title.append(link, dot);
