@@ -58,7 +58,8 @@ def measure() -> dict[str, float]:
             def on_response(response: Any) -> None:
                 if "/api/summary-timestamps" in response.url and response.status == 304:
                     sizes = response.request.sizes()
-                    idle.append(sizes["requestHeadersSize"] + sizes["responseHeadersSize"] + sizes["responseBodySize"])
+                    keys = ("requestHeadersSize", "responseHeadersSize", "responseBodySize")
+                    idle.append(sum(sizes[key] for key in keys))
 
             page.on("response", on_response)
             page.goto(f"{app.url}/?view=fleet", wait_until="commit")

@@ -33,11 +33,15 @@ class Fleet:
     alerting: int = 0
     stale: int = 0
     history: int = 3  # summaries per sensor, 20 s apart
+    stale_hot: int = 0  # of the stale sensors, how many were hot when they fell silent
 
     def ids(self) -> list[str]:
         return [f"sensor-{n}" for n in range(1, self.total + 1)]
 
     def temperature(self, index: int, step: int) -> float:
+        silent_from = self.total - self.stale
+        if silent_from <= index < silent_from + self.stale_hot:
+            return HIGH + 0.5 + step * 0.1
         if index < self.alerting:
             return HIGH + 1 + index * 0.25 + step * 0.1  # sensor-{alerting} is the hottest
         return 18 + (index * 7 % 11) + step * 0.1
