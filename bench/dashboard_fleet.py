@@ -13,6 +13,8 @@ Prints one `name=value` line per figure; the targets (issue 24) are in brackets:
   [<= 1024].
 
 Run: `python -m bench.dashboard_fleet` (about 20 s; CHROMIUM=/path overrides the browser).
+`python -m bench.dashboard_fleet --serve 8765 500` only serves a fleet (500 sensors, 18
+alerting, 30 stale) on that port until interrupted: what Lighthouse was run against.
 """
 
 from __future__ import annotations
@@ -94,6 +96,26 @@ def measure() -> dict[str, float]:
     return {name: round(value, 1) for name, value in figures.items()}
 
 
+def serve(port: int, total: int) -> None:
+    """Serve a fleet of `total` sensors (3.6 % alerting, 6 % stale) until interrupted."""
+    fleet = Fleet(total, alerting=round(total * 0.036), stale=round(total * 0.06))
+    with tempfile.TemporaryDirectory() as folder, fleet_app(Path(folder), fleet, stale_seconds=3600) as app:
+        app.stop()
+        app.port = port
+        app.start()
+        print(f"serving {total} sensors on {app.url}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
 if __name__ == "__main__":
-    for name, value in measure().items():
-        print(f"{name}={value}")
+    import sys
+
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 500)
+    else:
+        for name, value in measure().items():
+            print(f"{name}={value}")

@@ -44,6 +44,9 @@ def _matches(request: Request, etag: str) -> bool:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, settings: Annotated[Settings, Depends(current_settings)]) -> Response:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    # The view the URL asks for is shown from the first paint: nothing moves when the script runs.
+    query = request.query_params
+    view = "detail" if query.get("sensor") else "fleet" if query.get("view") == "fleet" else "cards"
     poll_ms = str(int(settings.dashboard_poll_seconds * 1000))
     stale_ms = str(int(settings.dashboard.stale_after_seconds * 1000))
     body = (
@@ -52,6 +55,9 @@ def dashboard(request: Request, settings: Annotated[Settings, Depends(current_se
         .replace("{{WINDOW}}", str(settings.window_size))
         .replace("{{CHART_POINTS}}", str(settings.chart_points))
         .replace("{{STALE_TEXT}}", _spoken_seconds(settings.dashboard.stale_after_seconds))
+        .replace("{{CARDS_HIDDEN}}", " hidden" if view != "cards" else "")
+        .replace("{{FLEET_HIDDEN}}", " hidden" if view != "fleet" else "")
+        .replace("{{DETAIL_HIDDEN}}", " hidden" if view != "detail" else "")
         .encode()
     )
     return compressed(request, body, "text/html; charset=utf-8", dict(NO_CACHE))

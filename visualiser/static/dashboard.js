@@ -145,7 +145,9 @@ function loadChart(card, force = false) {
   img.sizes = `${Math.round(card.querySelector(".chart-box").clientWidth) || 420}px`;
   img.src = src;
   img.decoding = "async";
+  if (!firstCharts.open) img.fetchPriority = "high";
   img.onload = () => {
+    if (!firstCharts.open) firstChartSettled();
     if (card.dataset.chartWanted !== src) return; // a newer chart was asked for meanwhile
     const box = card.querySelector(".chart-box");
     const old = box.querySelector("img");
@@ -154,6 +156,7 @@ function loadChart(card, force = false) {
     setChartError(card, false);
   };
   img.onerror = () => {
+    if (!firstCharts.open) firstChartSettled();
     if (card.dataset.chartWanted !== src) return;
     // Keep the last good image; try again later, a little later each time.
     const attempt = (chartRetries[id]?.attempt || 0) + 1;
@@ -161,6 +164,21 @@ function loadChart(card, force = false) {
     chartRetries[id] = { attempt, timer: setTimeout(() => loadChart(card, true), delay) };
     setChartError(card, true, delay);
   };
+}
+
+// On a page's first load the first FIRST_CHARTS charts (those on screen) go first; the rest
+// of the page's charts are asked for once those have arrived (on a phone: 35 kB each).
+const FIRST_CHARTS = 4;
+const firstCharts = { open: false, settled: 0, timer: null };
+function firstChartSettled() {
+  firstCharts.settled += 1;
+  if (firstCharts.settled >= Math.min(FIRST_CHARTS, grid.children.length)) openChartGate();
+}
+function openChartGate() {
+  if (firstCharts.open) return;
+  firstCharts.open = true;
+  clearTimeout(firstCharts.timer);
+  for (const card of grid.children) loadChart(card);
 }
 
 function setChartError(card, failing, delay) {
@@ -224,15 +242,18 @@ function visibleIds() {
 function renderCards() {
   const visible = fleet.state.view === "cards" && !fleet.state.sensor ? visibleIds() : [];
   const total = Object.keys(fleet.versions).length;
-  empty.hidden = total === 0 ? false : fleet.state.view !== "cards" || visible.length > 0 || Boolean(fleet.state.sensor);
+  empty.hidden = fleet.state.view !== "cards" || Boolean(fleet.state.sensor) || (total > 0 && visible.length > 0);
   if (total > 0 && visible.length === 0) empty.textContent = "No sensor matches the search.";
   for (const card of [...grid.children]) if (!visible.includes(card.dataset.sensorId)) card.remove();
   visible.forEach((id, index) => {
     const card = cardFor(id) || buildCard(id);
     if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
     describe(card);
-    loadChart(card);
+    if (index < FIRST_CHARTS || firstCharts.open) loadChart(card);
   });
+  if (!firstCharts.open && visible.length > 0 && !firstCharts.timer) {
+    firstCharts.timer = setTimeout(openChartGate, 3000); // a slow first chart holds no one back for long
+  }
   refreshLatest(visible).catch(() => {}); // the next poll tries again
 }
 
