@@ -19,7 +19,7 @@ UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VE
 LOCAL_SET := requirements.txt requirements-local.txt
 DEV_SET := $(LOCAL_SET) requirements-dev.txt
 
-.PHONY: run test lint bench mutate func-start provision install install-dev clean
+.PHONY: run test lint bench backfill mutate func-start provision install install-dev clean
 
 # Without pip: ensurepip costs seconds of CPU; uv adds pip (for editors' pip tasks) in well under one.
 $(BIN)/python:
@@ -79,6 +79,10 @@ test: $(VENV)/.installed-dev node_modules/.installed
 ## bench: every benchmark side by side (a few minutes); writes docs/benchmarks.md
 bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python -m bench.run
+
+## backfill: build the time windows (docs/rollups.md) of readings already stored; idempotent
+backfill: $(VENV)/.installed-local
+	$(BIN)/python -m summariser.backfill $(ARGS)
 
 ## mutate: break each promise on purpose (tests/mutation/catalogue.py); fails if a test misses one
 mutate: $(VENV)/.installed-dev node_modules/.installed

@@ -23,8 +23,14 @@ param cosmosCapacity string = 'serverless'
 @minValue(1000)
 param cosmosAutoscaleMaxThroughput int = 1000
 
-@description('Seconds a reading is kept in the readings container (-1: forever).')
+@description('Seconds a reading is kept in the readings container (-1: forever). READINGS_TTL_SECONDS locally.')
 param readingsTtlSeconds int = 2592000
+
+@description('Seconds a summary is kept after its last write (-1: forever); the latest pointers never expire.')
+param summariesTtlSeconds int = 2592000
+
+@description('Seconds a time window (rollup) is kept after its last write (-1: forever); at least readingsTtlSeconds.')
+param rollupsTtlSeconds int = 7776000
 
 @description('Object id of the deploying user, granted Cosmos DB data access for local runs; empty to skip.')
 param principalId string = ''
@@ -107,12 +113,32 @@ var pipeline = {
     {
       name: 'summaries'
       partitionKey: '/sensor_id'
-      ttl: -1
+      ttl: summariesTtlSeconds
       // The window kept in each sensor's pointer document is never queried: indexing it
       // would only add RU to every pointer write.
       excludedPaths: [
         {
           path: '/window/*'
+        }
+      ]
+    }
+    {
+      // Time windows (docs/rollups.md): their own container, default TTL, and indexing.
+      name: 'rollups'
+      partitionKey: '/sensor_id'
+      ttl: rollupsTtlSeconds
+      excludedPaths: [
+        {
+          path: '/count/?'
+        }
+        {
+          path: '/min/?'
+        }
+        {
+          path: '/max/?'
+        }
+        {
+          path: '/avg/?'
         }
       ]
     }

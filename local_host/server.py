@@ -81,7 +81,7 @@ def run_pipeline(
     """Run until SIGINT/SIGTERM; return the process exit status."""
     import function_app
 
-    store = SqliteStore(settings.sqlite_path)
+    store = SqliteStore(settings.sqlite_path, retention=settings.retention)
     store.ensure_ready()
     reset_store(store)  # the functions' get_store() now returns the embedded store
     counters = Counters()

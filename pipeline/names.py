@@ -20,6 +20,11 @@ SQLITE_PATH = "SQLITE_PATH"
 SENSOR_COUNT = "SENSOR_COUNT"
 SENSOR_IDS = "SENSOR_IDS"
 WINDOW_SIZE = "WINDOW_SIZE"
+# Retention (docs/rollups.md): seconds, -1 for forever.
+READINGS_TTL_SECONDS = "READINGS_TTL_SECONDS"
+SUMMARIES_TTL_SECONDS = "SUMMARIES_TTL_SECONDS"
+ROLLUPS_TTL_SECONDS = "ROLLUPS_TTL_SECONDS"
+PRUNE_EVERY_SECONDS = "PRUNE_EVERY_SECONDS"
 GENERATOR_SCHEDULE = "GENERATOR_SCHEDULE"
 GENERATOR_SEED = "GENERATOR_SEED"
 GENERATOR_TIMING = "GENERATOR_TIMING"
@@ -45,6 +50,7 @@ DEFAULT_READINGS = "readings"
 DEFAULT_SUMMARIES = "summaries"
 DEFAULT_LEASES = "leases"
 DEFAULT_DEADLETTER = "deadletter"
+DEFAULT_ROLLUPS = "rollups"
 
 # Partition keys: readings and summaries by sensor so a window query stays in one
 # partition; leases by /id because the change-feed processor requires it.
@@ -53,6 +59,7 @@ PARTITION_KEYS = {
     DEFAULT_SUMMARIES: "/sensor_id",
     DEFAULT_LEASES: "/id",
     DEFAULT_DEADLETTER: "/id",
+    DEFAULT_ROLLUPS: "/sensor_id",
 }
 
 

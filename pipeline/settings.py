@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -92,6 +92,7 @@ class Settings:
     chart_points: int
     health_max_feed_lag_seconds: float
     dashboard: DashboardSettings = DashboardSettings()
+    retention: Retention = field(default_factory=lambda: Retention())
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -237,6 +238,50 @@ def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
 # --- end of the dashboard block ---
 
 
+# --- Retention of readings, summaries and time windows (docs/rollups.md) ---
+DAY_SECONDS = 86_400
+FOREVER = -1
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each kind of document is kept after its last write, in seconds (-1: forever).
+
+    Cosmos DB expires them by TTL (infra/main.bicep sets the same defaults); the SQLite
+    store prunes the same way every `prune_every_seconds`. Windows outlive readings.
+    """
+
+    readings_seconds: int = 30 * DAY_SECONDS
+    summaries_seconds: int = 30 * DAY_SECONDS
+    rollups_seconds: int = 90 * DAY_SECONDS
+    prune_every_seconds: float = 3600.0
+
+
+def _ttl(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, FOREVER, 100 * 365 * DAY_SECONDS)
+    if value == 0:
+        raise SettingsError(name, "a number of seconds >= 1, or -1 for forever", "0")
+    return value
+
+
+def _retention(env: Mapping[str, str]) -> Retention:
+    default = Retention()
+    readings = _ttl(env, names.READINGS_TTL_SECONDS, default.readings_seconds)
+    rollups = _ttl(env, names.ROLLUPS_TTL_SECONDS, default.rollups_seconds)
+    if rollups != FOREVER and (readings == FOREVER or rollups < readings):
+        raise SettingsError(
+            names.ROLLUPS_TTL_SECONDS,
+            f"-1 or at least {names.READINGS_TTL_SECONDS}: windows outlive readings",
+            str(rollups),
+        )
+    return Retention(
+        readings_seconds=readings,
+        summaries_seconds=_ttl(env, names.SUMMARIES_TTL_SECONDS, default.summaries_seconds),
+        rollups_seconds=rollups,
+        prune_every_seconds=_float(env, names.PRUNE_EVERY_SECONDS, default.prune_every_seconds, 0.0, 86400.0),
+    )
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
@@ -281,6 +326,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
         health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
         dashboard=_dashboard(env),
+        retention=_retention(env),
     )
 
 

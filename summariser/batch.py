@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pipeline.correlation import valid_correlation_id
 from pipeline.readings import (
@@ -29,6 +29,7 @@ from pipeline.readings import (
 )
 from pipeline.storage import Publication, SensorState, Store
 from summariser.repair import plan_sensor, publish_until_swapped, traced
+from summariser.rollup_writer import WindowingStore
 from summariser.state_cache import SensorStateCache, newest_first
 from summariser.window import summarise_window
 
@@ -190,7 +191,9 @@ def summarise_batch(
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
-                summaries, repaired = _summarise_sensors(store, cache, by_sensor, window_size, pool)
+                # Every publication writes the time windows it closes or repairs first.
+                windowing = cast(Store, WindowingStore(store, by_sensor))
+                summaries, repaired = _summarise_sensors(windowing, cache, by_sensor, window_size, pool)
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors
             # may no longer be their history, so they take the query path next time.

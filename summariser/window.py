@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
 
 from pipeline.readings import Reading, Summary, summary_id
+from pipeline.statistics import CENT, mean_to_cents
 
-CENT = Decimal("0.01")
-
-
-def mean_to_cents(values: Sequence[float]) -> float:
-    """The mean rounded to 2 decimals (halves away from zero), computed exactly in decimal.
-
-    Exact arithmetic makes the result independent of the order of the values, so a
-    redelivered or reshuffled batch can never produce a summary that differs by a cent.
-    """
-    total = sum((Decimal(repr(value)) for value in values), Decimal(0))
-    return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP))
+__all__ = ["CENT", "mean_to_cents", "summarise_window"]
 
 
 def summarise_window(sensor_id: str, as_of: str, window: Sequence[Reading]) -> Summary:

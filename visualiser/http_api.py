@@ -19,12 +19,14 @@ from visualiser.chart_options import POINT_CHOICES, ChartOptions
 from visualiser.compression import compressed, static_asset
 from visualiser.history_api import router as history_router
 from visualiser.read_model import ReadModel
+from visualiser.rollups_api import router as rollups_router
 from visualiser.time_window import WindowError, checked_window
 from visualiser.web_context import current_read_model
 
 router = APIRouter()
 router.include_router(docs_router)
 router.include_router(history_router)
+router.include_router(rollups_router)
 STATIC_DIR = FilePath(__file__).parent / "static"
 MAX_IDS = 100
 

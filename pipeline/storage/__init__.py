@@ -61,7 +61,7 @@ def open_store(settings: Settings) -> Store:
         )
     from pipeline.storage.sqlite_store import SqliteStore
 
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, retention=settings.retention)
 
 
 def get_store() -> Store:

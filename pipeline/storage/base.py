@@ -16,6 +16,7 @@ from pipeline.readings import (
     normalise_timestamp,
     reading_from_document,
 )
+from pipeline.rollups import Rollup, bucket_end, bucket_start, rollup_of
 
 # A summary history never includes the per-sensor "latest" pointer.
 LATEST_POINTER_ID = "latest"
@@ -272,6 +273,19 @@ class Store(Protocol):
     def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
         """Dead letters, newest first."""
 
+    def readings_between(self, sensor_id: str, start: str, end: str) -> list[Reading]:
+        """The sensor's valid readings with start <= timestamp < end, oldest first."""
+
+    def put_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Upsert time windows by (sensor, bucket, start), never over one with a higher count."""
+
+    def rollups(self, sensor_id: str, bucket: str, start: str, end: str) -> list[Rollup]:
+        """The sensor's non-empty `bucket` windows ("1m", "1h") starting in [start, end), oldest first.
+
+        The closed windows as written, and the open one (the bucket of the sensor's newest
+        summary) computed from its readings. ValueError for an unknown bucket size.
+        """
+
     def ping(self) -> None:
         """Raise StoreError if the store cannot answer a trivial request."""
 
@@ -298,3 +312,33 @@ class ChangeFeed(Protocol):
 
     def feed_backlog(self, consumer: str) -> int:
         """How many changes the consumer has not processed yet."""
+
+
+class _ReadsBuckets(Protocol):
+    def readings_between(self, sensor_id: str, start: str, end: str) -> list[Reading]: ...
+
+
+def with_open_bucket(
+    store: _ReadsBuckets,
+    sensor_id: str,
+    bucket: str,
+    start: str,
+    end: str,
+    latest: str | None,
+    stored: Sequence[Rollup],
+) -> list[Rollup]:
+    """The stored windows plus the open one, computed from its readings, oldest first.
+
+    The open bucket is the one holding `latest`, the sensor's newest summary's timestamp:
+    the summariser writes a window only once a later reading closed it (see
+    summariser/rollups.py).
+    """
+    by_start = {rollup.start: rollup for rollup in stored}
+    if latest:
+        still_open = bucket_start(latest, bucket)
+        if start <= still_open < end:
+            readings = store.readings_between(sensor_id, still_open, bucket_end(still_open, bucket))
+            window = rollup_of(sensor_id, bucket, still_open, readings)
+            if window is not None:
+                by_start[still_open] = window
+    return [by_start[key] for key in sorted(by_start)]

@@ -39,17 +39,13 @@ from pipeline.storage.base import (
     reading_key,
     valid_readings,
 )
+from pipeline.storage.cosmos_rollups import CosmosRollups
 
 log = logging.getLogger(__name__)
 
 # Throttling (429) and transient failures are retried inside the SDK with its own
 # exponential backoff; only what is left after that reaches our callers.
-_RETRY_OPTIONS: dict[str, Any] = {
-    "retry_total": 9,
-    "retry_backoff_max": 30,
-    "retry_connect": 3,
-    "retry_read": 3,
-}
+_RETRY_OPTIONS: dict[str, Any] = dict(retry_total=9, retry_backoff_max=30, retry_connect=3, retry_read=3)
 _CONCURRENCY_RETRIES = 8
 # Items per `read_items` call: the SDK sends one query per physical partition and 1,000 ids.
 POINT_READ_CHUNK = 1000
@@ -117,7 +113,7 @@ def _group_by_sensor(documents: Iterable[Mapping[str, Any]]) -> dict[str, list[M
     return groups
 
 
-class CosmosStore:
+class CosmosStore(CosmosRollups):
     """Store on one Cosmos DB database; containers are resolved lazily, without I/O."""
 
     def __init__(
@@ -128,6 +124,7 @@ class CosmosStore:
         summaries: str = names.DEFAULT_SUMMARIES,
         deadletter: str = names.DEFAULT_DEADLETTER,
         leases: str = names.DEFAULT_LEASES,
+        rollups: str = names.DEFAULT_ROLLUPS,
     ) -> None:
         self._client = client
         self.meter = RequestMeter()
@@ -137,6 +134,7 @@ class CosmosStore:
             names.DEFAULT_SUMMARIES: summaries,
             names.DEFAULT_DEADLETTER: deadletter,
             names.DEFAULT_LEASES: leases,
+            names.DEFAULT_ROLLUPS: rollups,
         }
         database_client = client.get_database_client(database)
         self._readings = database_client.get_container_client(readings)
@@ -311,9 +309,9 @@ class CosmosStore:
     @staticmethod
     def pointer_document(summary: Summary, window: Sequence[Reading]) -> dict[str, Any]:
         """The sensor's "latest" document: its newest summary and the window behind it."""
-        return dict(
-            summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, window=encode_window(window)
-        )
+        # ttl -1: the pointer never expires, whatever the summaries' default TTL.
+        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, ttl=-1)
+        return dict(pointer, window=encode_window(window))
 
     def _swap_pointer(
         self, sensor_id: str, upserts: list[dict[str, Any]], pointer: dict[str, Any], expected: LatestMarker

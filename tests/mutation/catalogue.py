@@ -134,7 +134,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "sqlite-window-excludes-as-of",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_readings.py",
         "WHERE sensor_id = ? AND timestamp <= ? ",
         "WHERE sensor_id = ? AND timestamp < ? ",
         tests("test_store_contract", "test_window_is_the_latest_readings_up_to_as_of_newest_first"),
@@ -142,7 +142,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "sqlite-window-ties-ascending",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_readings.py",
         "ORDER BY timestamp DESC, id DESC LIMIT ?",
         "ORDER BY timestamp DESC, id ASC LIMIT ?",
         tests("test_store_contract", "test_window_breaks_timestamp_ties_by_id"),
@@ -170,7 +170,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "sqlite-compare-and-swap-ignores-version",
-        "pipeline/storage/sqlite_store.py",
+        "pipeline/storage/sqlite_summaries.py",
         "window = ? WHERE sensor_id = ? AND version = ?",
         "window = ? WHERE sensor_id = ? AND version >= ?",
         CAS,
