@@ -1,10 +1,9 @@
 """Which data a time-window chart draws: summaries for short windows, rollups for long ones.
 
 The one place that decides. A window shorter than `ROLLUPS_FROM_SECONDS` is drawn from the
-sensor's summaries; a longer one from per-minute (up to 2 days) or per-hour rollups once
-the store offers `rollups(sensor_id, bucket, start, end)` (the rollups issue). Until then a
-long window falls back to summaries, at most `MAX_SUMMARIES` of them, thinned to
-`MAX_POINTS` buckets (this is the seam: `_from_rollups`).
+sensor's summaries; a longer one from the store's per-minute (up to 2 days) or per-hour
+rollups (`Store.rollups`, docs/rollups.md). Where there are none, a long window falls back to
+summaries, at most `MAX_SUMMARIES` of them; either way at most `MAX_POINTS` points.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.readings import Summary, parse_timestamp
+from pipeline.rollups import Rollup
 
 ROLLUPS_FROM_SECONDS = 6 * 3600
 MINUTE_ROLLUPS_UP_TO_SECONDS = 2 * 86400
@@ -44,28 +44,23 @@ def chart_series(store: Any, sensor_id: str, start: str, end: str) -> Series:
 
 
 def _from_rollups(store: Any, sensor_id: str, start: str, end: str) -> Series | None:
-    """Rollups as summaries, or None while the store has no `rollups` method."""
+    """Rollups drawn as summaries (one point per window, at its start), or None without any.
+
+    None too when the store has no rollups in the window (a store filled before rollups
+    existed, or a sensor whose readings were never rolled up): its summaries are drawn.
+    """
     rollups = getattr(store, "rollups", None)
     if rollups is None:
         return None
     bucket = "1m" if window_seconds(start, end) <= MINUTE_ROLLUPS_UP_TO_SECONDS else "1h"
-    rows = rollups(sensor_id, bucket, start, end)
-    summaries = [_as_summary(sensor_id, row) for row in rows]
-    return Series(thinned(sorted(summaries, key=lambda s: s.timestamp), MAX_POINTS), f"rollups:{bucket}")
-
-
-def _as_summary(sensor_id: str, row: Any) -> Summary:
-    document = row.to_document() if hasattr(row, "to_document") else dict(row)
-    timestamp = document.get("timestamp") or document.get("start") or document.get("bucket_start")
-    return Summary(
-        f"{sensor_id}-{timestamp}",
-        sensor_id,
-        timestamp,
-        float(document.get("max_temp", document.get("max"))),
-        float(document.get("min_temp", document.get("min"))),
-        float(document.get("avg_temp", document.get("avg"))),
-        int(document.get("count", 1)),
-    )
+    windows: list[Rollup] = rollups(sensor_id, bucket, start, end)
+    if not windows:
+        return None
+    summaries = [
+        Summary(window.id, sensor_id, window.start, window.max, window.min, window.avg, window.count)
+        for window in sorted(windows, key=lambda window: window.start)
+    ]
+    return Series(thinned(summaries, MAX_POINTS), f"rollups:{bucket}")
 
 
 def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:

@@ -242,7 +242,9 @@ function visibleIds() {
 function renderCards() {
   const visible = fleet.state.view === "cards" && !fleet.state.sensor ? visibleIds() : [];
   const total = Object.keys(fleet.versions).length;
-  empty.hidden = fleet.state.view !== "cards" || Boolean(fleet.state.sensor) || (total > 0 && visible.length > 0);
+  // Hidden until the first answer: before it, "no summaries yet" would not be known.
+  empty.hidden = connected === null || fleet.state.view !== "cards" || Boolean(fleet.state.sensor) ||
+    (total > 0 && visible.length > 0);
   if (total > 0 && visible.length === 0) empty.textContent = "No sensor matches the search.";
   for (const card of [...grid.children]) if (!visible.includes(card.dataset.sensorId)) card.remove();
   visible.forEach((id, index) => {
@@ -438,10 +440,7 @@ function applyState() {
   for (const card of grid.children) card.querySelector(".range").hidden = Boolean(s.range);
   $("view-cards").setAttribute("aria-current", String(s.view === "cards" && !s.sensor));
   $("view-fleet").setAttribute("aria-current", String(s.view === "fleet" && !s.sensor));
-  $("pager").hidden = s.view !== "cards" || Boolean(s.sensor);
-  $("fleet").hidden = s.view !== "fleet" || Boolean(s.sensor);
-  $("detail").hidden = !s.sensor;
-  grid.hidden = s.view !== "cards" || Boolean(s.sensor);
+  body.dataset.view = s.sensor ? "detail" : s.view;
   windowShown = JSON.stringify(chartWindow(s, fleet.now()));
   render(); // a chart whose address changed (range, window) loads again; no other
 }
