@@ -131,6 +131,7 @@ export async function show(id) {
     columns[0].push(Date.parse(time) / 1000); columns[1].push(avg); columns[2].push(min); columns[3].push(max);
   }
   const c = colours();
+  const points = { show: data.rows.length < 60, size: 6 }; // a few summaries: each one visible
   const box = $("detail-chart");
   const width = Math.max(280, box.clientWidth || 800);
   const axis = { stroke: c.text, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } };
@@ -144,9 +145,9 @@ export async function show(id) {
     axes: [{ ...axis, label: "time (UTC)", values: (u, splits) => timeLabels(splits) }, { ...axis, label: "°C", size: 56 }],
     series: [
       { value: (u, v) => (v == null ? "–" : `${utc(v)} UTC`) },
-      { label: "avg", stroke: c.avg, width: 2, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
-      { label: "min", stroke: "#2e7d32", width: 1, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
-      { label: "max", stroke: "#c62828", width: 1, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
+      { label: "avg", points, stroke: c.avg, width: 2, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
+      { label: "min", points, stroke: "#2e7d32", width: 1, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
+      { label: "max", points, stroke: "#c62828", width: 1, value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} °C`) },
     ],
     cursor: { drag: { x: true, y: false } },
     plugins: [thresholdsPlugin(data.thresholds, c.threshold), tooltipPlugin()],
