@@ -119,6 +119,19 @@ def test_time_range_in_the_url_reloads_the_charts_and_back_returns(served, page)
     )
     page.go_forward()
     page.wait_for_function("() => document.getElementById('time-range').value === '24h'")
+    page.select_option("#time-range", "custom")
+    page.fill("#range-from", "2026-01-01T00:00")
+    page.fill("#range-to", "2026-01-02T12:00")
+    page.dispatch_event("#range-to", "change")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.card .chart-box img')].every(
+                   i => new URL(i.src).searchParams.get('start') === '2026-01-01T00:00:00.000Z')"""
+    )
+    assert (
+        "range=custom" in page.url
+        and "from=2026-01-01T00%3A00" in page.url
+        and "to=2026-01-02T12%3A00" in page.url
+    )
     assert page.errors == []
 
 
@@ -135,6 +148,16 @@ def test_detail_chart_shows_a_value_under_the_pointer(served, page) -> None:
     tooltip = page.get_by_role("tooltip")
     tooltip.wait_for(state="visible", timeout=5_000)
     assert "°C" in tooltip.text_content() and "UTC" in tooltip.text_content()
+    # Selecting a span zooms in.
+    chart = page.locator("#detail-chart")
+    span = int(chart.get_attribute("data-span"))
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + 20, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        f"() => Number(document.getElementById('detail-chart').dataset.span) < {span} / 2", timeout=5_000
+    )
     page.wait_for_function("() => document.querySelectorAll('#detail-readings tr').length >= 0")
     assert page.errors == []
 

@@ -151,6 +151,8 @@ export async function show(id) {
     ],
     cursor: { drag: { x: true, y: false } },
     plugins: [thresholdsPlugin(data.thresholds, c.threshold), tooltipPlugin()],
+    // The span shown, in seconds, for tests and scripts: it shrinks when a span is selected.
+    hooks: { setScale: [(u, key) => { if (key === "x") box.dataset.span = String(Math.round(u.scales.x.max - u.scales.x.min)); }] },
   };
   if (plot) plot.destroy();
   plot = new uPlot(options, columns, box);
