@@ -1,8 +1,7 @@
-// Live dashboard. Polls /api/summary-timestamps in its delta form (a cursor, and an ETag so
-// an idle poll is a 304), reloads only the visible charts whose sensor changed, marks them
-// with a dot, and never shows a broken chart: a chart loads off-screen and replaces the last
-// good one only once it has loaded; a failed one is retried with backoff while its card and
-// the status line say so. Polling stops while the tab is hidden. All times are UTC.
+// Live dashboard: the page's state and its polling. Polls /api/summary-timestamps in its
+// delta form (a cursor, and an ETag so an idle poll is a 304) and hands the changes to the
+// cards view (cards.js), the fleet view (fleet.js) and the detail view (detail.js). Polling
+// stops while the tab is hidden. All times are UTC.
 // Ages count on the server's clock (estimated from each answer's Date header) from when a
 // sensor was last heard, so cards turn stale during an outage with no answer at all.
 // Screen readers hear only #announcer: a change of connection or of chart trouble, and new
@@ -10,6 +9,7 @@
 "use strict";
 
 import { chartWindow, readUrl, writeUrl } from "./page-state.js";
+import { cardFor, describe, loadChart, markUpdated, reloadCharts, renderCards } from "./cards.js";
 import { renderFleet, setupFleet } from "./fleet.js";
 
 const body = document.body;
@@ -18,18 +18,11 @@ const tuning = window.dashboardTuning || {};
 const POLL_MS = tuning.pollMs || Number(body.dataset.pollMs) || 2000;
 const STALE_MS = tuning.staleMs || Number(body.dataset.staleMs) || 60000;
 const BACKOFF_CAP_MS = tuning.backoffCapMs || Number(body.dataset.backoffCapMs) || 8000;
-const DOT_MS = Math.max(5000, 2 * POLL_MS);
-const CHART_RETRY_MAX_MS = 8000;
-const PAGE_SIZE = 24; // never thousands of images at once
-const CHART_POINTS = Number(body.dataset.chartPoints) || 50; // what a chart draws by default
-// The per-card choice when no time range is set: 0 is the default (CHART_POINTS).
-const RANGES = [[0, CHART_POINTS], ...[50, 200, 1000].filter((n) => n !== CHART_POINTS).map((n) => [n, n])]
-  .sort((a, b) => a[1] - b[1]);
 
 const $ = (id) => document.getElementById(id);
-const grid = $("grid"), statusLine = $("status"), lastPoll = $("last-poll"), empty = $("empty");
+const grid = $("grid"), statusLine = $("status"), lastPoll = $("last-poll");
 const search = $("search"), sharedY = $("shared-y"), announcer = $("announcer"), retryNow = $("retry-now");
-const previousButton = $("previous"), nextButton = $("next"), pageLabel = $("page-label");
+const previousButton = $("previous"), nextButton = $("next");
 const timeRange = $("time-range"), customRange = $("custom-range"), rangeFrom = $("range-from"), rangeTo = $("range-to");
 const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
 const darkScheme = window.matchMedia("(prefers-color-scheme: dark)");
@@ -40,6 +33,8 @@ export const fleet = {
   alerts: {},    // sensor id -> "high" | "low" (the latest average's threshold alert)
   heard: {},     // sensor id -> ms when last heard (the server's `last_heard`, if it sends one)
   latest: {},    // sensor id -> latest summary document (fleet view and visible cards)
+  shown: {},     // sensor id -> version of the latest summary in `latest`
+  connected: null, // null until the first poll has answered or failed
   collator, STALE_MS,
   now: () => Date.now() + skewMs,
   isStale: (id) => fleet.versions[id] !== undefined && fleet.now() - heardAt(id) > STALE_MS,
@@ -52,9 +47,6 @@ let cursor = "0", etag = null, skewMs = 0;
 let failures = 0, timer = null, nextTryAt = 0, polling = false, connected = null, lostSince = 0;
 let spokenState = "connecting", spoken = []; // what #announcer said last, what it will say
 let windowShown = ""; // the chart window the cards were last asked for
-const points = {};   // sensor id -> chosen range (0: the default)
-const shownVersion = {}; // sensor id -> version whose values its card shows
-const dotTimers = {}, chartRetries = {};
 
 const timestampOf = (version) => (version || "").split("~")[0];
 const utcTime = (ms) => new Date(ms).toISOString().slice(11, 19);
@@ -77,188 +69,6 @@ export function element(tag, className, text) {
   return node;
 }
 
-function orderedIds() {
-  const term = search.value.trim().toLowerCase();
-  const ids = Object.keys(fleet.versions).filter((id) => !term || id.toLowerCase().includes(term));
-  const alerting = (id) => Number(id in fleet.alerts && !fleet.isStale(id));
-  return ids.sort((a, b) => (alerting(b) - alerting(a)) || collator.compare(a, b));
-}
-
-function cardFor(id) { return grid.querySelector(`.card[data-sensor-id="${CSS.escape(id)}"]`); }
-
-function chartUrl(id, scale) {
-  const query = new URLSearchParams({ v: fleet.versions[id] || "", scale: String(scale),
-    theme: darkScheme.matches ? "dark" : "light", y: sharedY.checked ? "shared" : "auto" });
-  const window = chartWindow(fleet.state, fleet.now());
-  if (window) { query.set("start", window.start); query.set("end", window.end); }
-  else if (points[id]) query.set("points", String(points[id]));
-  return `/plot/${encodeURIComponent(id)}.png?${query}`;
-}
-
-function buildCard(id) {
-  const card = element("article", "card");
-  Object.assign(card.dataset, { sensorId: id, updated: "false", stale: "false", alert: "false", chartError: "false" });
-  const headingId = `h-${id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  card.setAttribute("aria-labelledby", headingId);
-  const head = element("div", "card-head");
-  const title = element("h2");
-  title.id = headingId;
-  const link = element("a", "name", id);
-  link.href = `?sensor=${encodeURIComponent(id)}`;
-  link.addEventListener("click", (event) => { event.preventDefault(); go({ sensor: id }, true); });
-  const dot = element("span", "dot");
-  dot.title = "just updated";
-  dot.setAttribute("role", "img");
-  dot.setAttribute("aria-label", "just updated");
-  title.append(link, dot);
-  head.append(title, element("span", "badges"));
-  const value = element("p", "value");
-  value.append(element("span", "big", "–"), element("span", "ago"));
-  const box = element("div", "chart-box");
-  const error = element("p", "chart-error");
-  error.hidden = true;
-  box.append(error);
-  const range = element("label", "range", "Range ");
-  const select = element("select");
-  select.setAttribute("aria-label", `Summaries drawn for ${id}`);
-  for (const [value, count] of RANGES) select.append(new Option(`last ${count} summaries`, String(value)));
-  select.value = String(points[id] || 0);
-  select.addEventListener("change", () => { points[id] = Number(select.value); loadChart(card, true); });
-  range.append(select);
-  range.hidden = Boolean(fleet.state.range);
-  card.append(head, value, element("p", "meta", "\u00a0"), box, range);
-  return card;
-}
-
-// Charts ---------------------------------------------------------------------------------
-function loadChart(card, force = false) {
-  const id = card.dataset.sensorId;
-  const src = chartUrl(id, 1), src2 = chartUrl(id, 2);
-  if (!force && card.dataset.chartWanted === src) return;
-  card.dataset.chartWanted = src;
-  clearTimeout(chartRetries[id]?.timer);
-  const img = new Image(420, 220);
-  img.alt = `temperature chart of ${id}: maximum, average and minimum over time, UTC`;
-  // Width descriptors: crisp at 1x, 1.4x and 2x whatever width the card gives the chart.
-  img.srcset = `${src} 420w, ${src2} 840w`;
-  // The box's real width: the browser then picks 840w at 1x once the box is wider than 420 px.
-  img.sizes = `${Math.round(card.querySelector(".chart-box").clientWidth) || 420}px`;
-  img.src = src;
-  img.decoding = "async";
-  if (!firstCharts.open) img.fetchPriority = "high";
-  img.onload = () => {
-    if (!firstCharts.open) firstChartSettled();
-    if (card.dataset.chartWanted !== src) return; // a newer chart was asked for meanwhile
-    const box = card.querySelector(".chart-box");
-    const old = box.querySelector("img");
-    if (old) old.replaceWith(img); else box.prepend(img);
-    delete chartRetries[id];
-    setChartError(card, false);
-  };
-  img.onerror = () => {
-    if (!firstCharts.open) firstChartSettled();
-    if (card.dataset.chartWanted !== src) return;
-    // Keep the last good image; try again later, a little later each time.
-    const attempt = (chartRetries[id]?.attempt || 0) + 1;
-    const delay = Math.min(CHART_RETRY_MAX_MS, 1000 * 2 ** (attempt - 1));
-    chartRetries[id] = { attempt, timer: setTimeout(() => loadChart(card, true), delay) };
-    setChartError(card, true, delay);
-  };
-}
-
-// On a page's first load the first FIRST_CHARTS charts (those on screen) go first; the rest
-// of the page's charts are asked for once those have arrived (on a phone: 35 kB each).
-const FIRST_CHARTS = 4;
-const firstCharts = { open: false, settled: 0, timer: null };
-function firstChartSettled() {
-  firstCharts.settled += 1;
-  if (firstCharts.settled >= Math.min(FIRST_CHARTS, grid.children.length)) openChartGate();
-}
-function openChartGate() {
-  if (firstCharts.open) return;
-  firstCharts.open = true;
-  clearTimeout(firstCharts.timer);
-  for (const card of grid.children) loadChart(card);
-}
-
-function setChartError(card, failing, delay) {
-  card.dataset.chartError = String(failing);
-  const note = card.querySelector(".chart-error");
-  note.hidden = !failing;
-  if (failing) note.textContent = `chart not loading — retrying in ${Math.round(delay / 1000)} s`;
-  showStatus();
-}
-
-function reloadCharts(onlyFailed) {
-  const selector = onlyFailed ? '.card[data-chart-error="true"]' : ".card";
-  for (const card of grid.querySelectorAll(selector)) loadChart(card, true);
-}
-
-// Cards ----------------------------------------------------------------------------------
-function describe(card) {
-  const id = card.dataset.sensorId;
-  const version = fleet.versions[id];
-  const stale = fleet.isStale(id);
-  // A stale sensor is stale, whatever its last average: that average is old news.
-  const alert = stale ? undefined : fleet.alerts[id];
-  card.dataset.stale = String(stale);
-  card.dataset.alert = String(Boolean(alert));
-  const badges = card.querySelector(".badges");
-  const wanted = [alert && ["alert", alert === "high" ? "HIGH" : "LOW"], stale && ["stale", "STALE"]].filter(Boolean);
-  if (badges.dataset.shown !== JSON.stringify(wanted)) {
-    badges.replaceChildren(...wanted.map(([kind, text]) => element("span", `badge ${kind}`, text)));
-    badges.dataset.shown = JSON.stringify(wanted);
-  }
-  const age = version === undefined ? "" : duration(fleet.ageMs(id));
-  const was = stale && fleet.alerts[id] ? ` (last avg was ${fleet.alerts[id]})` : "";
-  card.querySelector(".ago").textContent = !age ? "" : stale ? `no data for ${age}${was}` : `updated ${age} ago`;
-  const s = fleet.latest[id];
-  if (!s || shownVersion[id] === undefined) return;
-  card.querySelector(".big").textContent = `${s.avg_temp.toFixed(2)} °C`;
-  card.querySelector(".meta").textContent =
-    `as of ${s.timestamp.slice(11, 19)} UTC · min ${s.min_temp.toFixed(2)} · max ${s.max_temp.toFixed(2)} °C`;
-}
-
-function markUpdated(card) {
-  const id = card.dataset.sensorId;
-  card.dataset.updated = "true";
-  clearTimeout(dotTimers[id]);
-  dotTimers[id] = setTimeout(() => { card.dataset.updated = "false"; }, DOT_MS);
-}
-
-function visibleIds() {
-  const ids = orderedIds();
-  const pages = Math.max(1, Math.ceil(ids.length / PAGE_SIZE));
-  fleet.state.page = Math.min(fleet.state.page, pages - 1);
-  const page = fleet.state.page;
-  previousButton.disabled = page === 0;
-  nextButton.disabled = page >= pages - 1;
-  const total = Object.keys(fleet.versions).length;
-  const found = ids.length === total ? `${total} sensors` : `${ids.length} of ${total} sensors`;
-  pageLabel.textContent = pages > 1 ? `page ${page + 1} of ${pages} · ${found}` : found;
-  return ids.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
-}
-
-function renderCards() {
-  const visible = fleet.state.view === "cards" && !fleet.state.sensor ? visibleIds() : [];
-  const total = Object.keys(fleet.versions).length;
-  // Hidden until the first answer: before it, "no summaries yet" would not be known.
-  empty.hidden = connected === null || fleet.state.view !== "cards" || Boolean(fleet.state.sensor) ||
-    (total > 0 && visible.length > 0);
-  if (total > 0 && visible.length === 0) empty.textContent = "No sensor matches the search.";
-  for (const card of [...grid.children]) if (!visible.includes(card.dataset.sensorId)) card.remove();
-  visible.forEach((id, index) => {
-    const card = cardFor(id) || buildCard(id);
-    if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
-    describe(card);
-    if (index < FIRST_CHARTS || firstCharts.open) loadChart(card);
-  });
-  if (!firstCharts.open && visible.length > 0 && !firstCharts.timer) {
-    firstCharts.timer = setTimeout(openChartGate, 3000); // a slow first chart holds no one back for long
-  }
-  refreshLatest(visible).catch(() => {}); // the next poll tries again
-}
-
 function render() {
   renderCards();
   renderFleet();
@@ -269,7 +79,7 @@ function render() {
 // The latest summaries of the given sensors, asked for only where the version moved.
 const asked = {}; // sensor id -> version last asked for (asked once, even if not answered)
 export async function refreshLatest(ids) {
-  const wanted = ids.filter((id) => shownVersion[id] !== fleet.versions[id] && asked[id] !== fleet.versions[id]);
+  const wanted = ids.filter((id) => fleet.shown[id] !== fleet.versions[id] && asked[id] !== fleet.versions[id]);
   for (let first = 0; first < wanted.length; first += 100) {
     const chunk = wanted.slice(first, first + 100);
     for (const id of chunk) asked[id] = fleet.versions[id];
@@ -287,7 +97,7 @@ export async function refreshLatest(ids) {
 export function takeSensors(entries) {
   for (const entry of entries) {
     fleet.latest[entry.sensor_id] = entry.latest;
-    shownVersion[entry.sensor_id] = entry.version;
+    fleet.shown[entry.sensor_id] = entry.version;
     if (entry.last_heard) fleet.heard[entry.sensor_id] = Date.parse(entry.last_heard);
     const card = cardFor(entry.sensor_id);
     if (card) describe(card);
@@ -358,7 +168,7 @@ export function counts() {
   return { total: ids.length, alerting, stale };
 }
 
-function showStatus() {
+export function showStatus() {
   // The visible line counts sensors that need attention and failing charts; #announcer
   // speaks only when the state changes (connection lost or back, charts failing or back).
   const failing = grid.querySelectorAll('.card[data-chart-error="true"]').length;
@@ -394,7 +204,7 @@ async function tick() {
     const changed = await poll();
     const recovered = connected === false;
     failures = 0;
-    connected = true;
+    connected = fleet.connected = true;
     render();
     for (const id of changed) {
       const card = cardFor(id);
@@ -405,7 +215,7 @@ async function tick() {
   } catch (error) {
     if (connected !== false) lostSince = fleet.now();
     failures += 1;
-    connected = false;
+    connected = fleet.connected = false;
     // Exponential, capped, with jitter so that many pages do not return in step.
     const ceiling = Math.min(BACKOFF_CAP_MS, POLL_MS * 2 ** Math.min(failures - 1, 10));
     delay = Math.round(ceiling * (0.5 + Math.random() / 2));
