@@ -33,9 +33,12 @@ PAGE = """<!doctype html>
   <meta name="description" content="The sensor-pipeline HTTP API, from its OpenAPI document.">
   <title>sensor-pipeline API</title>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+  <meta name="color-scheme" content="light dark">
   <link rel="stylesheet" href="/api/docs/swagger-ui.css">
+  <link rel="stylesheet" href="/static/api-docs.css">
 </head>
 <body>
+  <p class="back"><a href="/">‹ Sensor dashboard</a></p>
   <div id="swagger-ui"></div>
   <script src="/api/docs/swagger-ui-bundle.js"></script>
   <script src="/static/api-docs.js"></script>

@@ -23,6 +23,10 @@ class ChartOptions:
     scale: int = 1
     theme: str = "light"
     shared_y: bool = False
+    # A time window (canonical UTC timestamps, both or neither): every chart of the page then
+    # spans exactly [start, end), so axes line up card to card. None: the newest `points`.
+    start: str | None = None
+    end: str | None = None
 
 
 def shared_range(latest: Iterable[Summary], dashboard: DashboardSettings) -> tuple[float, float]:

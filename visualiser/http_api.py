@@ -18,12 +18,15 @@ from visualiser.alerts import alerts_now
 from visualiser.api_docs import router as docs_router
 from visualiser.chart_options import POINT_CHOICES, ChartOptions
 from visualiser.compression import compressed, etag_matches, not_modified, static_asset
+from visualiser.history_api import router as history_router
 from visualiser.read_model import ReadModel
 from visualiser.rollups_api import router as rollups_router
+from visualiser.time_window import WindowError, checked_window
 from visualiser.web_context import current_read_model
 
 router = APIRouter()
 router.include_router(docs_router)
+router.include_router(history_router)
 router.include_router(rollups_router)
 STATIC_DIR = FilePath(__file__).parent / "static"
 MAX_IDS = 100
@@ -40,6 +43,9 @@ def _not_found(sensor_id: str) -> JSONResponse:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, settings: Annotated[Settings, Depends(current_settings)]) -> Response:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    # The view the URL asks for is shown from the first paint: nothing moves when the script runs.
+    query = request.query_params
+    view = "detail" if query.get("sensor") else "fleet" if query.get("view") == "fleet" else "cards"
     poll_ms = str(int(settings.dashboard_poll_seconds * 1000))
     stale_ms = str(int(settings.dashboard.stale_after_seconds * 1000))
     body = (
@@ -47,9 +53,20 @@ def dashboard(request: Request, settings: Annotated[Settings, Depends(current_se
         .replace("{{STALE_MS}}", stale_ms)
         .replace("{{WINDOW}}", str(settings.window_size))
         .replace("{{CHART_POINTS}}", str(settings.chart_points))
+        .replace("{{STALE_TEXT}}", _spoken_seconds(settings.dashboard.stale_after_seconds))
+        .replace("{{VIEW}}", view)
         .encode()
     )
     return compressed(request, body, "text/html; charset=utf-8", dict(NO_CACHE))
+
+
+def _spoken_seconds(seconds: float) -> str:
+    """ "90 s", "3 min", "2 h": the stale limit as the page's explanation says it."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
 
 
 @router.get("/static/{name}", include_in_schema=False)
@@ -87,11 +104,23 @@ def plot(
         Literal["auto", "shared"], Query(description="shared: one y-range for every chart")
     ] = "auto",
     v: Annotated[str | None, Query(max_length=80, description="the version drawn; only busts caches")] = None,
+    start: Annotated[str | None, Query(max_length=40, description="window start (UTC), with end")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="time window end (UTC), with start")] = None,
 ) -> Response:
-    """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering."""
+    """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering.
+
+    With `start` and `end` it draws exactly that window (every chart of the page then has
+    the same time axis) instead of the newest `points` summaries.
+    """
     if points not in POINT_CHOICES:
         return JSONResponse({"error": f"points: one of {list(POINT_CHOICES)}"}, status_code=400)
-    options = ChartOptions(points=points, scale=scale, theme=theme, shared_y=y == "shared")
+    try:
+        window = checked_window(start, end) or (None, None)
+    except WindowError as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    options = ChartOptions(
+        points=points, scale=scale, theme=theme, shared_y=y == "shared", start=window[0], end=window[1]
+    )
     etag = read_model.chart_etag(sensor_id, options)
     if etag is None:
         return _not_found(sensor_id)

@@ -35,10 +35,11 @@ from typing import Any
 from cachetools import LRUCache
 
 from pipeline import metrics
-from pipeline.readings import Summary
+from pipeline.readings import Summary, parse_timestamp
 from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
 from visualiser.alerts import sensor_alerts
+from visualiser.chart_data import chart_series
 from visualiser.chart_options import ChartOptions, covering, shared_range
 from visualiser.charts import render_chart
 
@@ -299,6 +300,8 @@ class ReadModel:
                 sensor_id,
                 version,
                 options.points or self._chart_points,
+                options.start,
+                options.end,
                 options.scale,
                 options.theme,
                 y_range,
@@ -333,8 +336,14 @@ class ReadModel:
             if cached is not None:
                 metrics.record_chart(None)
                 return cached
-        points = options.points or self._chart_points
-        summaries = self._store.recent_summaries(sensor_id, points, traced=False)
+        complete = False  # a window is complete as drawn when it ends before the newest summary
+        if options.start and options.end:
+            series = chart_series(self._store, sensor_id, options.start, options.end)
+            summaries = series.summaries
+            complete = options.end <= newest.timestamp or series.source != "summaries"
+        else:
+            points = options.points or self._chart_points
+            summaries = self._store.recent_summaries(sensor_id, points, traced=False)
         started = time.perf_counter()
         png = render_chart(
             sensor_id,
@@ -346,6 +355,7 @@ class ReadModel:
             y_range=None if y_range is None else covering(y_range, summaries),
             thresholds=self.dashboard.thresholds_for(sensor_id),
             gap_seconds=self.dashboard.stale_after_seconds,
+            x_range=_x_range(options),
         )
         chart = Chart(png=png, etag=key)
         metrics.record_chart((time.perf_counter() - started) * 1000)
@@ -354,7 +364,17 @@ class ReadModel:
         # the pointer's summary yet is served but not kept, so the next request draws again.
         # (`Summary` equality compares the statistics, not the correlation ids the history
         # carries and a Cosmos DB pointer does not.)
-        if drawn_newest is not None and drawn_newest == newest:
+        # (Thinning merges a window's newest summaries: its timestamp stays that of the newest.)
+        if drawn_newest is not None and options.end is not None:
+            complete = complete or drawn_newest.timestamp == newest.timestamp
+        if complete or (drawn_newest is not None and drawn_newest == newest):
             with self._charts_lock:
                 self._charts[key] = chart
         return chart
+
+
+def _x_range(options: ChartOptions) -> tuple[float, float] | None:
+    """The chart's time axis in POSIX seconds when it draws a window, so every card aligns."""
+    if not (options.start and options.end):
+        return None
+    return parse_timestamp(options.start).timestamp(), parse_timestamp(options.end).timestamp()

@@ -1,0 +1,29 @@
+"""The `start` / `end` of a time-window chart or history, checked at the edge."""
+
+from __future__ import annotations
+
+from pipeline.readings import format_timestamp, parse_timestamp
+
+MAX_WINDOW_SECONDS = 31 * 86400
+
+
+class WindowError(ValueError):
+    """A time window a viewer asked for that cannot be drawn; the message names the field."""
+
+
+def checked_window(start: str | None, end: str | None) -> tuple[str, str] | None:
+    """(start, end) in the canonical form, None when neither is given; WindowError otherwise."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise WindowError(f"{'start' if start is None else 'end'}: required with the other")
+    moments = []
+    for name, text in (("start", start), ("end", end)):
+        try:
+            moments.append(parse_timestamp(text))
+        except ValueError as error:
+            raise WindowError(f"{name}: {error}") from None
+    seconds = (moments[1] - moments[0]).total_seconds()
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:
+        raise WindowError(f"end: after start and at most {MAX_WINDOW_SECONDS // 86400} days after it")
+    return format_timestamp(moments[0]), format_timestamp(moments[1])
