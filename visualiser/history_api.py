@@ -15,7 +15,9 @@ from visualiser.chart_data import chart_series
 from visualiser.time_window import WindowError, checked_window
 
 router = APIRouter()
-Timestamp = Annotated[str, Query(max_length=40, description="RFC 3339 UTC time")]
+Timestamp = Annotated[
+    str, Query(max_length=40, description="RFC 3339 UTC time", json_schema_extra={"format": "date-time"})
+]
 
 
 @router.get("/api/sensors/{sensor_id}/history")

@@ -32,6 +32,7 @@ STATIC_DIR = FilePath(__file__).parent / "static"
 MAX_IDS = 100
 
 SensorId = Annotated[str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64, description="sensor id")]
+DATE_TIME = {"format": "date-time"}
 Limit = Annotated[int, Query(ge=1, le=500, description="how many, newest first")]
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -104,8 +105,14 @@ def plot(
         Literal["auto", "shared"], Query(description="shared: one y-range for every chart")
     ] = "auto",
     v: Annotated[str | None, Query(max_length=80, description="the version drawn; only busts caches")] = None,
-    start: Annotated[str | None, Query(max_length=40, description="window start (UTC), with end")] = None,
-    end: Annotated[str | None, Query(max_length=40, description="time window end (UTC), with start")] = None,
+    start: Annotated[
+        str | None,
+        Query(max_length=40, description="window start (UTC), with end", json_schema_extra=DATE_TIME),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(max_length=40, description="window end (UTC), with start", json_schema_extra=DATE_TIME),
+    ] = None,
 ) -> Response:
     """The sensor's avg/min/max chart; answers If-None-Match with 304 without rendering.
 
