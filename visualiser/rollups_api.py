@@ -52,7 +52,7 @@ class BadQuery(ValueError):
 
 
 def _time(name: str, raw: str | None, default: datetime) -> datetime:
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         return parse_timestamp(raw)
