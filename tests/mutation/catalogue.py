@@ -333,9 +333,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "conditional-get-inverted",
-        "visualiser/http_api.py",
-        'return etag in request.headers.get("if-none-match", "")',
-        'return etag not in request.headers.get("if-none-match", "")',
+        "visualiser/compression.py",
+        'return sent.strip() == "*" or etag in sent',
+        'return not (sent.strip() == "*" or etag in sent)',
         CHART,
         "If-None-Match with the current ETag is a 304, with another one a 200",
     ),

@@ -29,9 +29,10 @@ from pathlib import Path
 
 from tests.mutation.catalogue import MUTATIONS as CURATED
 from tests.mutation.catalogue import Mutation
+from tests.mutation.open_issues import OPEN_ISSUES
 from tests.mutation.promises import PROMISES
 
-MUTATIONS = CURATED + PROMISES
+MUTATIONS = CURATED + PROMISES + OPEN_ISSUES
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTEST_OPTIONS = ("-x", "-q", "-rfE", "-p", "no:cacheprovider", "-p", "no:randomly", "--timeout", "120")
