@@ -1,7 +1,8 @@
-"""Mutations of the code issues 21, 22, 23, 25 and 26 added: one broken promise each.
+"""Mutations of the code issues 21 to 26 added: one broken promise each.
 
-Caches and content negotiation (issue 21), hostile input (22), time windows (23), the cost
-model (25), smoke, trigger tuning and dead-letter access (26). Same form as the curated
+Caches and content negotiation (issue 21), hostile input (22), time windows (23), the fleet
+overview and the page through an outage (24, and 21's page), the cost model (25), smoke,
+trigger tuning and dead-letter access (26). Same form as the curated
 catalogue (tests/mutation/catalogue.py); the runner takes all three.
 """
 
@@ -415,4 +416,60 @@ OPERATIONS: tuple[Mutation, ...] = (
     ),
 )
 
-OPEN_ISSUES: tuple[Mutation, ...] = CACHES + HOSTILE_INPUT + ROLLUP_MUTATIONS + OPERATIONS
+FLEET_PAGE = tests("test_dashboard_fleet_browser", "test_counts_sorting_and_search_in_the_url")
+OUTAGE_PAGE = tests(
+    "test_dashboard_outage_browser",
+    "test_cards_turn_stale_and_ages_count_during_an_outage_then_live_within_10_s",
+)
+DASHBOARD: tuple[Mutation, ...] = (
+    Mutation(
+        "counts-stale-alerting-twice",
+        "visualiser/static/dashboard.js",
+        "    else if (id in fleet.alerts) alerting += 1;",
+        "    if (id in fleet.alerts) alerting += 1;",
+        FLEET_PAGE,
+        "a stale sensor is counted once, as stale, even if its last average was alerting",
+    ),
+    Mutation(
+        "search-not-in-the-url",
+        "visualiser/static/page-state.js",
+        'for (const key of ["q", "sort", "range", "sensor"])',
+        'for (const key of ["sort", "range", "sensor"])',
+        FLEET_PAGE,
+        "typing in search puts q= in the URL, and a reload keeps it",
+    ),
+    Mutation(
+        "sort-direction-ignored",
+        "visualiser/static/fleet.js",
+        'const sign = direction === "desc" ? -1 : 1;',
+        "const sign = 1;",
+        FLEET_PAGE,
+        "sorting by latest average descending puts the hottest sensor first",
+    ),
+    Mutation(
+        "aria-sort-missing",
+        "visualiser/static/fleet.js",
+        'th.setAttribute("aria-sort", direction === "desc" ? "descending" : "ascending");',
+        'th.removeAttribute("aria-sort");',
+        FLEET_PAGE,
+        "the sorted column says so with aria-sort",
+    ),
+    Mutation(
+        "backoff-uncapped",
+        "visualiser/static/dashboard.js",
+        "const ceiling = Math.min(BACKOFF_CAP_MS, POLL_MS * 2 ** Math.min(failures - 1, 10));",
+        "const ceiling = POLL_MS * 2 ** Math.min(failures - 1, 10);",
+        OUTAGE_PAGE,
+        "the page's backoff is capped at 8 s, so it is live again within 10 s of the server's return",
+    ),
+    Mutation(
+        "stale-only-with-an-answer",
+        "visualiser/static/dashboard.js",
+        "fleet.now() - heardAt(id) > STALE_MS,",
+        "fleet.connected !== false && fleet.now() - heardAt(id) > STALE_MS,",
+        OUTAGE_PAGE,
+        "a card turns stale when its data passes the stale limit, whether or not the server answers",
+    ),
+)
+
+OPEN_ISSUES: tuple[Mutation, ...] = CACHES + HOSTILE_INPUT + ROLLUP_MUTATIONS + DASHBOARD + OPERATIONS
