@@ -63,7 +63,8 @@ def _from_rollups(store: Store, sensor_id: str, bucket: str, start: str, end: st
 
 
 def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
-    """At most `limit` points: consecutive summaries merged (max of max, min of min, mean of avg)."""
+    """At most `limit` points: consecutive summaries merged (max of max, min of min, and the
+    mean of avg weighted by count: the average of the readings the merged points cover)."""
     if len(summaries) <= limit:
         return list(summaries)
     size = -(-len(summaries) // limit)
@@ -71,6 +72,7 @@ def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
     for first in range(0, len(summaries), size):
         group = summaries[first : first + size]
         last = group[-1]
+        count = sum(s.count for s in group)
         merged.append(
             Summary(
                 last.id,
@@ -78,8 +80,8 @@ def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
                 last.timestamp,
                 max(s.max_temp for s in group),
                 min(s.min_temp for s in group),
-                sum(s.avg_temp for s in group) / len(group),
-                sum(s.count for s in group),
+                sum(s.avg_temp * s.count for s in group) / count if count else last.avg_temp,
+                count,
             )
         )
     return merged
