@@ -107,6 +107,7 @@ class ReadModel:
         self._removed_at: dict[str, int] = {}
         self._refreshing = threading.Lock()  # held while a refresh is under way
         self._encoded: dict[str, tuple[int, bytes]] = {}
+        self._alerts: tuple[int, dict[str, str], str] | None = None  # (generation, alerts, digest)
         self._deltas: LRUCache[tuple[int, int], Delta] = LRUCache(maxsize=DELTA_CACHE_ENTRIES)
         self._latest_lock = threading.Lock()
         self._charts: LRUCache[str, Chart] = LRUCache(maxsize=CHART_CACHE_ENTRIES)
@@ -241,9 +242,21 @@ class ReadModel:
             self._encoded[view] = (generation, body)
         return Delta(etag=etag, body=body)
 
-    def _alerts_tag(self, latest: dict[str, Summary]) -> tuple[dict[str, str], str]:
+    def _alerts_tag(self, latest: dict[str, Summary], generation: int) -> tuple[dict[str, str], str]:
+        """Every threshold alert of this generation's summaries, and their digest.
+
+        Worked out once per generation: alerts depend only on the summaries and on the
+        thresholds this model was built with, and at 10,000 sensors they cost ~7 ms, on
+        every poll (304s included) otherwise.
+        """
+        with self._latest_lock:
+            cached = self._alerts
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2]
         alerts = {sensor: alert.kind for sensor, alert in sensor_alerts(latest, self.dashboard).items()}
         digest = hashlib.sha256(json.dumps(sorted(alerts.items())).encode()).hexdigest()[:8]
+        with self._latest_lock:
+            self._alerts = (generation, alerts, digest)
         return alerts, digest
 
     def delta(self, since: str | None) -> Delta:
@@ -258,7 +271,7 @@ class ReadModel:
             epoch, _, number = since.partition(".")
             if epoch == self._epoch and number.isdigit() and int(number) <= generation:
                 seen = int(number)
-        alerts, alerts_digest = self._alerts_tag(latest)
+        alerts, alerts_digest = self._alerts_tag(latest, generation)
         etag = f'"d.{self._epoch}.{generation}.{alerts_digest}"'
         with self._latest_lock:
             cached = self._deltas.get((generation, seen))
