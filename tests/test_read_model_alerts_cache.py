@@ -1,14 +1,18 @@
-"""The delta poll's threshold alerts are worked out once per change, not on every poll."""
+"""What depends only on the latest summaries (the delta poll's alerts, the shared y-range) is
+worked out once per change, not on every request."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pytest
 
 from pipeline.readings import Summary
+from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
 from visualiser import read_model as read_model_module
+from visualiser.chart_options import ChartOptions
 from visualiser.read_model import ReadModel
 
 
@@ -47,4 +51,29 @@ def test_alerts_are_computed_once_per_generation_and_follow_a_change(monkeypatch
     changed = model.delta(None)
     assert json.loads(changed.body)["alerts"] == {"s-1": "high"}
     assert changed.etag != first.etag
+    assert len(calls) == 2
+
+
+def test_the_shared_y_range_is_computed_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = read_model_module.shared_range
+
+    def counted(latest: Iterable[Summary], dashboard: DashboardSettings) -> tuple[float, float]:
+        calls.append(1)
+        return real(latest, dashboard)
+
+    monkeypatch.setattr(read_model_module, "shared_range", counted)
+    now = [0.0]
+    store = Pointers()
+    model = ReadModel(store, 50, ttl_seconds=1.0, clock=lambda: now[0])
+    shared = ChartOptions(shared_y=True)
+
+    etag = model.chart_etag("s-1", shared)
+    for _ in range(5):  # conditional chart requests at the same generation
+        assert model.chart_etag("s-1", shared) == etag
+    assert len(calls) == 1, f"shared y-range worked out {len(calls)} times for one generation"
+
+    store.avg = 45.0
+    now[0] += 10
+    assert model.chart_etag("s-1", shared) != etag
     assert len(calls) == 2
