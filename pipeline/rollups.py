@@ -23,6 +23,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def bucket_seconds(bucket: str) -> int:
+    """The bucket's length in seconds; ValueError naming the sizes for an unknown one."""
     try:
         return BUCKETS[bucket]
     except KeyError:
@@ -77,6 +78,7 @@ class Rollup:
 
     @property
     def id(self) -> str:
+        """The document id: `rollup_id` of its sensor, bucket and start."""
         return rollup_id(self.sensor_id, self.bucket, self.start)
 
     def to_document(self) -> dict[str, Any]:
@@ -89,6 +91,7 @@ class Rollup:
 
     @classmethod
     def from_stored(cls, document: Mapping[str, Any]) -> Rollup:
+        """The window a store kept (`to_stored`'s fields)."""
         return cls(
             sensor_id=str(document["sensor_id"]),
             bucket=str(document["bucket"]),
@@ -124,7 +127,10 @@ def rollup_of(sensor_id: str, bucket: str, start: str, readings: Iterable[Readin
 
 def rollups_of(sensor_id: str, bucket: str, readings: Iterable[Reading]) -> list[Rollup]:
     """Every non-empty window of these readings, oldest first: the recomputation."""
-    readings = [r for r in readings if r.sensor_id == sensor_id]
-    starts = sorted({bucket_start(r.timestamp, bucket) for r in readings})
-    found = (rollup_of(sensor_id, bucket, start, readings) for start in starts)
+    by_start: dict[str, list[Reading]] = {}
+    for reading in readings:
+        if reading.sensor_id == sensor_id:
+            by_start.setdefault(bucket_start(reading.timestamp, bucket), []).append(reading)
+    # Each window from its own readings only: one pass, not one per window.
+    found = (rollup_of(sensor_id, bucket, start, by_start[start]) for start in sorted(by_start))
     return [rollup for rollup in found if rollup is not None]

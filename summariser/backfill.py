@@ -56,6 +56,7 @@ def backfill(store: Store, sensor_ids: Sequence[str] = ()) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: backfill the store the settings name; 2 for an unknown sensor."""
     parser = argparse.ArgumentParser(
         prog="python -m summariser.backfill", description=__doc__.splitlines()[0]
     )

@@ -52,6 +52,19 @@ def _read_until_closed(connection: socket.socket, limit: float = 10.0) -> tuple[
     return received, time.monotonic() - started
 
 
+def _dribble(connection: socket.socket, data: bytes) -> None:
+    """Send one byte every 50 ms until done, cut off, or 5 timeouts have passed."""
+    started = time.monotonic()
+    try:
+        for byte in data:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.05)
+            if time.monotonic() - started > 5 * TIMEOUT:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 def _reading() -> bytes:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": now}).encode()
@@ -104,14 +117,7 @@ def test_a_body_of_1000001_bytes_is_413_and_nothing_is_written(host: LocalHost) 
 def test_headers_sent_a_byte_at_a_time_are_cut_off(host: LocalHost) -> None:
     with _connect(host) as connection:
         started = time.monotonic()
-        try:
-            for byte in b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200:
-                connection.sendall(bytes([byte]))
-                time.sleep(0.05)
-                if time.monotonic() - started > 5 * TIMEOUT:
-                    break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        _dribble(connection, b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200)
         received, _ = _read_until_closed(connection)
         elapsed = time.monotonic() - started
     assert elapsed < 3 * TIMEOUT, f"headers were still being read after {elapsed:.1f} s"
@@ -126,14 +132,7 @@ def test_a_body_sent_slowly_is_cut_off_and_nothing_is_written(host: LocalHost) -
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         started = time.monotonic()
-        try:
-            for byte in body[:-1]:  # one byte every 50 ms: every read is quick, the whole body is not
-                connection.sendall(bytes([byte]))
-                time.sleep(0.05)
-                if time.monotonic() - started > 5 * TIMEOUT:
-                    break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        _dribble(connection, body[:-1])  # every read is quick, the whole body is not
         received, _ = _read_until_closed(connection)
         elapsed = time.monotonic() - started
     assert elapsed < 3 * TIMEOUT, f"the body was still being read after {elapsed:.1f} s"

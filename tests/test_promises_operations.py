@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from local_host.http_gateway import FunctionsHttpGateway, http_functions
 from local_host.triggers import Counters, FeedTriggerRunner
 from pipeline.settings import settings_from
 from tests.checks import ListFeed
-from tests.servers import free_port, registered_functions
+from tests.servers import registered_functions, serve_handler
 from visualiser.bindings import names_dead_letters
 
 
@@ -152,14 +152,8 @@ class Versions(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def versions() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Versions)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Versions) as url:
+        yield url
 
 
 def test_smoke_waits_for_the_reading_it_posted_not_any_version(

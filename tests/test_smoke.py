@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from infra.smoke import Smoke
-from tests.servers import ROOT, free_port, local_host
+from tests.servers import ROOT, free_port, local_host, serve_handler
 
 STEPS = ["health", "page", "post reading", "summary", "summary-timestamps", "chart", "dead letters"]
 
@@ -70,14 +69,8 @@ class Hollow(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hollow() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Hollow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Hollow) as url:
+        yield url
 
 
 def test_smoke_fails_against_a_server_answering_200_empty_json_to_everything(hollow: str) -> None:
@@ -150,13 +143,8 @@ class SignIn(Hollow):
 
 
 def test_smoke_reports_a_sign_in_redirect_instead_of_following_it() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), SignIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        done = smoke(f"http://127.0.0.1:{server.server_address[1]}", "--request-timeout", "5")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(SignIn) as url:
+        done = smoke(url, "--request-timeout", "5")
     assert done.returncode == 1
     assert "ok   health" in done.stdout and "failed at step 'page'" in done.stdout
     assert "redirected to https://login.microsoftonline.com" in done.stdout, done.stdout

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.readings import Summary, parse_timestamp
 from pipeline.rollups import Rollup
+from pipeline.storage import Store
 
 ROLLUPS_FROM_SECONDS = 6 * 3600
 MINUTE_ROLLUPS_UP_TO_SECONDS = 2 * 86400
@@ -30,30 +30,29 @@ class Series:
 
 
 def window_seconds(start: str, end: str) -> float:
+    """How long `[start, end)` is, in seconds."""
     return (parse_timestamp(end) - parse_timestamp(start)).total_seconds()
 
 
-def chart_series(store: Any, sensor_id: str, start: str, end: str) -> Series:
+def chart_series(store: Store, sensor_id: str, start: str, end: str) -> Series:
     """The sensor's avg/min/max points in [start, end), at most MAX_POINTS of them."""
-    if window_seconds(start, end) >= ROLLUPS_FROM_SECONDS:
-        from_rollups = _from_rollups(store, sensor_id, start, end)
+    seconds = window_seconds(start, end)
+    if seconds >= ROLLUPS_FROM_SECONDS:
+        bucket = "1m" if seconds <= MINUTE_ROLLUPS_UP_TO_SECONDS else "1h"
+        from_rollups = _from_rollups(store, sensor_id, bucket, start, end)
         if from_rollups is not None:
             return from_rollups
     summaries = store.summaries_between(sensor_id, start, end, MAX_SUMMARIES)
     return Series(thinned(summaries, MAX_POINTS), "summaries")
 
 
-def _from_rollups(store: Any, sensor_id: str, start: str, end: str) -> Series | None:
+def _from_rollups(store: Store, sensor_id: str, bucket: str, start: str, end: str) -> Series | None:
     """Rollups drawn as summaries (one point per window, at its start), or None without any.
 
-    None too when the store has no rollups in the window (a store filled before rollups
+    None when the store has no rollups in the window (a store filled before rollups
     existed, or a sensor whose readings were never rolled up): its summaries are drawn.
     """
-    rollups = getattr(store, "rollups", None)
-    if rollups is None:
-        return None
-    bucket = "1m" if window_seconds(start, end) <= MINUTE_ROLLUPS_UP_TO_SECONDS else "1h"
-    windows: list[Rollup] = rollups(sensor_id, bucket, start, end)
+    windows: list[Rollup] = store.rollups(sensor_id, bucket, start, end)
     if not windows:
         return None
     summaries = [
@@ -64,7 +63,8 @@ def _from_rollups(store: Any, sensor_id: str, start: str, end: str) -> Series | 
 
 
 def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
-    """At most `limit` points: consecutive summaries merged (max of max, min of min, mean of avg)."""
+    """At most `limit` points: consecutive summaries merged (max of max, min of min, and the
+    mean of avg weighted by count: the average of the readings the merged points cover)."""
     if len(summaries) <= limit:
         return list(summaries)
     size = -(-len(summaries) // limit)
@@ -72,6 +72,7 @@ def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
     for first in range(0, len(summaries), size):
         group = summaries[first : first + size]
         last = group[-1]
+        count = sum(s.count for s in group)
         merged.append(
             Summary(
                 last.id,
@@ -79,8 +80,8 @@ def thinned(summaries: Sequence[Summary], limit: int) -> list[Summary]:
                 last.timestamp,
                 max(s.max_temp for s in group),
                 min(s.min_temp for s in group),
-                sum(s.avg_temp for s in group) / len(group),
-                sum(s.count for s in group),
+                sum(s.avg_temp * s.count for s in group) / count if count else last.avg_temp,
+                count,
             )
         )
     return merged

@@ -133,7 +133,7 @@ class _Canvas:
         ]
         from matplotlib.transforms import blended_transform_factory
 
-        # Each threshold says what it is, at the right end of its line.
+        # Each threshold says what it is, at the left end of its line.
         self.limit_labels = [
             self.axes.text(
                 0.01,

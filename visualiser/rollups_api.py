@@ -10,12 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from pipeline.readings import SENSOR_ID_PATTERN, format_timestamp, parse_timestamp
+from pipeline.readings import SENSOR_ID_PATTERN, format_timestamp
 from pipeline.rollups import BUCKETS, bucket_count
 from pipeline.storage import Store
 from pipeline.web_context import current_store
 from visualiser.compression import compressed, etag_matches, not_modified
 from visualiser.read_model import ReadModel
+from visualiser.time_window import WindowError, parsed_time
 from visualiser.web_context import current_read_model
 
 router = APIRouter()
@@ -47,32 +48,25 @@ _ANSWER_SCHEMA = {
 _ERROR = {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}
 
 
-class BadQuery(ValueError):
-    """A query parameter is wrong; the message names it and says why."""
-
-
 def _time(name: str, raw: str | None, default: datetime) -> datetime:
-    if raw is None:
-        return default
-    try:
-        return parse_timestamp(raw)
-    except ValueError as error:
-        raise BadQuery(f"{name}: {error}") from None
+    """The parameter's moment, or `default` when it is not given."""
+    return default if raw is None else parsed_time(name, raw)
 
 
 def time_range(
     bucket: str, raw_from: str | None, raw_to: str | None, now: datetime
 ) -> tuple[datetime, datetime]:
-    """The validated `[from, to)`, with the defaults filled in; BadQuery saying what is wrong."""
+    """The validated `[from, to)`, with the defaults filled in; WindowError saying what is wrong."""
     if bucket not in BUCKETS:
-        raise BadQuery(f"bucket: one of {list(BUCKETS)}, not {bucket!r}")
+        raise WindowError(f"bucket: one of {list(BUCKETS)}, not {bucket!r}")
     end = _time("to", raw_to, now)
     start = _time("from", raw_from, end - DEFAULT_SPAN[bucket])
     if start >= end:
-        raise BadQuery(f"from must be before to (from {format_timestamp(start)}, to {format_timestamp(end)})")
+        shown = f"from {format_timestamp(start)}, to {format_timestamp(end)}"
+        raise WindowError(f"from must be before to ({shown})")
     count = bucket_count(start, end, bucket)
     if count > MAX_BUCKETS:
-        raise BadQuery(f"from..to spans {count} buckets of {bucket}; at most {MAX_BUCKETS}")
+        raise WindowError(f"from..to spans {count} buckets of {bucket}; at most {MAX_BUCKETS}")
     return start, end
 
 
@@ -114,7 +108,7 @@ def sensor_rollups(
     """
     try:
         start, end = time_range(bucket, from_, to, datetime.now(UTC))
-    except BadQuery as bad:
+    except WindowError as bad:
         return JSONResponse({"error": str(bad)}, status_code=400)
     if sensor_id not in read_model.latest():
         return JSONResponse({"error": f"unknown sensor {sensor_id!r}"}, status_code=404)

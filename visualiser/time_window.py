@@ -1,6 +1,9 @@
-"""The `start` / `end` of a time-window chart or history, checked at the edge."""
+"""The time parameters of the read routes, checked at the edge: a chart's or history's
+`start` / `end`, and the rollups route's `from` / `to` (visualiser/rollups_api.py)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from pipeline.readings import format_timestamp, parse_timestamp
 
@@ -8,7 +11,15 @@ MAX_WINDOW_SECONDS = 31 * 86400
 
 
 class WindowError(ValueError):
-    """A time window a viewer asked for that cannot be drawn; the message names the field."""
+    """A time window a viewer asked for that cannot be answered; the message names the field."""
+
+
+def parsed_time(name: str, text: str) -> datetime:
+    """The moment `text` names; WindowError naming the parameter `name` when it is not one."""
+    try:
+        return parse_timestamp(text)
+    except ValueError as error:
+        raise WindowError(f"{name}: {error}") from None
 
 
 def checked_window(start: str | None, end: str | None) -> tuple[str, str] | None:
@@ -17,12 +28,7 @@ def checked_window(start: str | None, end: str | None) -> tuple[str, str] | None
         return None
     if start is None or end is None:
         raise WindowError(f"{'start' if start is None else 'end'}: required with the other")
-    moments = []
-    for name, text in (("start", start), ("end", end)):
-        try:
-            moments.append(parse_timestamp(text))
-        except ValueError as error:
-            raise WindowError(f"{name}: {error}") from None
+    moments = [parsed_time("start", start), parsed_time("end", end)]
     seconds = (moments[1] - moments[0]).total_seconds()
     if not 0 < seconds <= MAX_WINDOW_SECONDS:
         raise WindowError(f"end: after start and at most {MAX_WINDOW_SECONDS // 86400} days after it")

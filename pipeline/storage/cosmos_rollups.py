@@ -22,6 +22,7 @@ from pipeline import names
 from pipeline.readings import Reading
 from pipeline.rollups import Rollup, bucket_seconds
 from pipeline.storage.base import StoreError, valid_readings, with_open_bucket
+from pipeline.storage.cosmos_errors import translated
 
 # Attempts to replace a window whose etag keeps changing under us (other writers).
 _REPLACE_ATTEMPTS = 8
@@ -63,7 +64,7 @@ class CosmosRollups:
             for rollup in rollups:
                 self._put_one(rollup)
         except AzureError as error:
-            raise _translated(error) from error
+            raise translated(error) from error
 
     def _put_one(self, rollup: Rollup) -> None:
         """Create the window, or replace a stored one of a lower count (compare-and-swap on its etag)."""
@@ -119,9 +120,3 @@ class CosmosRollups:
         stored = self.stored_rollups(sensor_id, bucket, start, end)
         latest = str(pointer["timestamp"]) if pointer else None
         return with_open_bucket(self, sensor_id, bucket, start, end, latest, stored)
-
-
-def _translated(error: Exception) -> Exception:
-    from pipeline.storage.cosmos_store import _translate  # imported late: that module imports this one
-
-    return _translate(error)

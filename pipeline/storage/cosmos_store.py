@@ -31,7 +31,6 @@ from pipeline.storage.base import (
     LatestSummary,
     Publication,
     SensorState,
-    StoreError,
     StoreUnavailable,
     decode_window,
     encode_window,
@@ -39,6 +38,7 @@ from pipeline.storage.base import (
     reading_key,
     valid_readings,
 )
+from pipeline.storage.cosmos_errors import translated as _translate
 from pipeline.storage.cosmos_rollups import CosmosRollups
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,6 @@ class RequestMeter:
     def total(self) -> int:
         with self._lock:
             return sum(self.requests.values())
-
-
-def _translate(error: Exception) -> StoreError:
-    if isinstance(error, CosmosHttpResponseError) and error.status_code not in (None, 408, 429, 503):
-        return StoreError(f"Cosmos DB answered {error.status_code}: {error.message[:200]}")
-    return StoreUnavailable(f"Cosmos DB unavailable: {str(error)[:200]}")
 
 
 def _group_by_sensor(documents: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:

@@ -123,9 +123,9 @@ async function poll() {
   const alerts = delta.alerts || {};
   announceAlerts(fleet.alerts, alerts, first);
   // A sensor with a new summary was heard by now at the latest (what its `last_heard` would
-  // say; a device clock ahead of ours would put its summary's timestamp in the future).
+  // say; a device clock ahead of ours would put its summary's timestamp in the future). The
+  // delta form carries versions only, no `last_heard` (docs/http-api.md).
   for (const id of changed) fleet.heard[id] = Math.min(Date.parse(timestampOf(next[id])), fleet.now());
-  for (const [id, heard] of Object.entries(delta.last_heard || {})) fleet.heard[id] = Date.parse(heard);
   fleet.versions = next;
   fleet.alerts = alerts;
   cursor = delta.cursor;
