@@ -76,7 +76,10 @@ def compressed(
 def etag_matches(request: Request, etag: str) -> bool:
     """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
     sent = request.headers.get("if-none-match", "")
-    return sent.strip() == "*" or etag in sent
+    if sent.strip() == "*":
+        return True
+    # Weak comparison (§8.8.3.2): W/"x" and "x" match; only whole entity-tags of the list count.
+    return etag.removeprefix("W/") in {tag.strip().removeprefix("W/") for tag in sent.split(",")}
 
 
 def not_modified(headers: dict[str, str]) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -51,9 +52,9 @@ class BadQuery(ValueError):
     """A query parameter is wrong; the message names it and says why."""
 
 
-def _time(name: str, raw: str | None, default: datetime) -> datetime:
+def _time(name: str, raw: str | None, default: Callable[[], datetime]) -> datetime:
     if raw is None:
-        return default
+        return default()
     try:
         return parse_timestamp(raw)
     except ValueError as error:
@@ -66,8 +67,10 @@ def time_range(
     """The validated `[from, to)`, with the defaults filled in; BadQuery saying what is wrong."""
     if bucket not in BUCKETS:
         raise BadQuery(f"bucket: one of {list(BUCKETS)}, not {bucket!r}")
-    end = _time("to", raw_to, now)
-    start = _time("from", raw_from, end - DEFAULT_SPAN[bucket])
+    end = _time("to", raw_to, lambda: now)
+    # The default is clamped at the first representable moment (a `to` in year 1 is not a 500).
+    earliest = datetime.min.replace(tzinfo=UTC)
+    start = _time("from", raw_from, lambda: end - min(DEFAULT_SPAN[bucket], end - earliest))
     if start >= end:
         raise BadQuery(f"from must be before to (from {format_timestamp(start)}, to {format_timestamp(end)})")
     count = bucket_count(start, end, bucket)
