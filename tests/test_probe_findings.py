@@ -25,12 +25,13 @@ def client(sqlite_store: SqliteStore) -> Iterator[TestClient]:
             "id": f"r{n}",
             "sensor_id": "dev-1",
             "temperature": 20.0 + n,
-            "timestamp": format_timestamp(now - timedelta(seconds=30 * n)),
+            "timestamp": format_timestamp(now - timedelta(seconds=10 * n)),
         }
-        for n in range(5)
+        for n in reversed(range(30))
     ]
     sqlite_store.put_readings(readings)
-    summarise_batch(readings, sqlite_store, 10, now)
+    for reading in readings:  # a summary per reading: answers of a few KB
+        summarise_batch([reading], sqlite_store, 10, now)
     with TestClient(create_web_app(store=sqlite_store, settings=settings_from({}))) as test_client:
         yield test_client
 
@@ -71,3 +72,20 @@ def test_chart_windows_at_the_ends_of_time_are_drawn_not_500(client: TestClient,
     answer = client.get("/plot/dev-1.png", params=window)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "image/png"
+
+
+def test_every_json_answer_of_1_kb_or_more_is_gzipped_when_asked(client: TestClient) -> None:
+    """docs/http-api.md: text answers of 1 KB or more are gzipped when Accept-Encoding allows."""
+    start = format_timestamp(datetime.now(UTC) - timedelta(hours=1))
+    end = format_timestamp(datetime.now(UTC) + timedelta(minutes=1))
+    for url in [
+        "/api/sensors/dev-1/summaries?limit=30",
+        "/api/sensors/dev-1/readings?limit=30",
+        f"/api/sensors/dev-1/history?start={start}&end={end}",
+    ]:
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+        assert len(plain.content) >= 1024 and "content-encoding" not in plain.headers, url
+        packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert packed.headers.get("content-encoding") == "gzip", url
+        assert packed.headers.get("vary") == plain.headers.get("vary") == "Accept-Encoding", url
+        assert packed.json() == plain.json(), url

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from cachetools import LRUCache
 from fastapi import Request, Response
@@ -71,6 +73,12 @@ def compressed(
             with _lock:
                 _gzipped[digest] = packed
     return Response(packed, media_type=media_type, headers=dict(headers, **{"Content-Encoding": "gzip"}))
+
+
+def json_answer(request: Request, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    """`payload` as JSON (as FastAPI's JSONResponse encodes it), gzipped when the client accepts it."""
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return compressed(request, body, "application/json", headers or {})
 
 
 def etag_matches(request: Request, etag: str) -> bool:
