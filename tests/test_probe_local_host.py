@@ -39,3 +39,21 @@ def test_a_request_line_over_16_kb_is_431_even_in_one_piece(host: LocalHost) -> 
     assert _status(host, _get("/api/health?x=" + "a" * 20_000)).startswith(b"HTTP/1.1 431")
     assert _status(host, _get("/api/health", "X-Big: " + "a" * 20_000 + "\r\n")).startswith(b"HTTP/1.1 431")
     assert _status(host, _get("/api/health?x=" + "a" * 15_000)).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0", "0.01", "61", "inf"])
+def test_a_feed_poll_outside_the_settings_range_stops_at_start(value: str) -> None:
+    # SUMMARISER_FEED_POLL_DELAY_MS is checked to 50-60,000 ms; --feed-poll overrode it
+    # unchecked ("polled every -1 s", "every nan s": a busy loop).
+    from local_host.__main__ import parse_arguments
+
+    with pytest.raises(SystemExit) as stopped:
+        parse_arguments(["--feed-poll", value])
+    assert stopped.value.code == 2
+
+
+def test_a_feed_poll_inside_the_range_is_taken() -> None:
+    from local_host.__main__ import parse_arguments
+
+    assert parse_arguments(["--feed-poll", "0.25"]).feed_poll == 0.25
+    assert parse_arguments([]).feed_poll is None
