@@ -53,3 +53,12 @@ def test_a_detail_view_with_a_too_long_range_still_draws(served, page) -> None:
         "() => document.getElementById('detail-chart').dataset.ready === 'true'", timeout=10_000
     )
     assert page.refused == [], page.refused[:3]
+
+
+def test_a_detail_view_whose_history_is_refused_says_so(served, page) -> None:
+    # An id the API refuses (400): the view said nothing at all under its heading.
+    page.goto(f"{served.url}/?sensor=no%20such%20id")
+    page.wait_for_function(
+        "() => (document.getElementById('detail-summary').textContent || '').includes('HTTP 400')",
+        timeout=10_000,
+    )
