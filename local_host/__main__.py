@@ -125,6 +125,9 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--port must be from 1 to 65535")
     if arguments.interval is not None and not 1 <= arguments.interval <= 59:
         parser.error("--interval must be from 1 to 59 seconds")
+    low, high = (ms / 1000 for ms in names.FEED_POLL_DELAY_MS_RANGE)  # SUMMARISER_FEED_POLL_DELAY_MS's
+    if arguments.feed_poll is not None and not low <= arguments.feed_poll <= high:  # NaN fails too
+        parser.error(f"--feed-poll must be from {low:g} to {high:g} seconds")
     return arguments
 
 

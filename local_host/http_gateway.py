@@ -37,6 +37,8 @@ log = logging.getLogger("local_host")
 # takes more than 1 MB (the ingest route's own limit).
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BODY_TIMEOUT_SECONDS = 30.0
+# A request line plus headers over this is 431, as Hypercorn does for a head arriving in pieces.
+MAX_HEAD_BYTES = 16 * 1024
 # The order methods are listed in an `Allow` header.
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -235,6 +237,12 @@ class FunctionsHttpGateway:
                 f"host {host[:100]!r} is not served here (DNS rebinding guard); "
                 "add it to LOCAL_ALLOWED_HOSTS to allow it",
             )
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += len(scope["method"]) + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if head > MAX_HEAD_BYTES:
+            # Hypercorn's 16 KB (h11_max_incomplete_size) binds only a head still incomplete
+            # after one read; one sent in a single piece of up to 64 KB would get through.
+            return error_response(431, f"request line and headers over {MAX_HEAD_BYTES} bytes")
         if "transfer-encoding" in headers and "content-length" in headers:
             # Request smuggling (RFC 9112 §6.3): refused, and the connection closed.
             return error_response(

@@ -77,7 +77,10 @@ def _window_labeller(start: float, end: float) -> Any:
     pattern = "%H:%M" if end - start > 3600 else "%H:%M:%S"
 
     def label(seconds: float, _position: int) -> str:
-        moment = datetime.fromtimestamp(seconds, UTC)
+        try:
+            moment = datetime.fromtimestamp(seconds, UTC)
+        except (ValueError, OverflowError, OSError):
+            return ""  # a tick matplotlib puts beyond year 1 or 9999 (a window at the ends of time)
         # Midnight names the day, as Grafana does: a window across days shows where each begins.
         if moment.hour == moment.minute == moment.second == 0 and end - start > 3600:
             return moment.strftime("%d %b")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from cachetools import LRUCache
 from fastapi import Request, Response
@@ -73,10 +75,19 @@ def compressed(
     return Response(packed, media_type=media_type, headers=dict(headers, **{"Content-Encoding": "gzip"}))
 
 
+def json_answer(request: Request, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    """`payload` as JSON (as FastAPI's JSONResponse encodes it), gzipped when the client accepts it."""
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return compressed(request, body, "application/json", headers or {})
+
+
 def etag_matches(request: Request, etag: str) -> bool:
     """If-None-Match names this ETag, or is `*`: any current representation (RFC 9110 §13.1.2)."""
     sent = request.headers.get("if-none-match", "")
-    return sent.strip() == "*" or etag in sent
+    if sent.strip() == "*":
+        return True
+    # Weak comparison (§8.8.3.2): W/"x" and "x" match; only whole entity-tags of the list count.
+    return etag.removeprefix("W/") in {tag.strip().removeprefix("W/") for tag in sent.split(",")}
 
 
 def not_modified(headers: dict[str, str]) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from pipeline.readings import SENSOR_ID_PATTERN
@@ -12,6 +12,7 @@ from pipeline.settings import Settings
 from pipeline.storage import Store
 from pipeline.web_context import current_settings, current_store
 from visualiser.chart_data import chart_series
+from visualiser.compression import json_answer
 from visualiser.time_window import WindowError, checked_window
 
 router = APIRouter()
@@ -22,12 +23,13 @@ Timestamp = Annotated[
 
 @router.get("/api/sensors/{sensor_id}/history")
 def sensor_history(
+    request: Request,
     sensor_id: Annotated[str, Path(pattern=SENSOR_ID_PATTERN.pattern, max_length=64)],
     start: Timestamp,
     end: Timestamp,
     store: Annotated[Store, Depends(current_store)],
     settings: Annotated[Settings, Depends(current_settings)],
-) -> JSONResponse:
+) -> Response:
     """avg/min/max in [start, end), oldest first, as `[time, avg, min, max]` rows, and the thresholds.
 
     Short windows come from summaries, windows of 6 h and more from rollups where the store
@@ -40,7 +42,8 @@ def sensor_history(
     assert window is not None
     series = chart_series(store, sensor_id, *window)
     thresholds = settings.dashboard.thresholds_for(sensor_id)
-    return JSONResponse(
+    return json_answer(
+        request,
         {
             "sensor_id": sensor_id,
             "start": window[0],
@@ -50,5 +53,5 @@ def sensor_history(
             "columns": ["timestamp", "avg_temp", "min_temp", "max_temp"],
             "rows": [[s.timestamp, s.avg_temp, s.min_temp, s.max_temp] for s in series.summaries],
         },
-        headers={"Cache-Control": "no-cache"},
+        {"Cache-Control": "no-cache"},
     )

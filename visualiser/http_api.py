@@ -17,7 +17,7 @@ from pipeline.web_context import current_settings, current_store
 from visualiser.alerts import alerts_now
 from visualiser.api_docs import router as docs_router
 from visualiser.chart_options import POINT_CHOICES, ChartOptions
-from visualiser.compression import compressed, etag_matches, not_modified, static_asset
+from visualiser.compression import compressed, etag_matches, json_answer, not_modified, static_asset
 from visualiser.history_api import router as history_router
 from visualiser.read_model import ReadModel
 from visualiser.rollups_api import router as rollups_router
@@ -260,39 +260,48 @@ _ALERTS_SCHEMA = {
 }
 
 
-@router.get("/api/alerts", responses={200: {"content": {"application/json": {"schema": _ALERTS_SCHEMA}}}})
+@router.get(
+    "/api/alerts",
+    response_model=list[dict[str, Any]],
+    responses={200: {"content": {"application/json": {"schema": _ALERTS_SCHEMA}}}},
+)
 def alerts(
+    request: Request,
     read_model: Annotated[ReadModel, Depends(current_read_model)],
-) -> list[dict[str, Any]]:
+) -> Response:
     """Sensors that need attention: latest average above `high` or below `low` first, then stale ones."""
     now = datetime.now(UTC)
-    return [alert.to_document() for alert in alerts_now(read_model.latest(), read_model.dashboard, now)]
+    found = alerts_now(read_model.latest(), read_model.dashboard, now)
+    return json_answer(request, [alert.to_document() for alert in found])
 
 
-@router.get("/api/sensors/{sensor_id}/summaries")
+@router.get("/api/sensors/{sensor_id}/summaries", response_model=list[dict[str, Any]])
 def sensor_summaries(
+    request: Request,
     sensor_id: SensorId,
     store: Annotated[Store, Depends(current_store)],
     limit: Limit = 50,
-) -> list[dict[str, Any]]:
+) -> Response:
     """The sensor's summaries, newest first."""
-    return [summary.to_document() for summary in store.recent_summaries(sensor_id, limit)]
+    return json_answer(request, [s.to_document() for s in store.recent_summaries(sensor_id, limit)])
 
 
-@router.get("/api/sensors/{sensor_id}/readings")
+@router.get("/api/sensors/{sensor_id}/readings", response_model=list[dict[str, Any]])
 def sensor_readings(
+    request: Request,
     sensor_id: SensorId,
     store: Annotated[Store, Depends(current_store)],
     limit: Limit = 50,
-) -> list[dict[str, Any]]:
+) -> Response:
     """The sensor's readings, newest first."""
-    return [reading.to_document() for reading in store.recent_readings(sensor_id, limit)]
+    return json_answer(request, [r.to_document() for r in store.recent_readings(sensor_id, limit)])
 
 
-@router.get("/api/deadletter")
+@router.get("/api/deadletter", response_model=list[dict[str, Any]])
 def dead_letters(
+    request: Request,
     store: Annotated[Store, Depends(current_store)],
     limit: Limit = 50,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Documents the summariser refused, newest first, with the reason."""
-    return [letter.to_document() for letter in store.recent_dead_letters(limit)]
+    return json_answer(request, [letter.to_document() for letter in store.recent_dead_letters(limit)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -48,9 +49,9 @@ _ANSWER_SCHEMA = {
 _ERROR = {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}
 
 
-def _time(name: str, raw: str | None, default: datetime) -> datetime:
-    """The parameter's moment, or `default` when it is not given."""
-    return default if raw is None else parsed_time(name, raw)
+def _time(name: str, raw: str | None, default: Callable[[], datetime]) -> datetime:
+    """The parameter's moment, or `default()` when it is not given."""
+    return default() if raw is None else parsed_time(name, raw)
 
 
 def time_range(
@@ -59,8 +60,10 @@ def time_range(
     """The validated `[from, to)`, with the defaults filled in; WindowError saying what is wrong."""
     if bucket not in BUCKETS:
         raise WindowError(f"bucket: one of {list(BUCKETS)}, not {bucket!r}")
-    end = _time("to", raw_to, now)
-    start = _time("from", raw_from, end - DEFAULT_SPAN[bucket])
+    end = _time("to", raw_to, lambda: now)
+    # The default is clamped at the first representable moment (a `to` in year 1 is not a 500).
+    earliest = datetime.min.replace(tzinfo=UTC)
+    start = _time("from", raw_from, lambda: end - min(DEFAULT_SPAN[bucket], end - earliest))
     if start >= end:
         shown = f"from {format_timestamp(start)}, to {format_timestamp(end)}"
         raise WindowError(f"from must be before to ({shown})")

@@ -334,8 +334,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "conditional-get-inverted",
         "visualiser/compression.py",
-        'return sent.strip() == "*" or etag in sent',
-        'return not (sent.strip() == "*" or etag in sent)',
+        'return etag.removeprefix("W/") in {',
+        'return etag.removeprefix("W/") not in {',
         CHART,
         "If-None-Match with the current ETag is a 304, with another one a 200",
     ),

@@ -119,10 +119,18 @@ CACHES: tuple[Mutation, ...] = (
     Mutation(
         "if-none-match-star-ignored",
         "visualiser/compression.py",
-        'return sent.strip() == "*" or etag in sent',
-        "return etag in sent",
+        'if sent.strip() == "*":',
+        'if False and sent.strip() == "*":',
         HOSTILE,
         "If-None-Match: * on an existing resource is a 304",
+    ),
+    Mutation(
+        "if-none-match-strong-comparison",
+        "visualiser/compression.py",
+        'return etag.removeprefix("W/") in {',
+        "return etag in {",
+        tests("test_probe_findings", "test_rollups_if_none_match_compares_weakly"),
+        'If-None-Match compares weakly: "x" matches W/"x" (RFC 9110 §13.1.2)',
     ),
 )
 

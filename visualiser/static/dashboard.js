@@ -8,7 +8,7 @@
 // alerts; the status line is not a live region, as it changes every second while lost.
 "use strict";
 
-import { chartWindow, readUrl, writeUrl } from "./page-state.js";
+import { chartWindow, customRangeProblem, readUrl, writeUrl } from "./page-state.js";
 import { cardFor, describe, loadChart, markUpdated, reloadCharts, renderCards } from "./cards.js";
 import { renderFleet, setupFleet } from "./fleet.js";
 
@@ -250,6 +250,8 @@ function applyState() {
   timeRange.value = s.range;
   customRange.hidden = s.range !== "custom";
   rangeFrom.value = s.from; rangeTo.value = s.to;
+  // Charts show the latest summaries meanwhile.
+  $("range-error").textContent = s.range === "custom" ? customRangeProblem(s) : "";
   for (const card of grid.children) card.querySelector(".range").hidden = Boolean(s.range);
   $("view-cards").setAttribute("aria-current", String(s.view === "cards" && !s.sensor));
   $("view-fleet").setAttribute("aria-current", String(s.view === "fleet" && !s.sensor));

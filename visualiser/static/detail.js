@@ -120,7 +120,13 @@ export async function show(id) {
   if (key === shownKey) return;
   shownKey = key;
   $("detail-heading").textContent = `Sensor ${id}`;
-  const [uPlot, data] = await Promise.all([loadUPlot(), history(id)]);
+  let uPlot, data;
+  try {
+    [uPlot, data] = await Promise.all([loadUPlot(), history(id)]);
+  } catch (error) { // said, not swallowed: a refused id or window would leave the view blank
+    $("detail-summary").textContent = `no chart: ${error.message}`;
+    throw error;
+  }
   readings(id).catch(() => {});
   const latest = data.rows[data.rows.length - 1];
   $("detail-summary").textContent = latest

@@ -39,8 +39,8 @@ export function writeUrl(state, push) {
 // a chart is drawn again only when the window has moved on by that much.
 export function chartWindow(state, serverNow) {
   if (state.range === "custom") {
+    if (customRangeProblem(state)) return null;
     const start = Date.parse(`${state.from}:00Z`), end = Date.parse(`${state.to}:00Z`);
-    if (Number.isNaN(start) || Number.isNaN(end) || end <= start) return null;
     return { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
   }
   const seconds = RANGE_SECONDS[state.range];
@@ -48,4 +48,15 @@ export function chartWindow(state, serverNow) {
   const step = (seconds * 1000) / 30;
   const end = Math.ceil(serverNow / step) * step;
   return { start: new Date(end - seconds * 1000).toISOString(), end: new Date(end).toISOString() };
+}
+
+// The server draws a window of at most 31 days (visualiser/time_window.py); asking for a
+// longer one would only make every chart fail and retry. What is wrong with a custom range, or "".
+export const MAX_WINDOW_DAYS = 31;
+export function customRangeProblem(state) {
+  const start = Date.parse(`${state.from}:00Z`), end = Date.parse(`${state.to}:00Z`);
+  if (Number.isNaN(start) || Number.isNaN(end)) return "Pick both From and To (UTC).";
+  if (end <= start) return "To must be after From.";
+  if (end - start > MAX_WINDOW_DAYS * 86400000) return `At most ${MAX_WINDOW_DAYS} days between From and To.`;
+  return "";
 }
