@@ -10,9 +10,8 @@ proves nobody else has added to the sensor's history since.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
-
-from cachetools import LRUCache
 
 from pipeline.readings import Reading
 from pipeline.storage import SensorState
@@ -30,16 +29,24 @@ class SensorStateCache:
     """Thread-safe, bounded map of sensor id to its last state as this instance wrote it."""
 
     def __init__(self, max_sensors: int = DEFAULT_SENSORS_REMEMBERED) -> None:
-        self._entries: LRUCache[str, SensorState] = LRUCache(maxsize=max_sensors)
+        # Least recently used first (an OrderedDict: cheaper per call than cachetools' LRUCache).
+        self._entries: OrderedDict[str, SensorState] = OrderedDict()
+        self._max_sensors = max_sensors
         self._lock = threading.Lock()
 
     def get(self, sensor_id: str) -> SensorState | None:
         with self._lock:
-            return self._entries.get(sensor_id)
+            state = self._entries.get(sensor_id)
+            if state is not None:
+                self._entries.move_to_end(sensor_id)
+            return state
 
     def put(self, sensor_id: str, state: SensorState) -> None:
         with self._lock:
             self._entries[sensor_id] = state
+            self._entries.move_to_end(sensor_id)
+            while len(self._entries) > self._max_sensors:
+                self._entries.popitem(last=False)
 
     def forget(self, sensor_ids: Iterable[str]) -> None:
         with self._lock:
