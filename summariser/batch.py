@@ -29,8 +29,8 @@ from pipeline.readings import (
 )
 from pipeline.storage import Publication, SensorState, Store
 from summariser.repair import plan_sensor, publish_until_swapped
-from summariser.rollup_writer import WindowingStore
-from summariser.state_cache import SensorStateCache, newest_first
+from summariser.rollup_writer import WindowingStore, next_open_minute
+from summariser.state_cache import OpenMinute, SensorStateCache, newest_first
 from summariser.window import summarise_window
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,12 @@ def _summarise_sensors(
     window_size: int,
     pool: _Pool,
     received: str,
+    minutes: Mapping[str, OpenMinute],
 ) -> tuple[list[Summary], int]:
-    """Each sensor's summary as of its newest reading in the batch, and the repairs made."""
+    """Each sensor's summary as of its newest reading in the batch, and the repairs made.
+
+    `minutes` are the sensors' open minutes in hand as the batch began.
+    """
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
     fresh: dict[str, SensorState] = {}
     unknown = [sensor_id for sensor_id, state in states.items() if state is None]
@@ -157,7 +161,8 @@ def _summarise_sensors(
     fast_markers = store.publish(list(fast.values())) if fast else []
     for (sensor_id, publication), marker in zip(fast.items(), fast_markers, strict=True):
         if marker is not None:
-            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))
+            minute = next_open_minute(minutes.get(sensor_id), publication, marker, by_sensor[sensor_id])
+            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker), minute)
             summaries[sensor_id] = publication.summary
 
     # Sensors without a usable state, late batches, and lost compare-and-swaps: plan from
@@ -248,9 +253,10 @@ def summarise_batch(
             with _Pool(workers) as pool:
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
                 # Every publication writes the time windows it closes or repairs first.
-                windowing = cast(Store, WindowingStore(store, by_sensor))
+                minutes = {s: m for s in by_sensor if (m := cache.open_minute(s)) is not None}
+                windowing = cast(Store, WindowingStore(store, by_sensor, minutes))
                 summaries, repaired = _summarise_sensors(
-                    windowing, cache, by_sensor, window_size, pool, format_timestamp(now)
+                    windowing, cache, by_sensor, window_size, pool, format_timestamp(now), minutes
                 )
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors
