@@ -162,7 +162,8 @@ def _summarise_sensors(
     for (sensor_id, publication), marker in zip(fast.items(), fast_markers, strict=True):
         if marker is not None:
             minute = next_open_minute(minutes.get(sensor_id), publication, marker, by_sensor[sensor_id])
-            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker), minute)
+            state = SensorState(publication.summary, publication.window, marker)
+            cache.put(sensor_id, state, minute)
             summaries[sensor_id] = publication.summary
 
     # Sensors without a usable state, late batches, and lost compare-and-swaps: plan from
