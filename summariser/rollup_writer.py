@@ -92,8 +92,12 @@ def windows_for(store: Store, publication: Publication, batch: Sequence[Reading]
     previous = publication.expected.timestamp if publication.expected is not None else ""
     if _all_in_one_minute(publication.summary.timestamp, previous, batch):
         return []  # the common case, decided without parsing a time
+    # One reading per minute decides that minute's buckets (and its hour's); the latest
+    # minute's are still open: written by none.
+    open_minute = publication.summary.timestamp[:_MINUTE]
+    deciding = {r.timestamp[:_MINUTE]: r for r in batch if r.timestamp[:_MINUTE] != open_minute}
     windows = []
-    for bucket, start in buckets_to_write(previous, publication.summary.timestamp, batch):
+    for bucket, start in buckets_to_write(previous, publication.summary.timestamp, deciding.values()):
         stored = store.readings_between(sensor_id, start, bucket_end(start, bucket))
         window = rollup_of(sensor_id, bucket, start, [*stored, *batch])
         if window is not None:
