@@ -12,13 +12,13 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from pipeline.correlation import valid_correlation_id
+from pipeline.correlation import distinct, valid_correlation_id
 from pipeline.readings import (
     DeadLetter,
     InvalidReading,
@@ -28,12 +28,15 @@ from pipeline.readings import (
     reading_from_document,
 )
 from pipeline.storage import Publication, SensorState, Store
-from summariser.repair import plan_sensor, publish_until_swapped, traced
-from summariser.rollup_writer import WindowingStore
-from summariser.state_cache import SensorStateCache, newest_first
+from summariser.repair import plan_sensor, publish_until_swapped
+from summariser.rollup_writer import WindowingStore, next_open_minute
+from summariser.state_cache import OpenMinute, SensorStateCache, newest_first
 from summariser.window import summarise_window
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_PARALLEL_SENSORS = 16
 # A dead letter keeps the original payload; past this it is cut (and says so) so that
@@ -48,6 +51,28 @@ class BatchOutcome:
     dead_letters: list[DeadLetter]
     # Summaries rewritten besides the batch's own: those late readings entered.
     repaired: int = 0
+
+
+class _Pool:
+    """The batch's worker threads, started only if a sensor takes the slow path."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+
+    def map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="summarise")
+        return list(self._executor.map(work, items))
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
 
 
 def _payload_text(document: Any) -> str:
@@ -75,11 +100,20 @@ def dead_letter_for(document: Any, reason: str, now: datetime) -> DeadLetter:
     )
 
 
-def _from_state(state: SensorState, batch_readings: list[Reading], window_size: int) -> Publication:
-    """The fast path: every reading is newer than the state's window, so extend that."""
+def _from_state(
+    state: SensorState, batch_readings: list[Reading], window_size: int, received: str
+) -> Publication:
+    """The fast path: every reading is newer than the state's window, so extend that.
+
+    The summary is new, so it is traced and heard (`_heard`) here, in one copy.
+    """
     as_of = max(reading.timestamp for reading in batch_readings)
     window = newest_first([*state.window, *batch_readings], window_size)
-    summary = traced(summarise_window(state.summary.sensor_id, as_of, window), batch_readings)
+    summary = replace(
+        summarise_window(state.summary.sensor_id, as_of, window),
+        correlation_ids=distinct(r.correlation_id for r in batch_readings),
+        last_heard=min(as_of, received),
+    )
     return Publication(summary, tuple(window), state.marker)
 
 
@@ -104,10 +138,14 @@ def _summarise_sensors(
     cache: SensorStateCache,
     by_sensor: dict[str, list[Reading]],
     window_size: int,
-    pool: ThreadPoolExecutor,
+    pool: _Pool,
     received: str,
+    minutes: Mapping[str, OpenMinute],
 ) -> tuple[list[Summary], int]:
-    """Each sensor's summary as of its newest reading in the batch, and the repairs made."""
+    """Each sensor's summary as of its newest reading in the batch, and the repairs made.
+
+    `minutes` are the sensors' open minutes in hand as the batch began.
+    """
     states = {sensor_id: cache.get(sensor_id) for sensor_id in by_sensor}
     fresh: dict[str, SensorState] = {}
     unknown = [sensor_id for sensor_id, state in states.items() if state is None]
@@ -115,7 +153,7 @@ def _summarise_sensors(
         fresh = store.sensor_states(unknown)  # point reads of the pointers
         states.update(fresh)
     fast = {
-        s: _heard(_from_state(states[s], r, window_size), received)
+        s: _from_state(states[s], r, window_size, received)
         for s, r in by_sensor.items()
         if _extends(states[s], r)
     }
@@ -123,7 +161,9 @@ def _summarise_sensors(
     fast_markers = store.publish(list(fast.values())) if fast else []
     for (sensor_id, publication), marker in zip(fast.items(), fast_markers, strict=True):
         if marker is not None:
-            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))
+            minute = next_open_minute(minutes.get(sensor_id), publication, marker, by_sensor[sensor_id])
+            state = SensorState(publication.summary, publication.window, marker)
+            cache.put(sensor_id, state, minute)
             summaries[sensor_id] = publication.summary
 
     # Sensors without a usable state, late batches, and lost compare-and-swaps: plan from
@@ -211,12 +251,13 @@ def summarise_batch(
     if by_sensor:
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
+            with _Pool(workers) as pool:
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
                 # Every publication writes the time windows it closes or repairs first.
-                windowing = cast(Store, WindowingStore(store, by_sensor))
+                minutes = {s: m for s in by_sensor if (m := cache.open_minute(s)) is not None}
+                windowing = cast(Store, WindowingStore(store, by_sensor, minutes))
                 summaries, repaired = _summarise_sensors(
-                    windowing, cache, by_sensor, window_size, pool, format_timestamp(now)
+                    windowing, cache, by_sensor, window_size, pool, format_timestamp(now), minutes
                 )
         except BaseException:
             # The batch will be redelivered (or skipped): what was cached for its sensors

@@ -14,20 +14,90 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pipeline.readings import Reading
 from pipeline.rollups import Rollup, bucket_end, rollup_of
 from pipeline.storage import LatestMarker, Publication, Store
 from summariser.rollups import buckets_to_write
+from summariser.state_cache import MAX_READINGS_IN_HAND, OpenMinute
+
+# Canonical timestamps (`2026-01-01T00:00:10.000Z`) up to the minute: two that share it
+# share their 1-minute and 1-hour buckets (both UTC-aligned, and an hour holds whole minutes).
+_MINUTE = len("2026-01-01T00:00")
+
+
+def minute_start(timestamp: str) -> str:
+    """The start of the 1-minute bucket of a canonical timestamp (`bucket_start`, without parsing)."""
+    return timestamp[:_MINUTE] + ":00.000Z"
+
+
+def next_open_minute(
+    before: OpenMinute | None, publication: Publication, marker: LatestMarker, batch: Sequence[Reading]
+) -> OpenMinute | None:
+    """The readings of the sensor's open minute once `publication` succeeded (moved to `marker`).
+
+    Known when the publication moved the pointer into a new minute (no reading of it was
+    processed before: the pointer is the newest one processed), or stayed in the minute
+    `before` holds completely as of the version it swapped from. None otherwise.
+    """
+    expected = publication.expected
+    if expected is None or not expected.timestamp:
+        return None
+    start = minute_start(publication.summary.timestamp)
+    if expected.timestamp[:_MINUTE] == start[:_MINUTE]:
+        if before is None or before.marker != expected or before.start != start:
+            return None
+        carried = before.readings
+    elif expected.timestamp < start:
+        carried = ()
+    else:
+        return None
+    readings = {reading.id: reading for reading in carried}
+    readings.update((r.id, r) for r in batch if r.timestamp[:_MINUTE] == start[:_MINUTE])
+    if len(readings) > MAX_READINGS_IN_HAND:
+        return None
+    return OpenMinute(marker, start, tuple(readings.values()))
+
+
+class _InHand:
+    """The store, answering for one closing minute from the readings in hand (no query)."""
+
+    def __init__(self, store: Store, minute: OpenMinute, sensor_id: str) -> None:
+        self._store = store
+        self._minute = minute
+        self._sensor_id = sensor_id
+        self._end = bucket_end(minute.start, "1m")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def readings_between(self, sensor_id: str, start: str, end: str) -> list[Reading]:
+        if (sensor_id, start, end) == (self._sensor_id, self._minute.start, self._end):
+            return list(self._minute.readings)
+        return self._store.readings_between(sensor_id, start, end)
+
+
+def _all_in_one_minute(latest: str, previous: str, batch: Sequence[Reading]) -> bool:
+    """Whether every time lies in `latest`'s minute: then the publication closes no bucket."""
+    minute = latest[:_MINUTE]
+    return (not previous or previous[:_MINUTE] == minute) and all(
+        reading.timestamp[:_MINUTE] == minute for reading in batch
+    )
 
 
 def windows_for(store: Store, publication: Publication, batch: Sequence[Reading]) -> list[Rollup]:
     """The windows this publication closes or repairs, recomputed from the store."""
     sensor_id = publication.summary.sensor_id
     previous = publication.expected.timestamp if publication.expected is not None else ""
+    if _all_in_one_minute(publication.summary.timestamp, previous, batch):
+        return []  # the common case, decided without parsing a time
+    # One reading per minute decides that minute's buckets (and its hour's); the latest
+    # minute's are still open: written by none.
+    open_minute = publication.summary.timestamp[:_MINUTE]
+    deciding = {r.timestamp[:_MINUTE]: r for r in batch if r.timestamp[:_MINUTE] != open_minute}
     windows = []
-    for bucket, start in buckets_to_write(previous, publication.summary.timestamp, batch):
+    for bucket, start in buckets_to_write(previous, publication.summary.timestamp, deciding.values()):
         stored = store.readings_between(sensor_id, start, bucket_end(start, bucket))
         window = rollup_of(sensor_id, bucket, start, [*stored, *batch])
         if window is not None:
@@ -36,16 +106,37 @@ def windows_for(store: Store, publication: Publication, batch: Sequence[Reading]
 
 
 class WindowingStore:
-    """The store, with `publish` writing the publications' windows first."""
+    """The store, with `publish` writing the publications' windows first.
 
-    def __init__(self, store: Store, by_sensor: Mapping[str, Sequence[Reading]]) -> None:
+    A store whose class declares `PUBLISHES_WINDOWS` (SQLite) takes them with the
+    publications, in the same transaction: one commit instead of two. The capability is
+    looked up on the wrapped object's class, never through a wrapper's `__getattr__`, so
+    a wrapper that overrides `publish` (a test's failing store) is always the one called.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        by_sensor: Mapping[str, Sequence[Reading]],
+        minutes: Mapping[str, OpenMinute] | None = None,
+    ) -> None:
         self._store = store
         self._by_sensor = by_sensor
+        # Open minutes in hand (summariser.state_cache), trusted for a publication only if it
+        # swaps from the very version they are complete as of.
+        self._minutes = minutes or {}
         self._lock = threading.Lock()
         self.windows_written = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+    def _source(self, publication: Publication) -> Store:
+        sensor_id = publication.summary.sensor_id
+        minute = self._minutes.get(sensor_id)
+        if minute is None or publication.expected != minute.marker:
+            return self._store
+        return cast(Store, _InHand(self._store, minute, sensor_id))
 
     def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
         # Called from the batch's worker threads too: no pool of its own (it could deadlock).
@@ -53,11 +144,18 @@ class WindowingStore:
             window
             for publication in publications
             for window in windows_for(
-                self._store, publication, self._by_sensor.get(publication.summary.sensor_id, ())
+                self._source(publication), publication, self._by_sensor.get(publication.summary.sensor_id, ())
             )
         ]
+        if windows and getattr(type(self._store), "PUBLISHES_WINDOWS", False):
+            # Atomic with the publications, written whether or not their swaps succeed, as
+            # when they were written first: a window is its stored readings' own.
+            markers = self._store.publish(publications, windows=windows)  # type: ignore[call-arg]
+        else:
+            if windows:
+                self._store.put_rollups(windows)
+            markers = self._store.publish(publications)
         if windows:
-            self._store.put_rollups(windows)
             with self._lock:
                 self.windows_written += len(windows)
-        return self._store.publish(publications)
+        return markers

@@ -10,14 +10,32 @@ proves nobody else has added to the sensor's history since.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
-
-from cachetools import LRUCache
+from dataclasses import dataclass
 
 from pipeline.readings import Reading
-from pipeline.storage import SensorState
+from pipeline.storage import LatestMarker, SensorState
 
 DEFAULT_SENSORS_REMEMBERED = 100_000
+# An open minute holding more readings than this is read from the store when it closes.
+MAX_READINGS_IN_HAND = 64
+
+
+@dataclass(frozen=True)
+class OpenMinute:
+    """Every reading of a sensor's open 1-minute bucket as of one pointer version.
+
+    Complete by construction: it starts empty when a publication of this instance moves the
+    pointer into a new minute (nothing newer than the old pointer had been processed), and
+    grows only with publications whose compare-and-swap succeeded from `marker`'s
+    predecessor, so nobody else processed a reading of the sensor in between. When the
+    minute closes its window is computed from these readings instead of a query.
+    """
+
+    marker: LatestMarker
+    start: str
+    readings: tuple[Reading, ...]
 
 
 def newest_first(readings: Iterable[Reading], size: int) -> list[Reading]:
@@ -30,21 +48,41 @@ class SensorStateCache:
     """Thread-safe, bounded map of sensor id to its last state as this instance wrote it."""
 
     def __init__(self, max_sensors: int = DEFAULT_SENSORS_REMEMBERED) -> None:
-        self._entries: LRUCache[str, SensorState] = LRUCache(maxsize=max_sensors)
+        # Least recently used first (an OrderedDict: cheaper per call than cachetools' LRUCache).
+        self._entries: OrderedDict[str, SensorState] = OrderedDict()
+        self._max_sensors = max_sensors
+        self._minutes: dict[str, OpenMinute] = {}
         self._lock = threading.Lock()
 
     def get(self, sensor_id: str) -> SensorState | None:
         with self._lock:
-            return self._entries.get(sensor_id)
+            state = self._entries.get(sensor_id)
+            if state is not None:
+                self._entries.move_to_end(sensor_id)
+            return state
 
-    def put(self, sensor_id: str, state: SensorState) -> None:
+    def open_minute(self, sensor_id: str) -> OpenMinute | None:
+        with self._lock:
+            return self._minutes.get(sensor_id)
+
+    def put(self, sensor_id: str, state: SensorState, minute: OpenMinute | None = None) -> None:
+        """Remember the sensor's state (and its open minute's readings, if known: else none)."""
         with self._lock:
             self._entries[sensor_id] = state
+            self._entries.move_to_end(sensor_id)
+            if minute is None:
+                self._minutes.pop(sensor_id, None)
+            else:
+                self._minutes[sensor_id] = minute
+            while len(self._entries) > self._max_sensors:
+                evicted, _ = self._entries.popitem(last=False)
+                self._minutes.pop(evicted, None)
 
     def forget(self, sensor_ids: Iterable[str]) -> None:
         with self._lock:
             for sensor_id in sensor_ids:
                 self._entries.pop(sensor_id, None)
+                self._minutes.pop(sensor_id, None)
 
     def __len__(self) -> int:
         with self._lock:

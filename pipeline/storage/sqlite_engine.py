@@ -64,6 +64,12 @@ class _Cursor(sqlite3.Cursor):
         except sqlite3.Error as error:
             raise _translated(error) from error
 
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as error:
+            raise _translated(error) from error
+
     def executescript(self, script: str, /) -> _Cursor:
         try:
             return super().executescript(script)
@@ -86,6 +92,9 @@ class _Cursor(sqlite3.Cursor):
 class _Connection(sqlite3.Connection):
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
         return self.cursor(_Cursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        return self.cursor(_Cursor).executemany(sql, parameters)
 
     def executescript(self, script: str, /) -> _Cursor:
         return self.cursor(_Cursor).executescript(script)
@@ -113,11 +122,14 @@ class _Opened:
     wal: _FileId | None
 
 
+_NOT_COUNTED = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA"})
+
+
 class StatementMeter:
     """Counts the SQL statements every thread's connection executes, by verb (SELECT, INSERT...).
 
     The SQLite counterpart of the Cosmos DB store's request meter; transaction control
-    (BEGIN, COMMIT, ROLLBACK) and PRAGMAs are not counted.
+    (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) and PRAGMAs are not counted.
     """
 
     def __init__(self) -> None:
@@ -126,7 +138,7 @@ class StatementMeter:
 
     def record(self, statement: str) -> None:
         verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-        if verb and verb not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"):
+        if verb and verb not in _NOT_COUNTED:
             with self._lock:
                 self.requests[verb] += 1
 

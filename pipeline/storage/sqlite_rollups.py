@@ -12,12 +12,17 @@ from pipeline.storage.sqlite_engine import SqliteEngine
 
 # Never replaced by a window of fewer readings: a bucket's readings only grow (until they
 # expire), so the window with the higher count is the more complete one.
-_PUT_SQL = (
+PUT_ROLLUP_SQL = (
     "INSERT INTO rollups (sensor_id, bucket, start, count, min, max, avg) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (sensor_id, bucket, start) DO UPDATE SET count = excluded.count, min = excluded.min, "
     "max = excluded.max, avg = excluded.avg, written_at = excluded.written_at "
     "WHERE excluded.count > rollups.count"
 )
+
+
+def rollup_rows(rollups: Sequence[Rollup]) -> list[tuple[str, str, str, int, float, float, float]]:
+    """The parameters of `PUT_ROLLUP_SQL`, one row per window."""
+    return [(r.sensor_id, r.bucket, r.start, r.count, r.min, r.max, r.avg) for r in rollups]
 
 
 class SqliteRollups(SqliteEngine):
@@ -36,9 +41,8 @@ class SqliteRollups(SqliteEngine):
         return valid_readings(json.loads(body) for (body,) in rows)
 
     def put_rollups(self, rollups: Sequence[Rollup]) -> None:
-        self._write(
-            (_PUT_SQL, (r.sensor_id, r.bucket, r.start, r.count, r.min, r.max, r.avg)) for r in rollups
-        )
+        with self._transaction() as connection:
+            connection.executemany(PUT_ROLLUP_SQL, rollup_rows(rollups))
 
     def stored_rollups(self, sensor_id: str, bucket: str, start: str, end: str) -> list[Rollup]:
         """The windows written for these bucket starts, oldest first (not the open one)."""

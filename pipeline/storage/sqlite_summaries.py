@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.readings import DeadLetter, Summary
+from pipeline.rollups import Rollup
 from pipeline.storage.base import (
     NO_POINTER,
     LatestMarker,
@@ -19,8 +20,36 @@ from pipeline.storage.base import (
     encode_window,
 )
 from pipeline.storage.sqlite_engine import SqliteEngine
+from pipeline.storage.sqlite_rollups import PUT_ROLLUP_SQL, rollup_rows
 
 STATE_CHUNK = 500
+_HISTORY_SQL = "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)"
+# The compare-and-swap in one statement: it changes a row only at that version.
+_SWAP_SQL = (
+    "UPDATE latest_summaries SET timestamp = ?, version = version + 1, body = ?, "
+    "window = ? WHERE sensor_id = ? AND version = ?"
+)
+
+
+def _plain_swap(publication: Publication) -> bool:
+    """Whether the publication moves an existing pointer forward from a version it read."""
+    expected = publication.expected
+    if expected is None or expected == NO_POINTER:
+        return False
+    return expected.timestamp <= publication.summary.timestamp
+
+
+def _encoded(publication: Publication) -> tuple[str, str]:
+    """The pointer's columns: the summary's document and the window, as JSON."""
+    return json.dumps(publication.summary.to_document()), json.dumps(encode_window(publication.window))
+
+
+def _history(publication: Publication, body: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """The rows of every summary the publication writes (its repairs, then its own)."""
+    summary = publication.summary
+    for written in {s.id: s for s in publication.repairs if s.id != summary.id}.values():
+        rows.append((written.sensor_id, written.id, written.timestamp, json.dumps(written.to_document())))
+    rows.append((summary.sensor_id, summary.id, summary.timestamp, body))
 
 
 class SqliteSummaries(SqliteEngine):
@@ -58,10 +87,12 @@ class SqliteSummaries(SqliteEngine):
         self,
         connection: sqlite3.Connection,
         publication: Publication,
+        encoded: tuple[str, str],
+        history: list[tuple[str, str, str, str]],
     ) -> LatestMarker | None:
+        """The compare-and-swap of one pointer; the summaries to write go to `history`."""
         summary = publication.summary
-        body = json.dumps(summary.to_document())
-        window = json.dumps(encode_window(publication.window))
+        body, window = encoded
         expected = publication.expected
         if expected == NO_POINTER:
             changed = connection.execute(
@@ -73,11 +104,8 @@ class SqliteSummaries(SqliteEngine):
                 return None
             moved = LatestMarker(summary.timestamp, "1")
         elif expected is not None and expected.timestamp <= summary.timestamp:
-            # The compare-and-swap in one statement: it changes a row only at that version.
             changed = connection.execute(
-                "UPDATE latest_summaries SET timestamp = ?, version = version + 1, body = ?, "
-                "window = ? WHERE sensor_id = ? AND version = ?",
-                (summary.timestamp, body, window, summary.sensor_id, int(expected.version)),
+                _SWAP_SQL, (summary.timestamp, body, window, summary.sensor_id, int(expected.version))
             ).rowcount
             if changed == 0:
                 return None
@@ -105,17 +133,64 @@ class SqliteSummaries(SqliteEngine):
                 )
                 moved = LatestMarker(summary.timestamp, str(version))
         # In the same transaction as the compare-and-swap: written only if it succeeded.
-        for written in {s.id: s for s in (*publication.repairs, summary)}.values():
-            connection.execute(
-                "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)",
-                (written.sensor_id, written.id, written.timestamp, json.dumps(written.to_document())),
-            )
+        _history(publication, body, history)
         return moved
 
-    def publish(self, publications: Sequence[Publication]) -> list[LatestMarker | None]:
-        # One transaction for the whole batch: SQLite's cost is per commit, not per row.
+    def _swap_together(
+        self,
+        connection: sqlite3.Connection,
+        publications: Sequence[Publication],
+        encoded: list[tuple[str, str]],
+        history: list[tuple[str, str, str, str]],
+    ) -> list[LatestMarker | None] | None:
+        """Every pointer swapped in one run of the statement, or None (then one by one).
+
+        Only when every publication is a plain swap of its own sensor's pointer: then the
+        rows changed add up to their number exactly when every swap succeeded. Otherwise
+        nothing of the attempt is kept, and the caller swaps one by one to learn which.
+        """
+        sensors = {publication.summary.sensor_id for publication in publications}
+        if len(publications) < 2 or len(sensors) < len(publications):
+            return None
+        if not all(_plain_swap(publication) for publication in publications):
+            return None
+        versions = [int(p.expected.version) for p in publications if p.expected is not None]
+        rows = [
+            (p.summary.timestamp, body, window, p.summary.sensor_id, version)
+            for p, (body, window), version in zip(publications, encoded, versions, strict=True)
+        ]
+        connection.execute("SAVEPOINT swap_together")
+        if connection.executemany(_SWAP_SQL, rows).rowcount != len(rows):
+            connection.execute("ROLLBACK TO swap_together")
+            connection.execute("RELEASE swap_together")
+            return None
+        connection.execute("RELEASE swap_together")
+        markers: list[LatestMarker | None] = []
+        for publication, (body, _), version in zip(publications, encoded, versions, strict=True):
+            _history(publication, body, history)
+            markers.append(LatestMarker(publication.summary.timestamp, str(version + 1)))
+        return markers
+
+    # `publish` takes the time windows of its publications too (summariser.rollup_writer).
+    PUBLISHES_WINDOWS = True
+
+    def publish(
+        self, publications: Sequence[Publication], windows: Sequence[Rollup] = ()
+    ) -> list[LatestMarker | None]:
+        """Every publication, and `windows`, in one transaction: SQLite's cost is per commit."""
+        history: list[tuple[str, str, str, str]] = []
         with self._transaction() as connection:
-            return [self._publish_one(connection, publication) for publication in publications]
+            if windows:
+                connection.executemany(PUT_ROLLUP_SQL, rollup_rows(windows))
+            encoded = [_encoded(publication) for publication in publications]
+            markers = self._swap_together(connection, publications, encoded, history)
+            if markers is None:
+                markers = [
+                    self._publish_one(connection, publication, pair, history)
+                    for publication, pair in zip(publications, encoded, strict=True)
+                ]
+            connection.executemany(_HISTORY_SQL, history)
+        return markers
 
     def summaries_between(self, sensor_id: str, start: str, end: str, limit: int) -> list[Summary]:
         rows = (

@@ -257,7 +257,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "state-cache-not-moved-on-the-fast-path",
         "summariser/batch.py",
-        "            cache.put(sensor_id, SensorState(publication.summary, publication.window, marker))",
+        "            cache.put(sensor_id, state, minute)",
         "            pass",
         STEADY_STATE,
         "the in-memory state follows every batch, so the next one needs no state read either",
