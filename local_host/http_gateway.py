@@ -180,7 +180,11 @@ class FunctionsHttpGateway:
             return
         length = int(declared or 0)
         if length > self._max_body_bytes:  # refused before a byte of it is read
-            await self._write(send, error_response(413, f"body over {self._max_body_bytes} bytes"))
+            # The body is left unread: close, or the client's upload has nowhere to go
+            # until the body timeout (RFC 9112 §9.6).
+            await self._write(
+                send, error_response(413, f"body over {self._max_body_bytes} bytes", {"Connection": "close"})
+            )
             return
         # The host reads a body only when Content-Length > 0: a chunked body never arrives.
         try:
@@ -205,7 +209,8 @@ class FunctionsHttpGateway:
             log.exception("%s failed on %s %s", candidate.name, method, path)
             await self._write(send, error_response(500, "internal error"))
             return
-        await self._write_datum(send, datum)
+        # A chunked body is never forwarded (as in Azure) and so never read: close after answering.
+        await self._write_datum(send, datum, close="transfer-encoding" in headers)
 
     def _route(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | Any:
         """The function serving this method and path with its route parameters, or the refusal.
@@ -300,7 +305,7 @@ class FunctionsHttpGateway:
         return await run_in_threadpool(candidate.function, **arguments)
 
     @staticmethod
-    async def _write_datum(send: Any, datum: Datum) -> None:
+    async def _write_datum(send: Any, datum: Datum, close: bool = False) -> None:
         if datum.type == "string":  # a function may return a str: the host sends it as 200
             status, headers, body = 200, {"content-type": "text/plain; charset=utf-8"}, datum.value.encode()
         else:
@@ -309,6 +314,8 @@ class FunctionsHttpGateway:
             headers = {name: item.value for name, item in value["headers"].items()}
             raw = value["body"].value
             body = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw or b"")
+        if close:
+            headers["connection"] = "close"
         await send(
             {
                 "type": "http.response.start",

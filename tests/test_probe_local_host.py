@@ -57,3 +57,19 @@ def test_a_feed_poll_inside_the_range_is_taken() -> None:
 
     assert parse_arguments(["--feed-poll", "0.25"]).feed_poll == 0.25
     assert parse_arguments([]).feed_poll is None
+
+
+def test_a_body_refused_unread_closes_the_connection_at_once(host: LocalHost) -> None:
+    # RFC 9112 §9.6: a server that will not read a body closes after its answer; kept open, the
+    # client's upload would have nowhere to go until the body timeout.
+    head = (
+        f"POST /api/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {200 * 1024 * 1024}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", host.port), timeout=5) as connection:
+        connection.sendall(head + b"[" * 65536)
+        received = b""
+        while chunk := connection.recv(4096):  # a timeout here fails the test: not closed
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in received.lower()
