@@ -96,11 +96,11 @@ class Settings:
     max_items_per_invocation: int = names.DEFAULT_MAX_ITEMS_PER_INVOCATION
     # Read side (docs/http-api.md, "Freshness"): a copy of the latest summaries is refreshed
     # in the background after `read_refresh_seconds` and never served `read_max_age_seconds` old.
-    read_refresh_seconds: float = 1.0
-    read_max_age_seconds: float = 2.0
+    read_refresh_seconds: float = names.DEFAULT_READ_REFRESH_SECONDS
+    read_max_age_seconds: float = names.DEFAULT_READ_MAX_AGE_SECONDS
     retention: Retention = field(default_factory=lambda: Retention())
-    store_breaker_failures: int = 5
-    store_breaker_cooldown_seconds: float = 10.0
+    store_breaker_failures: int = names.DEFAULT_STORE_BREAKER_FAILURES
+    store_breaker_cooldown_seconds: float = names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -248,8 +248,10 @@ def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
 
 def _read_cache(env: Mapping[str, str]) -> tuple[float, float]:
     """(refresh, max age) of the read side's shared copy; the refresh must come first."""
-    max_age = _float(env, names.READ_MAX_AGE_SECONDS, 2.0, 0.0, 300.0)
-    refresh = _float(env, names.READ_REFRESH_SECONDS, min(1.0, max_age), 0.0, 300.0)
+    max_age = _float(env, names.READ_MAX_AGE_SECONDS, names.DEFAULT_READ_MAX_AGE_SECONDS, 0.0, 300.0)
+    refresh = _float(
+        env, names.READ_REFRESH_SECONDS, min(names.DEFAULT_READ_REFRESH_SECONDS, max_age), 0.0, 300.0
+    )
     if refresh > max_age:
         raise SettingsError(
             names.READ_REFRESH_SECONDS, f"at most {names.READ_MAX_AGE_SECONDS} ({max_age:g})", str(refresh)
@@ -361,8 +363,16 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         read_refresh_seconds=read_refresh,
         read_max_age_seconds=read_max_age,
         retention=_retention(env),
-        store_breaker_failures=_int(env, names.STORE_BREAKER_FAILURES, 5, 1, 1000),
-        store_breaker_cooldown_seconds=_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 10.0, 0.1, 3600.0),
+        store_breaker_failures=_int(
+            env, names.STORE_BREAKER_FAILURES, names.DEFAULT_STORE_BREAKER_FAILURES, 1, 1000
+        ),
+        store_breaker_cooldown_seconds=_float(
+            env,
+            names.STORE_BREAKER_COOLDOWN_SECONDS,
+            names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS,
+            0.1,
+            3600.0,
+        ),
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from pipeline import correlation, live_settings
 from pipeline.circuit import GuardedStore
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.storage import Store, get_store
 
 CORRELATION_SCOPE_KEY = "sensor_pipeline.correlation_id"
@@ -27,7 +27,7 @@ def current_store(request: Request) -> Store:
         with _lock:
             if getattr(state, "guarded_store", None) is None:
                 store = getattr(state, "store", None)
-                settings = getattr(state, "settings", None) or load_settings()
+                settings = current_settings(request)
                 state.guarded_store = GuardedStore(
                     store if store is not None else get_store(),
                     fail_max=settings.store_breaker_failures,

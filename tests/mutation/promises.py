@@ -14,17 +14,17 @@ LIMIT_PROMISES = tests("test_promises_limits")
 PROMISES: tuple[Mutation, ...] = (
     Mutation(
         "breaker-opens-after-6",
-        "pipeline/settings.py",
-        "_int(env, names.STORE_BREAKER_FAILURES, 5, 1, 1000)",
-        "_int(env, names.STORE_BREAKER_FAILURES, 6, 1, 1000)",
+        "pipeline/names.py",
+        "DEFAULT_STORE_BREAKER_FAILURES = 5\n",
+        "DEFAULT_STORE_BREAKER_FAILURES = 6\n",
         HTTP_PROMISES,
         "the breaker opens after 5 consecutive store failures",
     ),
     Mutation(
         "breaker-cools-1-second",
-        "pipeline/settings.py",
-        "_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 10.0, 0.1, 3600.0)",
-        "_float(env, names.STORE_BREAKER_COOLDOWN_SECONDS, 1.0, 0.1, 3600.0)",
+        "pipeline/names.py",
+        "DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS = 10.0\n",
+        "DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS = 1.0\n",
         HTTP_PROMISES,
         "an open breaker refuses for 10 s",
     ),
