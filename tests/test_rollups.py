@@ -100,6 +100,20 @@ def test_posted_late_and_duplicated_readings_give_exact_windows(store: Store) ->
     assert assert_windows_exact(store, readings) >= 3 * (3 * 3600 // SPACING[backend_of(store)] + 3)
 
 
+def two_redelivering_instances(first: Any, second: Any, feed: Any) -> list[BaseException]:
+    """Both stores' summarisers read `feed` side by side, each redelivering; the errors they met."""
+    errors: list[BaseException] = []
+    threads = [
+        threading.Thread(target=redelivering_instance, args=(handle, feed, seed, errors))
+        for seed, handle in ((1, first), (2, second))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def redelivering_instance(
     handle: SqliteStore | Any, feed: Any, seed: int, errors: list[BaseException]
 ) -> None:
@@ -145,16 +159,7 @@ def test_through_the_change_feed_with_redelivery_and_two_parallel_summarisers(
         if backend == "cosmos":
             feed.append([r for r in chunk if (r["sensor_id"], r["id"]) not in stored])
         stored.update((r["sensor_id"], r["id"]) for r in chunk)
-    errors: list[BaseException] = []
-    threads = [
-        threading.Thread(target=redelivering_instance, args=(handle, feed, seed, errors))
-        for seed, handle in ((1, first), (2, second))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert two_redelivering_instances(first, second, feed) == []
     assert assert_windows_exact(first, readings) >= 3 * (3 * 3600 // SPACING[backend] + 3)
     first.close()
     second.close()

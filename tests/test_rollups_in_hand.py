@@ -18,7 +18,7 @@ from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
 from summariser.state_cache import SensorStateCache
 from tests.rollup_checks import assert_windows_exact, late_load, late_share
-from tests.test_rollups import redelivering_instance
+from tests.test_rollups import two_redelivering_instances
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -71,16 +71,7 @@ def test_two_instances_with_redelivery_and_dense_readings(tmp_path: Path) -> Non
     arrival = [reading for post in posts for reading in post]
     for start in range(0, len(arrival), 100):
         first.put_readings(arrival[start : start + 100])
-    errors: list[BaseException] = []
-    threads = [
-        threading.Thread(target=redelivering_instance, args=(handle, first, seed, errors))
-        for seed, handle in ((1, first), (2, second))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert two_redelivering_instances(first, second, first) == []
     assert assert_windows_exact(first, readings) >= 3 * 30
     first.close()
     second.close()
