@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from bench import cost_model
 from bench.scenarios import MEAN_GAP_SECONDS, Load
+from pipeline.settings import Retention as StoreRetention
 
 # Standard provisioned throughput is set for the busiest second of the hour plus this margin
 # (ASSUMED, stated): throttling (429) starts at 100% of what is provisioned.
@@ -32,16 +33,26 @@ SERVERLESS_MAX_RUS_PER_CONTAINER = 5_000  # "Serverless: performance" (up to 250
 PROVISIONED_MAX_RUS_PER_PARTITION = 10_000  # "Partitioning overview": per physical partition
 STORAGE_USD_PER_GB_MONTH = 0.25  # transactional storage, serverless and provisioned alike
 MONTH_SECONDS = cost_model.HOURS_PER_MONTH * 3600
+# infra/main.bicep deploys the same defaults (tests/test_infra.py checks that they agree).
+_KEPT = StoreRetention()
 
 
 @dataclass(frozen=True)
 class Retention:
-    """What the containers keep: readings for their TTL, summaries for good (TTL -1)."""
+    """What the containers keep, each for its default TTL (the settings' defaults, as deployed).
+
+    Readings and summaries 30 days, the time windows 90 days. The TTLs are the deployed
+    defaults, so a million readings' documents are priced over the months they are kept.
+    """
 
     reading_bytes: float
     summary_bytes: float
     summaries_per_reading: float
-    readings_ttl_seconds: float = 2_592_000  # infra/main.bicep: readingsTtlSeconds (30 days)
+    readings_ttl_seconds: float = _KEPT.readings_seconds
+    summaries_ttl_seconds: float = _KEPT.summaries_seconds
+    window_bytes: float = 0.0
+    windows_per_reading: float = 0.0
+    windows_ttl_seconds: float = _KEPT.rollups_seconds
 
 
 @dataclass(frozen=True)
@@ -86,14 +97,13 @@ def standard_usd_per_hour(peak_ru_per_second: float) -> float:
 
 
 def storage_usd_per_million(retention: Retention) -> float:
-    """Readings kept for their TTL, and each reading's summaries kept for one month.
-
-    Summaries are never deleted, so their storage grows: a million readings' summaries cost
-    this much in the month they are written, and as much again every later month.
-    """
-    reading_gb_months = retention.reading_bytes * retention.readings_ttl_seconds / MONTH_SECONDS
-    summary_gb_months = retention.summary_bytes * retention.summaries_per_reading
-    return (reading_gb_months + summary_gb_months) * 1_000_000 / 1e9 * STORAGE_USD_PER_GB_MONTH
+    """A million readings' documents, each kept for its container's TTL: readings, summaries, windows."""
+    gb_months = (
+        retention.reading_bytes * retention.readings_ttl_seconds
+        + retention.summary_bytes * retention.summaries_per_reading * retention.summaries_ttl_seconds
+        + retention.window_bytes * retention.windows_per_reading * retention.windows_ttl_seconds
+    ) / MONTH_SECONDS
+    return gb_months * 1_000_000 / 1e9 * STORAGE_USD_PER_GB_MONTH
 
 
 def price(load: Load, sensors: int, retention: Retention, busiest_part_share: float) -> FleetCost:

@@ -44,15 +44,13 @@ LEASE_DOCUMENT_BYTES = 500  # ASSUMED: a lease document with its continuation to
 LEASE_INDEXED_TERMS = 6  # ASSUMED: its properties, all indexed (default policy)
 QUERY_PAGE_ITEMS = 100  # ASSUMED: items per query page
 PEAK_TO_AVERAGE = 2.0  # ASSUMED: the busiest second of an hour needs twice the average RU/s
-# Ours: the feed poll delay our trigger is registered with, read from the code where it is
-# defined (summariser/bindings.py `FEED_POLL_DELAY_MS`); 1,000 ms where it is not (yet).
-ASSUMED_FEED_POLL_DELAY_MS = 1000
 
 
 def _ours_feed_poll_seconds() -> float:
+    """The feed poll delay our trigger is registered with (summariser/bindings.py)."""
     from summariser import bindings
 
-    return float(getattr(bindings, "FEED_POLL_DELAY_MS", ASSUMED_FEED_POLL_DELAY_MS)) / 1000
+    return bindings.FEED_POLL_DELAY_MS / 1000
 
 
 OURS_FEED_POLL_SECONDS = _ours_feed_poll_seconds()

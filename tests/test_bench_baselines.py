@@ -133,15 +133,27 @@ def test_a_small_fleet_is_cheaper_serverless_and_the_switch_is_where_standard_wi
     )
 
 
-def test_storage_keeps_readings_for_their_ttl_and_summaries_for_good() -> None:
+def test_storage_keeps_each_container_for_its_ttl() -> None:
     month = fleet.MONTH_SECONDS
     one_month = fleet.Retention(
         reading_bytes=1000, summary_bytes=0, summaries_per_reading=0, readings_ttl_seconds=month
     )
     # A million 1,000-byte readings kept a month: 1 GB-month at $0.25.
     assert fleet.storage_usd_per_million(one_month) == pytest.approx(0.25)
-    summaries = fleet.Retention(reading_bytes=0, summary_bytes=500, summaries_per_reading=2)
+    summaries = fleet.Retention(
+        reading_bytes=0, summary_bytes=500, summaries_per_reading=2, summaries_ttl_seconds=month
+    )
     assert fleet.storage_usd_per_million(summaries) == pytest.approx(0.25)
+    # Windows: one per ten readings, 1,000 bytes, kept three months: 0.3 GB-months.
+    windows = fleet.Retention(
+        reading_bytes=0,
+        summary_bytes=0,
+        summaries_per_reading=0,
+        window_bytes=1000,
+        windows_per_reading=0.1,
+        windows_ttl_seconds=3 * month,
+    )
+    assert fleet.storage_usd_per_million(windows) == pytest.approx(0.075)
 
 
 def test_a_projected_query_costs_more_when_priced_by_what_it_loads() -> None:

@@ -336,3 +336,17 @@ def test_every_alert_threshold_is_settable_with_azd_env_set(templates) -> None:
         default = alerts[name]["default"]
         assert (value["default"] or "") == azd_default(default), (name, value["default"])
         assert f"`{expected}`" in runbook, f"docs/operations.md's alert table does not name {expected}"
+
+
+def test_the_deployed_ttls_are_the_settings_defaults() -> None:
+    """The cost model prices storage with the settings' TTLs: the deployment must keep the same."""
+    from pipeline.settings import Retention
+
+    bicep = (INFRA / "main.bicep").read_text()
+    deployed = {name: int(value) for name, value in re.findall(r"param (\w+TtlSeconds) int = (-?\d+)", bicep)}
+    kept = Retention()
+    assert deployed == {
+        "readingsTtlSeconds": kept.readings_seconds,
+        "summariesTtlSeconds": kept.summaries_seconds,
+        "rollupsTtlSeconds": kept.rollups_seconds,
+    }
