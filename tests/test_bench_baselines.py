@@ -165,7 +165,7 @@ def test_a_projected_query_costs_more_when_priced_by_what_it_loads() -> None:
 
 
 def test_the_last_line_names_every_key_and_says_n_a_for_a_missing_figure() -> None:
-    from bench.run import FINAL_KEYS, final_line
+    from bench.report import FINAL_KEYS, final_line
 
     line = final_line({key: 1.0 for key, _ in FINAL_KEYS} | {"window_ru_ratio_10k": None})
     assert line.startswith("bench: ")
