@@ -183,32 +183,14 @@ var pipeline = {
       name: 'rollups'
       partitionKey: '/sensor_id'
       ttl: rollupsTtlSeconds
-      // The window query: one sensor, one bucket size, by start.
+      // The window query: one sensor, a range of ids (they hold bucket size and start; id is
+      // always indexed). Every other path is left out by the excluded root.
       includedPaths: [
         {
           path: '/sensor_id/?'
         }
-        {
-          path: '/bucket/?'
-        }
-        {
-          path: '/start/?'
-        }
       ]
-      excludedPaths: [
-        {
-          path: '/count/?'
-        }
-        {
-          path: '/min/?'
-        }
-        {
-          path: '/max/?'
-        }
-        {
-          path: '/avg/?'
-        }
-      ]
+      excludedPaths: []
     }
   ]
 }

@@ -16,6 +16,7 @@ content type (no cross-site "simple" requests), and a declared body over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -54,6 +55,37 @@ def _segment_pattern(segment: str) -> tuple[str, int]:
     if catch_all:
         return f"(?P<{name}>.*)", 0
     return f"(?P<{name}>[^/]+){'?' if optional else ''}", 0
+
+
+def _discarding_unread_body(send: Any, receive: Any) -> Any:
+    """`send`, with the answer's last message sent while any request body still arriving is discarded.
+
+    Hypercorn passes a body to the app through a queue of 10 messages, and on finishing the
+    response puts "disconnect" on that queue before it closes the connection (which
+    `Connection: close`, or a body left unread, asks for). A body the app never reads (a
+    chunked upload, one refused with 413) fills the queue: the close then waits for room
+    that never comes, and the client is left sending into a full TCP window until its own
+    timeout. Taking what arrives while the answer is written frees the queue; nothing taken
+    is kept, and a body already read leaves nothing to take.
+    """
+
+    async def discard() -> None:
+        while (await receive())["type"] == "http.request":
+            pass
+
+    async def finishing(message: dict[str, Any]) -> None:
+        if message["type"] != "http.response.body" or message.get("more_body", False):
+            await send(message)
+            return
+        discarding = asyncio.ensure_future(discard())
+        try:
+            await send(message)
+        finally:
+            discarding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await discarding
+
+    return finishing
 
 
 @dataclass(frozen=True)
@@ -154,6 +186,7 @@ class FunctionsHttpGateway:
             return
         if scope["type"] != "http":
             return
+        send = _discarding_unread_body(send, receive)
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             # The host forwards header names lower-cased and repeated headers comma-joined.

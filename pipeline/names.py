@@ -96,7 +96,8 @@ INDEXED_PATHS: dict[str, tuple[str, ...] | None] = {
     DEFAULT_SUMMARIES: ("/sensor_id/?", "/timestamp/?"),
     DEFAULT_LEASES: None,
     DEFAULT_DEADLETTER: ("/received_at/?",),
-    DEFAULT_ROLLUPS: ("/sensor_id/?", "/bucket/?", "/start/?"),
+    # The window query ranges over ids (`rollup_id` puts bucket and start in them).
+    DEFAULT_ROLLUPS: ("/sensor_id/?",),
 }
 
 
