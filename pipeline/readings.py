@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline.correlation import valid_correlation_id
@@ -87,10 +87,24 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError("outside the years 0001-9999 once converted to UTC") from None
 
 
+def _real_canonical(text: str) -> bool:
+    """Whether a string of the canonical shape is a real time, as `parse_timestamp` decides.
+
+    Its fields are ASCII digits: a real date (years 0001-9999, no February 30th) and a time
+    before 24:00:00 make a real time, and a zero offset cannot leave the years 0001-9999.
+    """
+    try:
+        date.fromisoformat(text[:10])  # YYYY-MM-DD
+    except ValueError:
+        return False
+    return text[11:13] < "24" and text[14:16] < "60" and text[17:19] < "60"
+
+
 def normalise_timestamp(text: str) -> str:
     """Any accepted RFC 3339 form of a time as the canonical UTC string; ValueError if none."""
     if isinstance(text, str) and CANONICAL_TIMESTAMP.fullmatch(text):
-        parse_timestamp(text)  # still a real date (no February 30th)
+        if not _real_canonical(text):  # the common case, without parsing the whole time
+            parse_timestamp(text)  # still a real date (no February 30th): raises saying why
         return text
     return format_timestamp(parse_timestamp(text))
 
