@@ -221,6 +221,18 @@ def _check_sensor_id(value: Any, errors: dict[str, str]) -> None:
 
 
 def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
+    if type(value) is float and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        number = value  # nearly every reading: none of the refusals below can apply
+    else:
+        checked = _temperature_number(value, errors)
+        if checked is None:
+            return None
+        number = checked
+    return number + 0.0  # -0.0 is stored and shown as 0.0
+
+
+def _temperature_number(value: Any, errors: dict[str, str]) -> float | None:
+    """The value as a float temperature, or None with the reason in `errors`."""
     # bool is an int subclass; true/false is not a temperature.
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors["temperature"] = "required, a number"
@@ -239,7 +251,7 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
     if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
-    return number + 0.0  # -0.0 is stored and shown as 0.0
+    return number
 
 
 def reading_from_document(doc: Mapping[str, Any]) -> Reading:

@@ -226,7 +226,7 @@ def summarise_batch(
     count = 0
     for document in documents:
         count += 1
-        if not isinstance(document, Mapping):
+        if type(document) is not dict and not isinstance(document, Mapping):
             dead_letters.append(dead_letter_for(document, "not a JSON object", now))
             continue
         try:
