@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline.correlation import valid_correlation_id
@@ -87,10 +87,24 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError("outside the years 0001-9999 once converted to UTC") from None
 
 
+def _real_canonical(text: str) -> bool:
+    """Whether a string of the canonical shape is a real time, as `parse_timestamp` decides.
+
+    Its fields are ASCII digits: a real date (years 0001-9999, no February 30th) and a time
+    before 24:00:00 make a real time, and a zero offset cannot leave the years 0001-9999.
+    """
+    try:
+        date.fromisoformat(text[:10])  # YYYY-MM-DD
+    except ValueError:
+        return False
+    return text[11:13] < "24" and text[14:16] < "60" and text[17:19] < "60"
+
+
 def normalise_timestamp(text: str) -> str:
     """Any accepted RFC 3339 form of a time as the canonical UTC string; ValueError if none."""
     if isinstance(text, str) and CANONICAL_TIMESTAMP.fullmatch(text):
-        parse_timestamp(text)  # still a real date (no February 30th)
+        if not _real_canonical(text):  # the common case, without parsing the whole time
+            parse_timestamp(text)  # still a real date (no February 30th): raises saying why
         return text
     return format_timestamp(parse_timestamp(text))
 
@@ -207,6 +221,18 @@ def _check_sensor_id(value: Any, errors: dict[str, str]) -> None:
 
 
 def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
+    if type(value) is float and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        number = value  # nearly every reading: none of the refusals below can apply
+    else:
+        checked = _temperature_number(value, errors)
+        if checked is None:
+            return None
+        number = checked
+    return number + 0.0  # -0.0 is stored and shown as 0.0
+
+
+def _temperature_number(value: Any, errors: dict[str, str]) -> float | None:
+    """The value as a float temperature, or None with the reason in `errors`."""
     # bool is an int subclass; true/false is not a temperature.
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors["temperature"] = "required, a number"
@@ -225,7 +251,7 @@ def _check_temperature(value: Any, errors: dict[str, str]) -> float | None:
     if not MIN_TEMPERATURE <= number <= MAX_TEMPERATURE:
         errors["temperature"] = f"must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE} °C"
         return None
-    return number + 0.0  # -0.0 is stored and shown as 0.0
+    return number
 
 
 def reading_from_document(doc: Mapping[str, Any]) -> Reading:

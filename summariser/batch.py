@@ -109,8 +109,10 @@ def _from_state(
     """
     as_of = max(reading.timestamp for reading in batch_readings)
     window = newest_first([*state.window, *batch_readings], window_size)
-    summary = replace(
-        summarise_window(state.summary.sensor_id, as_of, window),
+    summary = summarise_window(
+        state.summary.sensor_id,
+        as_of,
+        window,
         correlation_ids=distinct(r.correlation_id for r in batch_readings),
         last_heard=min(as_of, received),
     )
@@ -224,7 +226,7 @@ def summarise_batch(
     count = 0
     for document in documents:
         count += 1
-        if not isinstance(document, Mapping):
+        if type(document) is not dict and not isinstance(document, Mapping):
             dead_letters.append(dead_letter_for(document, "not a JSON object", now))
             continue
         try:

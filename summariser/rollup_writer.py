@@ -67,14 +67,15 @@ class _InHand:
         self._store = store
         self._minute = minute
         self._sensor_id = sensor_id
-        self._end = bucket_end(minute.start, "1m")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
     def readings_between(self, sensor_id: str, start: str, end: str) -> list[Reading]:
-        if (sensor_id, start, end) == (self._sensor_id, self._minute.start, self._end):
-            return list(self._minute.readings)
+        # The minute's end is worked out only here: most publications close no bucket.
+        minute = self._minute
+        if (sensor_id, start) == (self._sensor_id, minute.start) and end == bucket_end(minute.start, "1m"):
+            return list(minute.readings)
         return self._store.readings_between(sensor_id, start, end)
 
 

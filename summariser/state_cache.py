@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from pipeline.readings import Reading
 from pipeline.storage import LatestMarker, SensorState
@@ -38,10 +39,14 @@ class OpenMinute:
     readings: tuple[Reading, ...]
 
 
+# A reading's place in time: by timestamp, ties broken by id (attrgetter: no Python call per reading).
+_BY_TIME = attrgetter("timestamp", "id")
+
+
 def newest_first(readings: Iterable[Reading], size: int) -> list[Reading]:
     """The `size` newest readings by (timestamp, id), without duplicate ids."""
     by_id = {reading.id: reading for reading in readings}
-    return sorted(by_id.values(), key=lambda r: (r.timestamp, r.id), reverse=True)[:size]
+    return sorted(by_id.values(), key=_BY_TIME, reverse=True)[:size]
 
 
 class SensorStateCache:

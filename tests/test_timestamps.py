@@ -11,9 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from generator.ingest import RejectedSubmission, readings_from_submission
 from pipeline.readings import (
+    CANONICAL_TIMESTAMP,
     InvalidReading,
     format_timestamp,
     normalise_timestamp,
@@ -175,3 +178,51 @@ def test_change_feed_documents_in_each_reserialised_form_summarise_like_canonica
     assert store.recent_dead_letters(10) == []
     latest = store.latest_summaries()
     assert _comparable(latest["altered"]) == _comparable(latest["canonical"])
+
+
+def parsed_in_full(text: str) -> str:
+    """`normalise_timestamp` as it was before its canonical fast path: every time parsed."""
+    if CANONICAL_TIMESTAMP.fullmatch(text):
+        parse_timestamp(text)
+        return text
+    return format_timestamp(parse_timestamp(text))
+
+
+def normalised(normalise: Callable[[str], str], text: str) -> str:
+    try:
+        return normalise(text)
+    except ValueError as error:
+        return f"ValueError: {error}"
+
+
+def two_digits(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(lambda n: f"{n:02d}")
+
+
+# The canonical shape with every field around and beyond its edges: years 0000 and 9999,
+# months 00 and 13, February 29th to 31st, hours 23 to 29, minutes and seconds 59 to 99.
+canonical_shaped = st.builds(
+    "{}-{}-{}T{}:{}:{}.{}Z".format,
+    st.integers(0, 9999).map(lambda n: f"{n:04d}")
+    | st.sampled_from(["0000", "0001", "1900", "2000", "2024", "9999"]),
+    two_digits(0, 13),
+    two_digits(0, 32),
+    two_digits(0, 29),
+    two_digits(0, 99),
+    two_digits(0, 99),
+    st.integers(0, 999).map(lambda n: f"{n:03d}"),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(canonical_shaped | st.text(alphabet="0123456789-:.TZ", min_size=20, max_size=26))
+@example("2024-02-29T23:59:59.999Z")
+@example("2026-02-29T00:00:00.000Z")
+@example("2026-01-01T24:00:00.000Z")
+@example("2026-01-01T23:60:00.000Z")
+@example("2026-01-01T23:59:60.000Z")
+@example("0000-01-01T00:00:00.000Z")
+@example("9999-12-31T23:59:59.999Z")
+def test_a_canonical_time_is_checked_as_parsing_it_would(text: str) -> None:
+    """The fast check of a canonical string accepts and refuses what parsing it does, for the same reason."""
+    assert normalised(normalise_timestamp, text) == normalised(parsed_in_full, text)

@@ -7,6 +7,9 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from pipeline.readings import DeadLetter, Summary
 from pipeline.rollups import Rollup
@@ -39,16 +42,30 @@ def _plain_swap(publication: Publication) -> bool:
     return expected.timestamp <= publication.summary.timestamp
 
 
+def _json(document: Any) -> str:
+    """The document as JSON, as `json.loads` reads it back; orjson: a fifth of `json.dumps`' time.
+
+    orjson writes a NaN as null where `json.dumps` writes NaN, and refuses integers beyond
+    64 bits: the rare document that holds a null (or the word in a string) or such an integer
+    is written by `json.dumps`, as before.
+    """
+    try:
+        encoded = orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return json.dumps(document)
+    return json.dumps(document) if b"null" in encoded else encoded.decode()
+
+
 def _encoded(publication: Publication) -> tuple[str, str]:
     """The pointer's columns: the summary's document and the window, as JSON."""
-    return json.dumps(publication.summary.to_document()), json.dumps(encode_window(publication.window))
+    return _json(publication.summary.to_document()), _json(encode_window(publication.window))
 
 
 def _history(publication: Publication, body: str, rows: list[tuple[str, str, str, str]]) -> None:
     """The rows of every summary the publication writes (its repairs, then its own)."""
     summary = publication.summary
     for written in {s.id: s for s in publication.repairs if s.id != summary.id}.values():
-        rows.append((written.sensor_id, written.id, written.timestamp, json.dumps(written.to_document())))
+        rows.append((written.sensor_id, written.id, written.timestamp, _json(written.to_document())))
     rows.append((summary.sensor_id, summary.id, summary.timestamp, body))
 
 

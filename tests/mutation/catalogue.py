@@ -29,7 +29,9 @@ def tests(module: str, *names: str) -> tuple[str, ...]:
     return tuple(f"tests/{module}.py::{name}" for name in names) or (f"tests/{module}.py",)
 
 
-STATISTICS = tests("test_summariser", "test_window_statistics_match_an_exact_recomputation")
+STATISTICS = tests("test_summariser", "test_window_statistics_match_an_exact_recomputation") + tests(
+    "test_statistics", "test_the_mean_is_the_decimal_mean_to_the_bit"
+)
 SPLITS = tests(
     "test_summariser",
     "test_any_batch_split_gives_exact_summaries",
@@ -100,6 +102,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the mean is over the readings in the window, even before it is full",
     ),
     Mutation(
+        "mean-of-cents-rounds-half-even",
+        "pipeline/statistics.py",
+        "rounded = (2 * abs(total) + count) // (2 * count)",
+        "rounded = round(abs(total) / count)",
+        STATISTICS,
+        "the mean of temperatures of at most 2 decimals rounds halves away from zero too",
+    ),
+    Mutation(
+        "mean-of-cents-loses-negative-zero",
+        "pipeline/statistics.py",
+        "return rounded / 100 if total >= 0 else -(rounded / 100)",
+        "return rounded / 100 if total >= 0 else -rounded / 100",
+        STATISTICS,
+        "the integer mean is the decimal mean's float to the bit, -0.0 included",
+    ),
+    Mutation(
         "max-is-min",
         "summariser/window.py",
         "max_temp=max(temperatures)",
@@ -111,16 +129,16 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "window-keeps-oldest",
         "summariser/state_cache.py",
-        "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
-        "key=lambda r: (r.timestamp, r.id))[:size]",
+        "key=_BY_TIME, reverse=True)[:size]",
+        "key=_BY_TIME)[:size]",
         SPLITS,
         "the window is the latest readings, not the first ones",
     ),
     Mutation(
         "window-ties-not-by-id",
         "summariser/state_cache.py",
-        "key=lambda r: (r.timestamp, r.id), reverse=True)[:size]",
-        "key=lambda r: r.timestamp, reverse=True)[:size]",
+        '_BY_TIME = attrgetter("timestamp", "id")',
+        '_BY_TIME = attrgetter("timestamp")',
         tests("test_summariser", "test_timestamp_ties_are_broken_by_id_whatever_the_delivery_order"),
         "readings with the same timestamp are ordered by id, so the window is deterministic",
     ),
