@@ -101,6 +101,11 @@ class RequestMeter:
             return sum(self.requests.values())
 
 
+def _pointer_summary_id(pointer: Mapping[str, Any]) -> str:
+    """The id of the summary a pointer holds: the deterministic one unless it says otherwise."""
+    return str(pointer.get("summary_id") or summary_id(str(pointer["sensor_id"]), str(pointer["timestamp"])))
+
+
 def _group_by_sensor(documents: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for document in documents:
@@ -278,7 +283,7 @@ class CosmosStore(CosmosRollups):
 
     def _state_of(self, document: Mapping[str, Any]) -> SensorState:
         sensor_id = str(document["sensor_id"])
-        summary = Summary.from_document(dict(document, id=document["summary_id"]))
+        summary = Summary.from_document(dict(document, id=_pointer_summary_id(document)))
         return SensorState(
             summary,
             decode_window(sensor_id, document.get("window") or []),
@@ -313,7 +318,11 @@ class CosmosStore(CosmosRollups):
         a reader holding the history as of that etag extends it instead of querying.
         """
         # ttl -1: the pointer never expires, whatever the summaries' default TTL.
-        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, ttl=-1)
+        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, ttl=-1)
+        if summary.id != summary_id(summary.sensor_id, summary.timestamp):
+            # Only an id that is not the deterministic one is written: every byte of the
+            # pointer is paid at each write and at each dashboard refresh.
+            pointer["summary_id"] = summary.id
         if appended_to is not None:
             pointer["appended_to"] = appended_to
         return dict(pointer, window=encode_window(window))
@@ -453,7 +462,7 @@ class CosmosStore(CosmosRollups):
         )
         latest = {}
         for document in documents:
-            summary = Summary.from_document(dict(document, id=document["summary_id"]))
+            summary = Summary.from_document(dict(document, id=_pointer_summary_id(document)))
             # Every replace of the pointer gives it a new etag: its revision.
             appended_to = document.get("appended_to")
             latest[summary.sensor_id] = LatestSummary(
