@@ -4,7 +4,7 @@ appended, and queries otherwise: what it draws always equals the store's answer.
 On the Cosmos-compatible server, through the real summariser: pure appends, two
 publications between refreshes, a redelivery, late readings repairing older summaries, a
 second instance, a publication between the pointer read and the history read, and
-repairs spanning several transactional batches (docs/costs.md, "Charts").
+repairs spanning several transactional batches (docs/http-api.md, "Caches and their keys").
 """
 
 from __future__ import annotations

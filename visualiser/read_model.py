@@ -18,7 +18,7 @@ never one left stale.) Versions start with the timestamp, so they sort like time
 A default chart (the newest `points` summaries) keeps the history it drew and the pointer
 revision it was read at. When the pointer now says its publication only appended one
 newest summary to that revision (`LatestSummary.appended_to`), the history is that summary
-followed by the one kept, cut to `points`: no query (docs/costs.md, "Charts").
+followed by the one kept, cut to `points`: no query (docs/http-api.md, "Caches and their keys").
 
 Changes are numbered (a *generation* that moves only when some version does), so a
 viewer that says which generation it has seen gets only what changed since (the delta
