@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CHART_CACHE_ENTRIES = 1024
-HISTORY_CACHE_ENTRIES = 1024  # (sensor, points) histories, ~50 summaries each
+# Chart histories are bounded by the summaries they hold (~400 bytes each in memory): room
+# for 1,024 default charts of 50, or fewer of 200 or 1,000 points; about 20 MB.
+HISTORY_CACHE_SUMMARIES = 1024 * 50
 DELTA_CACHE_ENTRIES = 64
 # A kept history is extended only while its oldest summary is this much younger than the
 # summaries' TTL, which counts from a summary's last write (at or after its timestamp,
@@ -137,7 +139,9 @@ class ReadModel:
         self._charts_lock = threading.Lock()
         self._summaries_ttl = summaries_ttl_seconds
         self._wall_clock = wall_clock
-        self._histories: LRUCache[tuple[str, int], History] = LRUCache(maxsize=HISTORY_CACHE_ENTRIES)
+        self._histories: LRUCache[tuple[str, int], History] = LRUCache(
+            maxsize=HISTORY_CACHE_SUMMARIES, getsizeof=lambda history: max(1, len(history.summaries))
+        )
 
     def latest(self) -> dict[str, Summary]:
         """Every sensor's newest summary; at most one store query per time-to-live."""
