@@ -188,7 +188,7 @@ def test_repairs_in_several_batches_are_never_taken_for_an_append(cosmos_store: 
 def test_a_history_that_ttl_may_have_cut_is_queried(
     cosmos_store: CosmosStore, days_later: int, queries: int
 ) -> None:
-    """Summaries kept 3 days: an append extends a history only while TTL cannot have cut it."""
+    """Summaries kept 3 days: a history is used again or extended only while TTL cannot have cut it."""
     store, cache = cosmos_store, SensorStateCache()
     viewer = Dashboard(
         store, summaries_ttl_seconds=3 * 86400, wall_clock=lambda: START + timedelta(days=days_later)
@@ -198,6 +198,7 @@ def test_a_history_that_ttl_may_have_cut_is_queried(
     viewer.look()
     deliver(store, [reading(4)], cache)
     assert viewer.look() == (tuple(truth(store)), queries)
+    assert viewer.look() == (tuple(truth(store)), queries)  # unchanged, and kept only while unexpired
 
 
 def test_an_append_during_repairs_in_several_batches_is_not_extended(

@@ -41,7 +41,7 @@ from typing import Any, TypeVar, cast
 from cachetools import LRUCache
 
 from pipeline import metrics
-from pipeline.readings import Summary, parse_timestamp
+from pipeline.readings import Summary, parse_timestamp, summary_id
 from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
 from visualiser.alerts import sensor_alerts
@@ -457,11 +457,20 @@ class ReadModel:
         key = (sensor_id, points)
         with self._charts_lock:
             kept = self._histories.get(key)
-        if kept is not None and kept.revision == pointer.revision:
+        if kept is not None and kept.revision == pointer.revision and self._unexpired(kept.summaries):
             return kept.summaries
-        if kept is not None and pointer.appended_to == kept.revision and self._unexpired(kept, points):
-            # As the untraced query returns it: statistics only.
-            newest = replace(pointer.summary, correlation_ids=(), last_heard=None)
+        if (
+            kept is not None
+            and pointer.appended_to == kept.revision
+            and self._unexpired(kept.summaries[: points - 1])
+        ):
+            # As the untraced query returns it: the statistics, under the deterministic id.
+            newest = replace(
+                pointer.summary,
+                id=summary_id(sensor_id, pointer.summary.timestamp),
+                correlation_ids=(),
+                last_heard=None,
+            )
             history = (newest, *kept.summaries[: points - 1])
         else:
             history = tuple(self._store.recent_summaries(sensor_id, points, traced=False))
@@ -471,12 +480,11 @@ class ReadModel:
             self._histories[key] = History(pointer.revision, history)
         return history
 
-    def _unexpired(self, kept: History, points: int) -> bool:
-        """Whether no summary the extended history keeps can have expired by TTL."""
-        still_drawn = kept.summaries[: points - 1]
-        if self._summaries_ttl < 0 or not still_drawn:
+    def _unexpired(self, summaries: tuple[Summary, ...]) -> bool:
+        """Whether none of these summaries (newest first) can have expired by TTL yet."""
+        if self._summaries_ttl < 0 or not summaries:
             return True
-        oldest = still_drawn[-1]
+        oldest = summaries[-1]
         horizon = self._wall_clock() - timedelta(seconds=self._summaries_ttl) + EXPIRY_MARGIN
         return parse_timestamp(oldest.timestamp) > horizon
 
