@@ -98,13 +98,19 @@ def simulate(
 class Ours(Viewers):
     """The real web app, its read model on a simulated clock."""
 
-    def __init__(self, store: CosmosStore) -> None:
+    def __init__(self, store: CosmosStore, start: datetime | None = None) -> None:
+        """`start`: the simulated time at clock 0, for the summaries' TTL (None: never expire)."""
         self.clock = SimulatedClock()
         settings = settings_from({})
         app = create_web_app(store=store, settings=settings)
         # The same read model the app builds, on the simulated clock.
         self.read_model = app.state.read_model = ReadModel(
-            store, settings.chart_points, ttl_seconds=min(1.0, POLL_SECONDS / 2), clock=self.clock
+            store,
+            settings.chart_points,
+            ttl_seconds=min(1.0, POLL_SECONDS / 2),
+            clock=self.clock,
+            summaries_ttl_seconds=-1 if start is None else settings.retention.summaries_seconds,
+            wall_clock=lambda: (start or datetime.now(UTC)) + timedelta(seconds=self.clock.now),
         )
         # What the app compares to decide whether its read model is still current.
         from visualiser import web_context

@@ -191,7 +191,8 @@ def large(
         parts["windows"] = windows_ru_per_reading * readings_per_hour
     polls_recorded = recording.operations.get("poll", [])
     charts_recorded = recording.operations.get("chart", [])
-    chart_query_ru = total_ru(charts_recorded) / len(charts_recorded)
+    # Per chart drawn, not per query: ours extends a kept history without one (docs/costs.md).
+    chart_query_ru = total_ru(charts_recorded) / max(1, recording.chart_requests)
     changes_per_chart_hour = 3600 / MEAN_GAP_SECONDS
     if recording.side == "ours":
         items = sum(o.items for o in polls_recorded)

@@ -136,7 +136,7 @@ def run(
     summariser: Summariser = OurSummariser(store) if side == "ours" else OriginalSummariser(store)
     page: Viewers | None = None
     if viewers:
-        page = Ours(store) if side == "ours" else Original(store, sensor_ids)
+        page = Ours(store, START) if side == "ours" else Original(store, sensor_ids)
     recording = Recording(side, len(sensor_ids), viewers, seconds)
     seen: list[dict[str, str]] = [{} for _ in range(viewers)]
     steps = int((WARM_UP_SECONDS + seconds) / POLL_SECONDS)

@@ -15,6 +15,11 @@ the version, and so the poll's answer, the chart's ETag and its cache key. (So d
 redelivered batch that writes the same values again: a chart drawn again for nothing,
 never one left stale.) Versions start with the timestamp, so they sort like timestamps.
 
+A default chart (the newest `points` summaries) keeps the history it drew and the pointer
+revision it was read at. When the pointer now says its publication only appended one
+newest summary to that revision (`LatestSummary.appended_to`), the history is that summary
+followed by the one kept, cut to `points`: no query (docs/http-api.md, "Caches and their keys").
+
 Changes are numbered (a *generation* that moves only when some version does), so a
 viewer that says which generation it has seen gets only what changed since (the delta
 form), and a viewer that has seen the newest gets a 304.
@@ -30,12 +35,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from cachetools import LRUCache
 
 from pipeline import metrics
-from pipeline.readings import Summary, parse_timestamp
+from pipeline.readings import Summary, parse_timestamp, summary_id
 from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
 from visualiser.alerts import sensor_alerts
@@ -47,7 +53,22 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CHART_CACHE_ENTRIES = 1024
+# Chart histories are bounded by the summaries they hold (~400 bytes each in memory): room
+# for 1,024 default charts of 50, or fewer of 200 or 1,000 points; about 20 MB.
+HISTORY_CACHE_SUMMARIES = 1024 * 50
 DELTA_CACHE_ENTRIES = 64
+# A kept history is extended only while its oldest summary is this much younger than the
+# summaries' TTL, which counts from a summary's last write (at or after its timestamp,
+# give or take a device clock this fast): TTL never removes a summary we still draw.
+EXPIRY_MARGIN = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class History:
+    """A default chart's summaries (newest first) as of the pointer `revision`."""
+
+    revision: str
+    summaries: tuple[Summary, ...]
 
 
 @dataclass(frozen=True)
@@ -86,9 +107,12 @@ class ReadModel:
         clock: Callable[[], float] = time.monotonic,
         dashboard: DashboardSettings | None = None,
         max_age_seconds: float | None = None,
+        summaries_ttl_seconds: int = -1,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`ttl_seconds`: refresh in the background after it; `max_age_seconds` (default:
-        `ttl_seconds`): never serve a copy that old."""
+        `ttl_seconds`): never serve a copy that old; `summaries_ttl_seconds`: the store's
+        retention of summaries (-1: forever), which bounds how long a kept history is extended."""
         self._store = store
         self._chart_points = chart_points
         self._ttl = ttl_seconds
@@ -113,6 +137,11 @@ class ReadModel:
         self._latest_lock = threading.Lock()
         self._charts: LRUCache[str, Chart] = LRUCache(maxsize=CHART_CACHE_ENTRIES)
         self._charts_lock = threading.Lock()
+        self._summaries_ttl = summaries_ttl_seconds
+        self._wall_clock = wall_clock
+        self._histories: LRUCache[tuple[str, int], History] = LRUCache(
+            maxsize=HISTORY_CACHE_SUMMARIES, getsizeof=lambda history: max(1, len(history.summaries))
+        )
 
     def latest(self) -> dict[str, Summary]:
         """Every sensor's newest summary; at most one store query per time-to-live."""
@@ -185,6 +214,14 @@ class ReadModel:
         self._refreshed()
         with self._latest_lock:
             return self._latest, self._versions, self._generation
+
+    def _chart_snapshot(
+        self, sensor_id: str
+    ) -> tuple[dict[str, Summary], dict[str, str], int, LatestSummary | None]:
+        """`_snapshot()` and the sensor's pointer, all of one refresh."""
+        self._refreshed()
+        with self._latest_lock:
+            return self._latest, self._versions, self._generation, self._pointers.get(sensor_id)
 
     def _age(self) -> float:
         with self._latest_lock:
@@ -353,9 +390,9 @@ class ReadModel:
     def chart(self, sensor_id: str, options: ChartOptions | None = None) -> Chart | None:
         """The sensor's chart as of its newest summary, or None for an unknown sensor."""
         options = options or ChartOptions()
-        latest, versions, generation = self._snapshot()
+        latest, versions, generation, pointer = self._chart_snapshot(sensor_id)
         newest = latest.get(sensor_id)
-        if newest is None:
+        if newest is None or pointer is None:
             return None
         y_range = self._y_range(options, latest, generation)
         key = self._chart_key(sensor_id, versions[sensor_id], options, y_range)
@@ -370,8 +407,7 @@ class ReadModel:
             summaries = series.summaries
             complete = options.end <= newest.timestamp or series.source != "summaries"
         else:
-            points = options.points or self._chart_points
-            summaries = self._store.recent_summaries(sensor_id, points, traced=False)
+            summaries = list(self.drawn_history(sensor_id, options.points or self._chart_points, pointer))
         started = time.perf_counter()
         png = render_chart(
             sensor_id,
@@ -399,6 +435,58 @@ class ReadModel:
             with self._charts_lock:
                 self._charts[key] = chart
         return chart
+
+    def history(self, sensor_id: str, points: int | None = None) -> tuple[Summary, ...]:
+        """What the sensor's default chart draws now (newest first): see `drawn_history`."""
+        pointer = self._chart_snapshot(sensor_id)[3]
+        if pointer is None:
+            return ()
+        return self.drawn_history(sensor_id, points or self._chart_points, pointer)
+
+    def drawn_history(self, sensor_id: str, points: int, pointer: LatestSummary) -> tuple[Summary, ...]:
+        """The summaries a default chart draws (newest first) as of `pointer`, the sensor's
+        pointer in this model's copy: what `recent_summaries(sensor_id, points, traced=False)`
+        answers, without asking when the pointer only appended to the history kept.
+
+        A history is kept only when it ends at the pointer's summary. It was read after the
+        pointer, so it may hold later writes, but none that appended (it would end later):
+        only non-appends, which leave the next pointer's `appended_to` unequal to the
+        revision kept, and the next chart queries. Every summary is written in the same
+        transactional batch as a pointer move, so one move that appended changed nothing else.
+        """
+        key = (sensor_id, points)
+        with self._charts_lock:
+            kept = self._histories.get(key)
+        if kept is not None and kept.revision == pointer.revision and self._unexpired(kept.summaries):
+            return kept.summaries
+        if (
+            kept is not None
+            and pointer.appended_to == kept.revision
+            and self._unexpired(kept.summaries[: points - 1])
+        ):
+            # As the untraced query returns it: the statistics, under the deterministic id.
+            newest = replace(
+                pointer.summary,
+                id=summary_id(sensor_id, pointer.summary.timestamp),
+                correlation_ids=(),
+                last_heard=None,
+            )
+            history = (newest, *kept.summaries[: points - 1])
+        else:
+            history = tuple(self._store.recent_summaries(sensor_id, points, traced=False))
+            if not history or history[0] != pointer.summary:
+                return history  # the pointer moved on since this model's copy: not kept
+        with self._charts_lock:
+            self._histories[key] = History(pointer.revision, history)
+        return history
+
+    def _unexpired(self, summaries: tuple[Summary, ...]) -> bool:
+        """Whether none of these summaries (newest first) can have expired by TTL yet."""
+        if self._summaries_ttl < 0 or not summaries:
+            return True
+        oldest = summaries[-1]
+        horizon = self._wall_clock() - timedelta(seconds=self._summaries_ttl) + EXPIRY_MARGIN
+        return parse_timestamp(oldest.timestamp) > horizon
 
 
 def _x_range(options: ChartOptions) -> tuple[float, float] | None:

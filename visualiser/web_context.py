@@ -17,7 +17,12 @@ _lock = threading.Lock()
 
 def read_model_shape(settings: Settings) -> tuple[object, ...]:
     """The (live) settings a read model is built with: a change rebuilds it."""
-    return (settings.chart_points, settings.dashboard_poll_seconds, settings.dashboard)
+    return (
+        settings.chart_points,
+        settings.dashboard_poll_seconds,
+        settings.dashboard,
+        settings.retention.summaries_seconds,
+    )
 
 
 def read_model_for(
@@ -35,6 +40,7 @@ def read_model_for(
         clock=clock,
         dashboard=settings.dashboard,
         max_age_seconds=settings.read_max_age_seconds,
+        summaries_ttl_seconds=settings.retention.summaries_seconds,
     )
 
 

@@ -143,6 +143,22 @@ class LatestSummary:
 
     summary: Summary
     revision: str
+    # The revision this one replaced, when the publication that made it only appended one
+    # summary newer than every other (`is_append`); None: not an append, or not known (the
+    # SQLite store does not say). A reader holding the history as of `appended_to` knows
+    # the history now without asking: the new summary, then the one it holds.
+    appended_to: str | None = None
+
+
+def is_append(expected: LatestMarker, summary: Summary, repairs: Sequence[Summary]) -> bool:
+    """Whether a publication's sole change to the sensor's summaries is one new newest summary.
+
+    `expected` is the pointer the compare-and-swap replaces, which names the newest summary
+    stored: a summary strictly newer than it is new (no rewrite of an existing id), and with
+    no repairs nothing older is touched. A first pointer (`NO_POINTER`) is never an append:
+    no reader can hold a history to extend.
+    """
+    return expected != NO_POINTER and not repairs and summary.timestamp > expected.timestamp
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pipeline.storage.base import (
     StoreUnavailable,
     decode_window,
     encode_window,
+    is_append,
     new_readings,
     reading_key,
     valid_readings,
@@ -98,6 +99,11 @@ class RequestMeter:
     def total(self) -> int:
         with self._lock:
             return sum(self.requests.values())
+
+
+def _pointer_summary_id(pointer: Mapping[str, Any]) -> str:
+    """The id of the summary a pointer holds: the deterministic one unless it says otherwise."""
+    return str(pointer.get("summary_id") or summary_id(str(pointer["sensor_id"]), str(pointer["timestamp"])))
 
 
 def _group_by_sensor(documents: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -277,7 +283,7 @@ class CosmosStore(CosmosRollups):
 
     def _state_of(self, document: Mapping[str, Any]) -> SensorState:
         sensor_id = str(document["sensor_id"])
-        summary = Summary.from_document(dict(document, id=document["summary_id"]))
+        summary = Summary.from_document(dict(document, id=_pointer_summary_id(document)))
         return SensorState(
             summary,
             decode_window(sensor_id, document.get("window") or []),
@@ -303,35 +309,28 @@ class CosmosStore(CosmosRollups):
             raise _translate(error) from error
 
     @staticmethod
-    def pointer_document(summary: Summary, window: Sequence[Reading]) -> dict[str, Any]:
-        """The sensor's "latest" document: its newest summary and the window behind it."""
+    def pointer_document(
+        summary: Summary, window: Sequence[Reading], appended_to: str | None = None
+    ) -> dict[str, Any]:
+        """The sensor's "latest" document: its newest summary and the window behind it.
+
+        `appended_to`: the etag it replaces, when its publication only appends (`is_append`);
+        a reader holding the history as of that etag extends it instead of querying.
+        """
         # ttl -1: the pointer never expires, whatever the summaries' default TTL.
-        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, summary_id=summary.id, ttl=-1)
+        pointer = dict(summary.to_document(), id=LATEST_POINTER_ID, ttl=-1)
+        if summary.id != summary_id(summary.sensor_id, summary.timestamp):
+            # Only an id that is not the deterministic one is written: every byte of the
+            # pointer is paid at each write and at each dashboard refresh.
+            pointer["summary_id"] = summary.id
+        if appended_to is not None:
+            pointer["appended_to"] = appended_to
         return dict(pointer, window=encode_window(window))
 
-    def _swap_pointer(
-        self, sensor_id: str, upserts: list[dict[str, Any]], pointer: dict[str, Any], expected: LatestMarker
-    ) -> LatestMarker | None:
-        """Upsert the summaries, then create or replace the pointer at `expected`: one round trip.
-
-        A transactional batch (one partition, at most 100 operations) is atomic on Cosmos DB:
-        when the compare-and-swap fails, the summaries are not written either.
-        """
-        head, tail = upserts[: -(BATCH_OPERATIONS - 1)], upserts[-(BATCH_OPERATIONS - 1) :]
-        operations: list[tuple[Any, ...]] = [("upsert", (document,)) for document in tail]
-        if expected == NO_POINTER:
-            operations.append(("create", (pointer,)))
-        else:
-            operations.append(("replace", (LATEST_POINTER_ID, pointer), {"if_match_etag": expected.version}))
+    def _batch(self, sensor_id: str, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]] | None:
+        """One transactional batch whose last operation is the pointer's; None if that one failed."""
         try:
-            for start in range(0, len(head), BATCH_OPERATIONS):  # only repairs of many summaries
-                self._summaries.execute_item_batch(
-                    [("upsert", (document,)) for document in head[start : start + BATCH_OPERATIONS]],
-                    partition_key=sensor_id,
-                    response_hook=self.meter.hook("batch"),
-                    retry_write=WRITE_RETRIES,
-                )
-            results = self._summaries.execute_item_batch(
+            return self._summaries.execute_item_batch(
                 operations,
                 partition_key=sensor_id,
                 response_hook=self.meter.hook("batch"),
@@ -343,6 +342,51 @@ class CosmosStore(CosmosRollups):
             raise _translate(error) from error
         except AzureError as error:
             raise _translate(error) from error
+
+    def _swap_pointer(
+        self, sensor_id: str, upserts: list[dict[str, Any]], pointer: dict[str, Any], expected: LatestMarker
+    ) -> LatestMarker | None:
+        """Upsert the summaries, then create or replace the pointer at `expected`: one round trip.
+
+        A transactional batch (one partition, at most 100 operations) is atomic on Cosmos DB:
+        when the compare-and-swap fails, the summaries are not written either. So every
+        summary written moves the pointer with it, which lets a reader trust `appended_to`:
+        more than 99 summaries (repairs) go in several batches, each moving the pointer
+        by compare-and-swap (its content unchanged, never marked as an append).
+        """
+        head, tail = upserts[: -(BATCH_OPERATIONS - 1)], upserts[-(BATCH_OPERATIONS - 1) :]
+        if head and expected != NO_POINTER:
+            current = self._read_pointer(sensor_id)
+            if current is None or current["_etag"] != expected.version:
+                return None
+            between = {k: v for k, v in current.items() if not k.startswith("_") and k != "appended_to"}
+            version = expected.version
+            for start in range(0, len(head), BATCH_OPERATIONS - 1):
+                between["touched"] = int(between.get("touched", 0)) + 1
+                chunk: list[tuple[Any, ...]] = [
+                    ("upsert", (document,)) for document in head[start : start + BATCH_OPERATIONS - 1]
+                ]
+                chunk.append(("replace", (LATEST_POINTER_ID, dict(between)), {"if_match_etag": version}))
+                written = self._batch(sensor_id, chunk)
+                if written is None:
+                    return None
+                version = str(written[-1]["eTag"])
+            expected = LatestMarker(expected.timestamp, version)
+            if "appended_to" in pointer:  # not an append now; `is_append` says so already
+                pointer = {k: v for k, v in pointer.items() if k != "appended_to"}
+        else:
+            # No pointer to move yet: nobody can hold this sensor's history to extend.
+            for start in range(0, len(head), BATCH_OPERATIONS):
+                upserted = head[start : start + BATCH_OPERATIONS]
+                self._batch(sensor_id, [("upsert", (document,)) for document in upserted])
+        operations: list[tuple[Any, ...]] = [("upsert", (document,)) for document in tail]
+        if expected == NO_POINTER:
+            operations.append(("create", (pointer,)))
+        else:
+            operations.append(("replace", (LATEST_POINTER_ID, pointer), {"if_match_etag": expected.version}))
+        results = self._batch(sensor_id, operations)
+        if results is None:
+            return None
         written = results[-1].get("resourceBody") or {}
         return LatestMarker(str(written.get("timestamp", pointer["timestamp"])), str(results[-1]["eTag"]))
 
@@ -361,10 +405,11 @@ class CosmosStore(CosmosRollups):
             if current is not None and expected.timestamp > summary.timestamp:
                 # Newer already: touch it (same content, new etag) so other writers know
                 # this sensor's history changed under their cached windows.
-                pointer = {k: v for k, v in current.items() if not k.startswith("_")}
+                pointer = {k: v for k, v in current.items() if not k.startswith("_") and k != "appended_to"}
                 pointer["touched"] = int(pointer.get("touched", 0)) + 1
             else:
-                pointer = self.pointer_document(summary, publication.window)
+                appended_to = expected.version if is_append(expected, summary, publication.repairs) else None
+                pointer = self.pointer_document(summary, publication.window, appended_to)
             marker = self._swap_pointer(summary.sensor_id, list(upserts.values()), pointer, expected)
             if marker is not None or publication.expected is not None:
                 return marker
@@ -412,14 +457,17 @@ class CosmosStore(CosmosRollups):
         documents = self._query(
             self._summaries,
             "SELECT c.sensor_id, c.summary_id, c.timestamp, c.max_temp, c.min_temp, c.avg_temp, "
-            "c.count, c.last_heard, c._etag FROM c WHERE c.id = @id",
+            "c.count, c.last_heard, c._etag, c.appended_to FROM c WHERE c.id = @id",
             [{"name": "@id", "value": LATEST_POINTER_ID}],
         )
         latest = {}
         for document in documents:
-            summary = Summary.from_document(dict(document, id=document["summary_id"]))
+            summary = Summary.from_document(dict(document, id=_pointer_summary_id(document)))
             # Every replace of the pointer gives it a new etag: its revision.
-            latest[summary.sensor_id] = LatestSummary(summary, str(document["_etag"]))
+            appended_to = document.get("appended_to")
+            latest[summary.sensor_id] = LatestSummary(
+                summary, str(document["_etag"]), None if appended_to is None else str(appended_to)
+            )
         return latest
 
     def recent_summaries(self, sensor_id: str, limit: int, traced: bool = True) -> list[Summary]:

@@ -52,6 +52,7 @@ STEADY_STATE = tests(
 CAS = tests("test_store_contract", "test_publish_is_a_compare_and_swap_between_two_instances")
 POISON = tests("test_summariser", "test_poison_documents_are_dead_lettered_and_never_stop_the_batch")
 CHART = tests("test_web_api", "test_chart_png_etag_304_and_404")
+CHART_HISTORY = tests("test_chart_history")
 DASHBOARD_FRESHNESS = tests(
     "test_dashboard_api", "test_a_late_reading_moves_the_version_the_etag_and_the_pixels"
 )
@@ -218,6 +219,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "(LATEST_POINTER_ID, pointer)))",
         CAS,
         "publishing against a stale pointer etag writes nothing (Cosmos DB)",
+    ),
+    Mutation(
+        "every-publication-an-append",
+        "pipeline/storage/base.py",
+        "return expected != NO_POINTER and not repairs and summary.timestamp > expected.timestamp",
+        "return expected != NO_POINTER",
+        CHART_HISTORY,
+        "a chart draws exactly the store's history: extended only after a pure append",
+    ),
+    Mutation(
+        "repairs-in-several-batches-without-pointer-moves",
+        "pipeline/storage/cosmos_store.py",
+        "        if head and expected != NO_POINTER:",
+        "        if False:",
+        CHART_HISTORY,
+        "a chart draws exactly the store's history, even when repairs take several batches",
     ),
     Mutation(
         "late-batch-not-repaired",
