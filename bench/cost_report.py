@@ -6,7 +6,7 @@ From what the whole-system runs recorded (`Recorded`), priced by `bench.scenario
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench import fleet, scenarios, sensitivity, system
 from bench.cost_model import Operation
@@ -128,24 +128,7 @@ def fleet_costs(
     ]
     figures: dict[str, float] = {}
     for side in ("ours", "original"):
-        load = by[("c", side)]
-        recording = recorded.runs[side]
-        summaries = [o for o in recording.operations.get("summariser", []) if o.kind == "insert"]
-        readings = recording.operations.get("generator", [])
-        # A window rewritten by a late reading replaces itself: only creates add storage.
-        windows = [o for o in recording.operations.get("windows", []) if o.kind == "insert"]
-        retention = fleet.Retention(
-            reading_bytes=sum(o.size_bytes for o in readings) / max(1, len(readings)),
-            summary_bytes=sum(o.size_bytes for o in summaries) / max(1, len(summaries)),
-            summaries_per_reading=1.0,  # at 10,000 sensors, one summary per reading on both sides
-            # Each sensor closes its windows at its own pace: per reading as recorded.
-            window_bytes=sum(o.size_bytes for o in windows) / max(1, len(windows)),
-            windows_per_reading=len(windows) / max(1, recording.readings),
-        )
-        parts = load.ru_by_part
-        summaries_side = parts.get("summariser", 0) + parts.get("page", 0) + parts.get("charts", 0)
-        busiest = max(parts.get("generator", 0), summaries_side) / load.ru_per_hour
-        cost = fleet.price(load, LARGE_SENSORS, retention, busiest)
+        cost = _fleet_cost(recorded, side, by[("c", side)])
         mode = cost.cheapest_mode
         say(
             "fleet",
@@ -173,7 +156,47 @@ def fleet_costs(
         )
         figures[f"usd_per_million_c_{side}"] = cost.total()
     figures["usd_per_million_c"] = figures.pop("usd_per_million_c_ours")
+    # What the summariser alone decides: ours priced with other summariser costs per reading,
+    # everything else as recorded. The original's; and the floor of any design that still
+    # writes every summary: one summary create per reading and nothing else.
+    ours = by[("c", "ours")]
+    summariser_requests = recorded.runs["ours"].operations.get("summariser", [])
+    creates = [o.request_units for o in summariser_requests if o.kind == "insert"]
+    alternatives = {
+        "the original's RU per reading": recorded.summariser_ru_per_reading["original"],
+        "one summary create per reading and nothing else": sum(creates) / max(1, len(creates)),
+    }
+    for label, per_reading in alternatives.items():
+        summariser = per_reading * fleet.readings_per_hour(LARGE_SENSORS)
+        what_if = replace(ours, ru_by_part={**ours.ru_by_part, "summariser": summariser})
+        say(
+            "fleet",
+            f"(c) ours if the summariser cost {label} ({per_reading:.2f} RU), the rest as measured: "
+            "$ per million readings",
+            f"{_fleet_cost(recorded, 'ours', what_if).total():.3f}",
+        )
     return figures, lines
+
+
+def _fleet_cost(recorded: Recorded, side: str, load: scenarios.Load) -> fleet.FleetCost:
+    """One side's scenario (c) load per million readings, storage priced from its recording."""
+    recording = recorded.runs[side]
+    summaries = [o for o in recording.operations.get("summariser", []) if o.kind == "insert"]
+    readings = recording.operations.get("generator", [])
+    # A window rewritten by a late reading replaces itself: only creates add storage.
+    windows = [o for o in recording.operations.get("windows", []) if o.kind == "insert"]
+    retention = fleet.Retention(
+        reading_bytes=sum(o.size_bytes for o in readings) / max(1, len(readings)),
+        summary_bytes=sum(o.size_bytes for o in summaries) / max(1, len(summaries)),
+        summaries_per_reading=1.0,  # at 10,000 sensors, one summary per reading on both sides
+        # Each sensor closes its windows at its own pace: per reading as recorded.
+        window_bytes=sum(o.size_bytes for o in windows) / max(1, len(windows)),
+        windows_per_reading=len(windows) / max(1, recording.readings),
+    )
+    parts = load.ru_by_part
+    summaries_side = parts.get("summariser", 0) + parts.get("page", 0) + parts.get("charts", 0)
+    busiest = max(parts.get("generator", 0), summaries_side) / load.ru_per_hour
+    return fleet.price(load, LARGE_SENSORS, retention, busiest)
 
 
 def window_ru_ratio(recorded: Recorded) -> float | None:
