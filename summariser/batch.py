@@ -28,6 +28,7 @@ from pipeline.readings import (
     reading_from_document,
 )
 from pipeline.storage import Publication, SensorState, Store
+from summariser.collector import spaced_collections
 from summariser.repair import plan_sensor, publish_until_swapped
 from summariser.rollup_writer import WindowingStore, next_open_minute
 from summariser.state_cache import OpenMinute, SensorStateCache, newest_first
@@ -253,7 +254,7 @@ def summarise_batch(
     if by_sensor:
         workers = min(MAX_PARALLEL_SENSORS, len(by_sensor))
         try:
-            with _Pool(workers) as pool:
+            with spaced_collections(), _Pool(workers) as pool:
                 # Any store error propagates, so the batch fails (and is retried) as a whole.
                 # Every publication writes the time windows it closes or repairs first.
                 minutes = {s: m for s in by_sensor if (m := cache.open_minute(s)) is not None}
