@@ -140,6 +140,14 @@ def repair_late(
     return repaired
 
 
+def _enters(late: Sequence[Reading], window: Sequence[Reading], size: int) -> bool:
+    """Whether a late reading outranks the oldest of a window (or the window has room)."""
+    if len(window) < size:
+        return bool(late)
+    oldest = min(map(_key, window))
+    return any(_key(reading) > oldest for reading in late)
+
+
 def plan_sensor(
     store: Store,
     sensor_id: str,
@@ -162,6 +170,11 @@ def plan_sensor(
         if state.summary.timestamp > as_of:
             # The pointer keeps the newest summary; its version moves all the same.
             plan.latest, plan.latest_window = state.summary, state.window
+            if _enters(late, state.window, size):
+                # A late reading can enter the newest window without changing the summary's
+                # values (it takes the place of a reading of the same temperature), so no
+                # repair below replaces it; the next summary is extended from this window.
+                plan.latest_window = tuple(windows.as_of(state.summary.timestamp))
     repairs = repair_late(store, sensor_id, late, windows, size)
     plan.repaired = len(repairs)
     for summary, window in repairs.values():

@@ -200,8 +200,13 @@ def test_any_batch_split_gives_exact_summaries(
 
 
 def tied_readings(count: int, sensors: int, seed: int) -> list[Reading]:
-    """Readings in time order; some share a timestamp with the previous one (ties by id)."""
+    """Readings in time order; some share a timestamp with the previous one (ties by id).
+
+    Odd seeds draw temperatures from three values only: a late reading then often takes
+    the place of one of the same temperature, changing a window but not its summary.
+    """
     rng = random.Random(seed)
+    coarse = seed % 2 == 1
     readings: list[Reading] = []
     moment = START
     for n in range(count):
@@ -211,7 +216,7 @@ def tied_readings(count: int, sensors: int, seed: int) -> list[Reading]:
             Reading(
                 id=f"r{rng.randint(0, 99):02d}-{n:03d}",
                 sensor_id=f"sensor-{n % sensors + 1}",
-                temperature=round(rng.uniform(15, 40), 2),
+                temperature=rng.choice((20.0, 25.0, 40.0)) if coarse else round(rng.uniform(15, 40), 2),
                 timestamp=format_timestamp(moment),
             )
         )
@@ -511,6 +516,64 @@ def test_late_reading_and_a_second_instance_invalidate_cached_windows(store: Sto
     found = assert_every_summary_is_exact(store, everything)
     assert f"sensor-1-{late.timestamp}" in found
     assert found[f"sensor-1-{readings[39].timestamp}"].max_temp == 39.99
+
+
+@pytest.mark.parametrize("extended_by", ["the same instance", "another instance"])
+def test_a_late_reading_that_leaves_the_newest_values_unchanged_still_enters_its_window(
+    store: Store, extended_by: str
+) -> None:
+    """The late reading replaces the oldest one of the newest window at the same temperature.
+
+    The newest summary's values do not change, so nothing is repaired; its window does, and
+    the next reading's summary, extended from the cached window or from the pointer's (another
+    instance), must see it.
+    """
+    on_time = [
+        Reading(
+            f"n{n}", "sensor-1", 40.0 if n == 0 else 20.0, format_timestamp(START + timedelta(seconds=10 * n))
+        )
+        for n in range(10)
+    ]
+    late = Reading("late", "sensor-1", 40.0, format_timestamp(START + timedelta(seconds=85)))
+    newest = Reading("new", "sensor-1", 20.0, format_timestamp(START + timedelta(seconds=100)))
+    cache = SensorStateCache()
+    deliver(store, on_time, cache)
+    deliver(store, [late], cache)
+    deliver(store, [newest], cache if extended_by == "the same instance" else SensorStateCache())
+
+    found = assert_every_summary_is_exact(store, [*on_time, late, newest])
+    assert found[f"sensor-1-{newest.timestamp}"].max_temp == 40.0  # n0 left, late (40) entered
+
+
+@BACKENDS
+def test_late_readings_one_per_batch_among_two_temperatures_are_exact(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory
+) -> None:
+    """One reading per batch, some late, each at one of two temperatures, one instance.
+
+    The shape where a late reading most often changes the newest window but not its
+    summary (it takes the place of a reading of the same temperature), and the very
+    next batch extends that window.
+    """
+
+    @settings(max_examples=EXAMPLES[backend], deadline=None)
+    @given(
+        temperatures=st.lists(st.sampled_from([20.0, 40.0]), min_size=24, max_size=24),
+        delays=st.lists(st.sampled_from([0, 0, 1, 2, 3]), min_size=24, max_size=24),
+    )
+    def check(temperatures: list[float], delays: list[int]) -> None:
+        readings = [
+            Reading(f"r{n:02d}", "sensor-1", temperature, format_timestamp(START + timedelta(seconds=n)))
+            for n, temperature in enumerate(temperatures)
+        ]
+        order = sorted(range(len(readings)), key=lambda n: (n + delays[n], n))
+        [handle, *_] = open_instances(backend, request, tmp_path_factory)
+        cache = SensorStateCache()
+        for n in order:
+            deliver(handle, [readings[n]], cache)
+        assert assert_every_summary_is_exact(handle, readings)
+
+    check()
 
 
 def test_timestamp_ties_are_broken_by_id_whatever_the_delivery_order(store: Store) -> None:

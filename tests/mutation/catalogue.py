@@ -43,6 +43,8 @@ LATE = tests(
     "test_out_of_order_reading_lands_in_its_place_in_the_window",
     "test_a_late_reading_repairs_the_summaries_it_enters_at_a_bounded_cost",
     "test_late_duplicate_redelivered_and_out_of_order_across_two_instances_are_exact",
+    "test_a_late_reading_that_leaves_the_newest_values_unchanged_still_enters_its_window",
+    "test_late_readings_one_per_batch_among_two_temperatures_are_exact",
 )
 STEADY_STATE = tests(
     "test_summariser",
@@ -243,6 +245,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    repairs = repair_late(store, sensor_id, [], windows, size)",
         LATE,
         "a late reading is folded into every summary whose window it enters",
+    ),
+    Mutation(
+        "late-reading-left-out-of-the-newest-window",
+        "summariser/repair.py",
+        "            if _enters(late, state.window, size):",
+        "            if False:",
+        LATE,
+        "a late reading enters the newest window even when the newest summary's values stay",
     ),
     # Not listed: `rewrite |= plan.written` in summariser/repair.py (a lost swap's summaries
     # written again). SQLite and Cosmos DB write nothing of a publication whose swap fails,
