@@ -14,8 +14,9 @@ its own collections run); on leaving, the defaults come back and one young colle
 at once, so the batch's cyclic garbage (if any) is freed then, as before, and nothing is
 left for the next allocation elsewhere to pay. Fewer young collections also mean fewer
 promotions, hence fewer full collections. The setting is process-wide: batches that
-overlap in threads share one raise (a count under a lock), and the thresholds the process
-had before are the ones restored.
+overlap in threads share one raise (a count under a lock), and the young threshold the
+process had before is the one restored. Only the raise is undone: thresholds someone else
+sets while a batch runs are theirs and stay, and a disabled collector is not touched.
 """
 
 from __future__ import annotations
@@ -31,26 +32,32 @@ BATCH_THRESHOLD = 50_000
 
 _lock = threading.Lock()
 _inside = 0
-_saved: tuple[int, ...] = ()
+# The young generation's threshold before the raise, and the one raised to; None: not raised.
+_saved = 0
+_raised: int | None = None
 
 
 @contextmanager
 def spaced_collections() -> Iterator[None]:
     """Run the block with young collections at most every `BATCH_THRESHOLD` allocations."""
-    global _inside, _saved
+    global _inside, _saved, _raised
     with _lock:
         if _inside == 0:
-            _saved = gc.get_threshold()
-            if gc.isenabled() and _saved[0] > 0:
-                gc.set_threshold(max(BATCH_THRESHOLD, _saved[0]), *_saved[1:])
+            young, *older = gc.get_threshold()
+            _raised = None
+            if gc.isenabled() and young > 0:
+                _saved, _raised = young, max(BATCH_THRESHOLD, young)
+                gc.set_threshold(_raised, *older)
         _inside += 1
     try:
         yield
     finally:
         with _lock:
             _inside -= 1
-            restore = _inside == 0
+            young, *older = gc.get_threshold()
+            # A young threshold other than ours was set by someone else meanwhile: it stays.
+            restore = _inside == 0 and _raised is not None and young == _raised
             if restore:
-                gc.set_threshold(*_saved)
-        if restore and gc.isenabled() and _saved[0] > 0:
+                gc.set_threshold(_saved, *older)  # older generations as they are now
+        if restore and gc.isenabled():
             gc.collect(0)

@@ -22,6 +22,7 @@ def default_thresholds() -> Iterator[tuple[int, ...]]:
     before = gc.get_threshold()
     yield before
     gc.set_threshold(*before)
+    gc.enable()
 
 
 def test_inside_a_batch_young_collections_wait_and_the_thresholds_come_back(
@@ -60,6 +61,38 @@ def test_a_disabled_collector_is_left_alone() -> None:
     with spaced_collections():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+def test_a_batch_that_raises_restores_the_thresholds() -> None:
+    gc.set_threshold(900, 11, 12)
+    with pytest.raises(RuntimeError), spaced_collections():
+        raise RuntimeError("the store failed")
+    assert gc.get_threshold() == (900, 11, 12)
+    assert collector._inside == 0
+
+
+def test_thresholds_someone_sets_while_a_batch_runs_are_kept() -> None:
+    gc.set_threshold(900, 11, 12)
+    with spaced_collections():
+        gc.set_threshold(1000, 20, 30)  # e.g. the app tuning the collector from another thread
+    assert gc.get_threshold() == (1000, 20, 30)
+
+
+def test_older_generations_someone_sets_while_a_batch_runs_are_kept() -> None:
+    gc.set_threshold(900, 11, 12)
+    with spaced_collections():
+        gc.set_threshold(gc.get_threshold()[0], 20, 30)
+    assert gc.get_threshold() == (900, 20, 30)
+
+
+def test_a_collector_disabled_by_someone_else_is_left_alone_with_their_thresholds() -> None:
+    gc.disable()
+    gc.set_threshold(900, 11, 12)
+    with spaced_collections():
+        assert gc.get_threshold() == (900, 11, 12)
+        gc.set_threshold(1000, 20, 30)
+    assert gc.get_threshold() == (1000, 20, 30)
+    assert not gc.isenabled()
 
 
 def test_summarise_batch_runs_with_spaced_collections_and_restores_them(tmp_path: Path) -> None:

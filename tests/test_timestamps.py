@@ -223,6 +223,13 @@ canonical_shaped = st.builds(
 @example("2026-01-01T23:59:60.000Z")
 @example("0000-01-01T00:00:00.000Z")
 @example("9999-12-31T23:59:59.999Z")
+# Digits str.isdigit() and \d accept, but no time has: Arabic-Indic and fullwidth, in each field.
+@example("2026-01-01T1\u0663:00:00.000Z")
+@example("2026-01-01T12:0\u0663:0\u0663.000Z")
+@example("2026-01-01T12:00:00.\uff11\uff12\uff13Z")
+@example("\u0662\u0660\u0662\u0666-01-01T12:00:00.000Z")
+@example("2026-01-01T12:00:00.000Z\n")
+@example("2026-01-01T12:00:00.000z")
 def test_a_canonical_time_is_checked_as_parsing_it_would(text: str) -> None:
     """The fast check of a canonical string accepts and refuses what parsing it does, for the same reason."""
     assert normalised(normalise_timestamp, text) == normalised(parsed_in_full, text)
