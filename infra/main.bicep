@@ -333,6 +333,9 @@ module function 'app/function.bicep' = {
       GENERATOR_SCHEDULE: '*/10 * * * * *'
       DASHBOARD_POLL_SECONDS: '2'
       CHART_POINTS: '50'
+      // The summaries container's TTL, from the one parameter that sets it: a chart extends the
+      // history it drew only while TTL cannot have removed a summary it draws.
+      SUMMARIES_TTL_SECONDS: string(summariesTtlSeconds)
       HEALTH_MAX_FEED_LAG_SECONDS: string(feedLagThresholdSeconds)
       // The change-feed trigger's tuning, read when the worker indexes the functions (docs/configuration.md).
       SUMMARISER_FEED_POLL_DELAY_MS: '1000'

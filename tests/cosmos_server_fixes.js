@@ -8,7 +8,10 @@
 //   query of up to 1,000 nested ORs, which the server's parser takes tens of seconds for or
 //   overflows its stack on: that one query shape is answered through an equivalent flat one;
 // - the limits Cosmos DB documents for a transactional batch, which it does not enforce:
-//   at most MAX_OPERATIONS operations (else 400), a payload of at most MAX_BYTES (else 413).
+//   at most MAX_OPERATIONS operations (else 400), a payload of at most MAX_BYTES (else 413);
+// - a transactional batch was not atomic: the operations before a failing one stayed
+//   applied. Cosmos DB applies all or none: the failing operation answers its status and
+//   every other one 424, and nothing is written (the store's compare-and-swap relies on it).
 const PAIR = /^\( c\.id = (@param_id\d+) AND (c(?:\.\w+|\["\w+"\])) = (@param_pk\d+) \)$/;
 
 function flattenPairQuery(body) {
@@ -39,6 +42,17 @@ json.default = async (req) => {
   return body;
 };
 
+const operations = require("@vercel/cosmosdb-server/lib/handler/_document-operations");
+const { parsePartitionKey } = require("@vercel/cosmosdb-server/lib/utils/get-partition-from-header");
+const trueHeader = require("@vercel/cosmosdb-server/lib/true-header").default;
+const APPLY = {
+  Create: operations.createOperation,
+  Upsert: operations.upsertOperation,
+  Read: operations.readOperation,
+  Delete: operations.deleteOperation,
+  Replace: operations.replaceOperation,
+};
+
 const batch = require("@vercel/cosmosdb-server/lib/handler/batch-documents");
 const runBatch = batch.default;
 batch.default = async (account, req, res, params) => {
@@ -52,8 +66,54 @@ batch.default = async (account, req, res, params) => {
     res.statusCode = 413;
     return { code: "RequestEntityTooLarge", message: "Request size is too large." };
   }
-  return runBatch(account, req, res, params);
+  const collection = account.database(params.dbId).collection(params.collId);
+  if (!trueHeader(req, "x-ms-cosmos-batch-atomic") || !Array.isArray(body) || !collection.read()) {
+    return runBatch(account, req, res, params);
+  }
+  return runAtomically(collection, body, res);
 };
+
+// Synchronous from the first operation to the rollback, so no other request sees (or
+// writes between) the operations of a batch that fails.
+function runAtomically(collection, body, res) {
+  const undo = []; // [id, partition key, the document before the operation or undefined]
+  const answers = [];
+  let failed = -1;
+  for (const input of body) {
+    const apply = APPLY[input && input.operationType];
+    if (!apply) {
+      rollback(collection, undo);
+      res.statusCode = 400;
+      return { message: `Operation type '${input && input.operationType}' is not supported in Batch.` };
+    }
+    const id = input.resourceBody ? input.resourceBody.id : input.id;
+    const key = id === undefined ? undefined : parsePartitionKey(input.partitionKey, id);
+    const before = id === undefined ? undefined : collection.document(id, key).read();
+    const result = apply(collection, input);
+    if (result.statusCode >= 400) {
+      failed = answers.length;
+      answers.push({ statusCode: result.statusCode, requestCharge: 0 });
+      break;
+    }
+    if (input.operationType !== "Read") undo.push([id, key, before]);
+    answers.push({
+      statusCode: result.statusCode,
+      requestCharge: 1,
+      eTag: result.body ? result.body._etag : undefined,
+      resourceBody: result.body,
+    });
+  }
+  if (failed < 0) return answers;
+  rollback(collection, undo);
+  return body.map((_, index) => (index === failed ? answers[failed] : { statusCode: 424, requestCharge: 0 }));
+}
+
+function rollback(collection, undo) {
+  for (const [id, key, before] of undo.reverse()) {
+    if (collection.document(id, key).read()) collection.documents.delete(id, key);
+    if (before) collection.documents._set(before); // with its own _rid, _etag and _ts
+  }
+}
 
 const read = require("@vercel/cosmosdb-server/lib/handler/read-document");
 const readDocument = read.default;

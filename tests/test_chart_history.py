@@ -229,3 +229,35 @@ def test_an_append_during_repairs_in_several_batches_is_not_extended(
     assert [exactly(drawn[0]), drawn[1]] == [exactly(expected[0]), expected[1]]
     monkeypatch.undo()
     assert viewer.look(points)[0] == tuple(truth(store, points))
+
+
+def test_a_lost_compare_and_swap_leaves_no_summary_for_an_append_to_hide(
+    cosmos_store: CosmosStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale instance's publication loses its compare-and-swap; before it plans again, the
+    rival appends. The kept history is extended: right only if the lost batch wrote nothing
+    (Cosmos DB's transactional batch is atomic), as `is_append` assumes."""
+    store = cosmos_store
+    rival = CosmosStore(store._client, store._database_name)
+    mine, theirs = SensorStateCache(), SensorStateCache()
+    for second_ in range(1, 4):
+        deliver(store, [reading(second_, 20.0 + second_)], mine)
+    viewer = Dashboard(store)
+    assert viewer.look() == (tuple(truth(store)), 1)
+    deliver(rival, [reading(4, 24.0)], theirs)  # `mine` still holds the pointer before it
+    assert viewer.look() == (tuple(truth(store)), 0)
+    batch, seen = store._batch, []
+
+    def then_the_rival_appends(*arguments: Any) -> Any:
+        written = batch(*arguments)
+        if written is None and not seen:  # our swap was lost: the rival appends meanwhile
+            deliver(rival, [reading(6, 26.0)], theirs)
+            seen.append((viewer.look(), truth(store)))
+        return written
+
+    monkeypatch.setattr(store, "_batch", then_the_rival_appends)
+    deliver(store, [reading(5, 55.0)], mine)  # fast path on the stale pointer: its swap fails
+    [((drawn, queries), expected)] = seen
+    assert (exactly(drawn), queries) == (exactly(expected), 0)
+    monkeypatch.undo()
+    assert exactly(viewer.look()[0]) == exactly(truth(store))

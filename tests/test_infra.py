@@ -192,6 +192,15 @@ def test_app_settings_use_the_identity_form_and_match_bindings(templates) -> Non
         assert pipeline["containers"][index]["name"] == default
 
 
+def test_the_app_is_told_the_ttl_the_summaries_container_has(templates) -> None:
+    """A chart's kept history is extended only while the summaries' TTL cannot have cut it
+    (visualiser/read_model.py): the app must know the TTL the container really has, not
+    assume the default while `summariesTtlSeconds` says otherwise."""
+    [summaries] = [c for c in main_variables(templates)["containers"] if c["name"] == names.DEFAULT_SUMMARIES]
+    told = app_settings(templates).get(names.SUMMARIES_TTL_SECONDS)
+    assert told == {"function": {"type": "string", "parameters": {"value_to_convert": summaries["ttl"]}}}
+
+
 def setting_index(value: object) -> int:
     """`pipeline.containers[2].name` parsed by pycep: find the array index."""
     text = json.dumps(value)
