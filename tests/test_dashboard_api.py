@@ -213,6 +213,12 @@ def test_alerts_follow_thresholds_overrides_and_staleness(seeded: Store) -> None
             ("sensor-1", "stale"),
             ("sensor-2", "stale"),
         ]
+    # Stale wins over a threshold, as on the dashboard: a dead sensor's last average is old news.
+    with app_with(seeded, Clock(), env | stale)[0] as client:
+        assert [(a["sensor_id"], a["kind"]) for a in client.get("/api/alerts").json()] == [
+            ("sensor-1", "stale"),
+            ("sensor-2", "stale"),
+        ]
 
 
 def test_sensor_details_for_the_visible_cards_only(seeded: Store) -> None:

@@ -69,8 +69,11 @@ def is_stale(summary: Summary, dashboard: DashboardSettings, now: datetime) -> b
 
 
 def alerts_now(latest: Mapping[str, Summary], dashboard: DashboardSettings, now: datetime) -> list[Alert]:
-    """Threshold alerts, then stale sensors without one; each group in natural sensor order."""
-    thresholds = sensor_alerts(latest, dashboard)
+    """Threshold alerts, then stale sensors; each group in natural sensor order.
+
+    A stale sensor is listed as stale even if its last average was outside its thresholds:
+    that average is no longer news, and the dashboard shows and counts it the same way.
+    """
     stale = [
         Alert(
             sensor_id,
@@ -81,9 +84,13 @@ def alerts_now(latest: Mapping[str, Summary], dashboard: DashboardSettings, now:
             summary.heard,
         )
         for sensor_id, summary in latest.items()
-        if sensor_id not in thresholds and is_stale(summary, dashboard, now)
+        if is_stale(summary, dashboard, now)
     ]
-    return sorted(thresholds.values(), key=lambda a: natural_key(a.sensor_id)) + sorted(
+    silent = {alert.sensor_id for alert in stale}
+    thresholds = [
+        alert for sensor_id, alert in sensor_alerts(latest, dashboard).items() if sensor_id not in silent
+    ]
+    return sorted(thresholds, key=lambda a: natural_key(a.sensor_id)) + sorted(
         stale, key=lambda a: natural_key(a.sensor_id)
     )
 
