@@ -99,3 +99,19 @@ def test_a_publication_retried_after_a_lost_swap_is_heard_too(store: Store) -> N
     )
     (latest,) = store.latest_summaries().values()
     assert latest.last_heard == heard
+
+
+def test_the_newest_summary_stays_heard_when_a_late_reading_rewrites_it(store: Store) -> None:
+    now = datetime.now(UTC)
+    first = Reading("r-1", "late-one", 20.0, format_timestamp(now - timedelta(seconds=30)))
+    newest = Reading("r-2", "late-one", 22.0, format_timestamp(now - timedelta(seconds=10)))
+    for reading in (first, newest):
+        store.put_readings([reading.to_document()])
+        summarise_batch([reading.to_document()], store, 10, now)
+    # Stamped between the two: it changes the newest summary's values, which a repair rewrites.
+    late = Reading("r-3", "late-one", 35.0, format_timestamp(now - timedelta(seconds=20)))
+    store.put_readings([late.to_document()])
+    summarise_batch([late.to_document()], store, 10, now + timedelta(seconds=5))
+    (latest,) = store.latest_summaries().values()
+    assert (latest.timestamp, latest.max_temp) == (newest.timestamp, 35.0)
+    assert latest.last_heard == newest.timestamp
