@@ -23,6 +23,7 @@ from tests.servers import free_port
 from web_app import create_web_app
 
 HIGH, LOW = 35.0, 5.0
+FAST_CLOCK = timedelta(minutes=4)  # within the 5 minutes of skew a reading may have
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Fleet:
     stale: int = 0
     history: int = 3  # summaries per sensor, 20 s apart
     stale_hot: int = 0  # of the stale sensors, how many were hot when they fell silent
+    # Of the other stale sensors, how many stamped their readings FAST_CLOCK ahead: their
+    # summaries' timestamps are in the future, their `last_heard` is when they fell silent.
+    fast_clock: int = 0
 
     def ids(self) -> list[str]:
         return [f"sensor-{n}" for n in range(1, self.total + 1)]
@@ -50,17 +54,19 @@ class Fleet:
 def publish(store: SqliteStore, fleet: Fleet, now: datetime, stale_seconds: float) -> None:
     """Every sensor's history up to `now`; the stale ones stopped 2 x stale_seconds earlier."""
     silent_from = fleet.total - fleet.stale
+    fast_from = silent_from + fleet.stale_hot
     batch: list[Publication] = []
     for index, sensor in enumerate(fleet.ids()):
         end = now - timedelta(seconds=2 * stale_seconds) if index >= silent_from else now
+        ahead = FAST_CLOCK if fast_from <= index < fast_from + fleet.fast_clock else timedelta(0)
         for step in range(fleet.history):
-            moment = format_timestamp(end - timedelta(seconds=20 * (fleet.history - 1 - step)))
+            heard = end - timedelta(seconds=20 * (fleet.history - 1 - step))
+            moment = format_timestamp(heard + ahead)
             avg = fleet.temperature(index, step)
-            batch.append(
-                Publication(
-                    Summary(f"{sensor}-{moment}", sensor, moment, avg + 1, avg - 1, avg, 10), (), None
-                )
-            )
+            values = (avg + 1, avg - 1, avg, 10)
+            heard_at = format_timestamp(heard)
+            summary = Summary(f"{sensor}-{moment}", sensor, moment, *values, last_heard=heard_at)
+            batch.append(Publication(summary, (), None))
         if len(batch) >= 3000:
             store.publish(batch)
             batch = []

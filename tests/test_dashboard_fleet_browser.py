@@ -20,7 +20,8 @@ from tests.test_dashboard_browser import AXE, browser, run_axe  # noqa: F401  (b
 
 pytestmark = [pytest.mark.browser]
 # Two of the stale sensors were alerting when they fell silent: counted once, as stale.
-FLEET = Fleet(500, alerting=18, stale=30, stale_hot=2)
+# Another (sensor-473, off the first page of cards) stamped its readings 4 minutes ahead.
+FLEET = Fleet(500, alerting=18, stale=30, stale_hot=2, fast_clock=1)
 HOTTEST = "sensor-18"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
 
@@ -91,6 +92,28 @@ def test_counts_sorting_and_search_in_the_url(served, page) -> None:
     assert page.input_value("#search") == "sensor-49"
     page.wait_for_function("() => document.querySelectorAll('#fleet-rows tr').length === 11")
     assert page.get_attribute("th[data-key=avg]", "aria-sort") == "ascending"
+    assert page.errors == []
+
+
+def test_cards_count_every_stale_sensor_and_a_reload_keeps_the_page(served, page) -> None:
+    # The cards view shows 24 sensors, but counts all 500 as /api/alerts judges them: the
+    # sensor whose clock runs ahead is stale by when it was last heard, not by its stamp.
+    page.goto(f"{served.url}/?page=3")
+    wait_counted(page)
+    assert page.text_content("#status") == "500 sensors · 18 alerting · 30 stale"
+    alerts = page.request.get(f"{served.url}/api/alerts").json()
+    stale = {alert["sensor_id"] for alert in alerts if alert["kind"] == "stale"}
+    assert len(stale) == 30 and "sensor-473" in stale
+    assert page.text_content("#page-label") == "page 3 of 21 · 500 sensors"
+    shown = page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.sensorId)")
+    assert len(shown) == 24 and HOTTEST not in shown, "page 3, not page 1"
+    page.reload()
+    wait_counted(page)
+    assert page.text_content("#page-label") == "page 3 of 21 · 500 sensors"
+    assert page.url.endswith("?page=3")
+    page.click("#next")
+    assert page.text_content("#page-label") == "page 4 of 21 · 500 sensors"
+    assert page.url.endswith("?page=4")
     assert page.errors == []
 
 

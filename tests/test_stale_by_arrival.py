@@ -45,6 +45,10 @@ def test_a_reading_stamped_ahead_is_heard_when_it_arrived(store: Store) -> None:
         assert entry["last_heard"] == format_timestamp(arrived)
         (picked,) = client.get("/api/sensors?ids=fast-clock").json()
         assert picked["last_heard"] == format_timestamp(arrived)
+        # The delta form names it too: a page counts it stale without asking for its card.
+        assert client.get("/api/summary-timestamps?since=0").json()["heard"] == {
+            "fast-clock": format_timestamp(arrived)
+        }
         alerts = client.get("/api/alerts").json()
     assert [(a["sensor_id"], a["kind"]) for a in alerts] == [("fast-clock", "stale")]
     assert alerts[0]["last_heard"] == format_timestamp(arrived)
@@ -59,6 +63,7 @@ def test_a_reading_stamped_in_the_past_is_heard_at_its_stamp(store: Store) -> No
         (entry,) = client.get("/api/sensors").json()
         assert entry["last_heard"] == reading["timestamp"]
         assert client.get("/api/alerts").json() == []  # 3 s of silence is not 9
+        assert client.get("/api/summary-timestamps?since=0").json()["heard"] == {}  # its stamp says it
 
 
 def test_through_the_local_host_a_sensor_stamped_4_minutes_ahead_turns_stale(

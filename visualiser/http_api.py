@@ -149,6 +149,7 @@ _DELTA_SCHEMA = {
         "versions": _VERSIONS_SCHEMA,
         "removed": {"type": "array", "items": {"type": "string"}},
         "alerts": {"type": "object", "additionalProperties": {"type": "string", "enum": ["high", "low"]}},
+        "heard": {"type": "object", "additionalProperties": {"type": "string", "format": "date-time"}},
     },
 }
 

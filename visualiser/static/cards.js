@@ -175,8 +175,10 @@ export function markUpdated(card) {
 function visibleIds() {
   const ids = orderedIds();
   const pages = Math.max(1, Math.ceil(ids.length / PAGE_SIZE));
-  fleet.state.page = Math.min(fleet.state.page, pages - 1);
-  const page = fleet.state.page;
+  const page = Math.min(fleet.state.page, pages - 1);
+  // Kept as asked (?page=3 on a reload or a shared link) until the fleet is known: before
+  // the first answer there are no sensors, and clamping then would fall back to page 1.
+  if (fleet.connected === true) fleet.state.page = page;
   previousButton.disabled = page === 0;
   nextButton.disabled = page >= pages - 1;
   const total = Object.keys(fleet.versions).length;

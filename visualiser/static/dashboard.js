@@ -122,10 +122,13 @@ async function poll() {
   const changed = Object.keys(next).filter((id) => fleet.versions[id] !== undefined && fleet.versions[id] !== next[id]);
   const alerts = delta.alerts || {};
   announceAlerts(fleet.alerts, alerts, first);
-  // A sensor with a new summary was heard by now at the latest (what its `last_heard` would
-  // say; a device clock ahead of ours would put its summary's timestamp in the future). The
-  // delta form carries versions only, no `last_heard` (docs/http-api.md).
+  // When each sensor was last heard: its summary's timestamp, except where the delta's
+  // `heard` says earlier (a device clock ahead of the server's), for every sensor, cards or
+  // not, so the counts agree with /api/alerts. A sensor with a new summary was heard by now
+  // at the latest, whatever its stamp says.
+  const heard = delta.heard || {};
   for (const id of changed) fleet.heard[id] = Math.min(Date.parse(timestampOf(next[id])), fleet.now());
+  for (const id of Object.keys(delta.versions)) if (heard[id]) fleet.heard[id] = Date.parse(heard[id]);
   fleet.versions = next;
   fleet.alerts = alerts;
   cursor = delta.cursor;
