@@ -10,9 +10,9 @@ import numpy as np
 from matplotlib.image import imread
 from matplotlib.testing.compare import compare_images
 
-from pipeline.readings import Summary, format_timestamp
+from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, Summary, format_timestamp
 from pipeline.settings import Thresholds
-from visualiser.charts import HEIGHT_PX, TEXT_PX, THEMES, WIDTH_PX, render_chart
+from visualiser.charts import CSS_DPI, HEIGHT_PX, TEXT_PX, THEMES, WIDTH_PX, render_chart
 
 BASELINE = Path(__file__).parent / "baseline" / "chart-sensor-1.png"
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -161,3 +161,18 @@ def test_shared_range_and_thresholds_are_drawn(tmp_path: Path) -> None:
     rows_with_threshold = (np.abs(inside - threshold).sum(axis=-1) < 40).sum(axis=1) > 100
     assert rows_with_threshold.sum() >= 2  # two dashed lines across the plot
     assert ((np.abs(outside - threshold).sum(axis=-1) < 40).sum(axis=1) > 100).sum() == 0
+
+
+def test_every_label_stays_on_the_canvas_with_the_widest_tick_labels() -> None:
+    """The unit label used to be pushed off the left edge by ticks like "−100"."""
+    from visualiser import charts
+
+    for low in (MIN_TEMPERATURE, MAX_TEMPERATURE - 10):
+        times = [format_timestamp(START + timedelta(seconds=10 * n)) for n in range(30)]
+        summaries = [Summary(f"s-{n}", "s", at, low + 10, low, low + n % 7, 10) for n, at in enumerate(times)]
+        render_chart("s", summaries)
+        figure = charts._local.canvases[(1, "light")].figure
+        drawn = figure.get_tightbbox(figure.canvas.get_renderer())  # inches, every visible artist
+        assert drawn.x0 >= 0 and drawn.y0 >= 0, drawn
+        assert drawn.x1 <= WIDTH_PX / CSS_DPI and drawn.y1 <= HEIGHT_PX / CSS_DPI, drawn
+        assert "°C" in [text.get_text() for text in figure.texts], "the unit is drawn"

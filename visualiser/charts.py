@@ -156,7 +156,11 @@ class _Canvas:
         self.axes.xaxis.set_major_locator(self._default_locator)
         self.axes.xaxis.set_major_formatter(FuncFormatter(_clock_label))
         self.axes.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
-        self.axes.set_ylabel("°C", fontsize=font_pt, color=theme.text, labelpad=2)
+        # The unit sits in the top-left corner, not beside the axis: a rotated label there
+        # was pushed off the canvas by wide tick labels ("−100").
+        self.figure.text(
+            4 / WIDTH_PX, 1 - 4 / HEIGHT_PX, "°C", fontsize=font_pt, color=theme.text, ha="left", va="top"
+        )
         self.axes.set_xlabel("time (UTC)", fontsize=font_pt, color=theme.text, labelpad=2)
         self.axes.tick_params(labelsize=font_pt, colors=theme.text, length=3, pad=2)
         for spine in self.axes.spines.values():
