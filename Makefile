@@ -11,8 +11,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 ARGS ?=
-# Two workers (pytest-xdist); each test still prints its own PASSED/FAILED line.
-PYTEST_ARGS ?= -n 2 -v
+# Three workers (pytest-xdist) on two cores: the suite mostly waits on the servers it
+# starts (two workers kept the cores ~60% busy), so a third finishes it sooner
+# (docs/testing.md, Timing). Each test still prints its own PASSED/FAILED line.
+PYTEST_ARGS ?= -n 3 -v
 UV_VERSION := 0.13.9
 # uv itself is kept between venvs, one copy per version, like any package cache (safe to delete).
 UV_TOOL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sensor-pipeline/uv-$(UV_VERSION)

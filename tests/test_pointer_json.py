@@ -53,7 +53,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)  # the @examples below pin the known hard cases
 @given(documents)
 @example({"avg_temp": math.nan, "max_temp": math.inf, "min_temp": -math.inf})
 @example([["2026-01-01T00:00:00.000Z", "null", 20.5]])
