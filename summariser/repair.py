@@ -187,7 +187,23 @@ def plan_sensor(
         if window:
             summary = summarise_window(sensor_id, earlier, window)
             plan.others[summary.id] = summary
+    if state is not None and plan.latest.timestamp == state.summary.timestamp:
+        plan.latest = _heard_as_before(plan.latest, state, batch)
     return plan
+
+
+def _heard_as_before(latest: Summary, state: SensorState, batch: Sequence[Reading]) -> Summary:
+    """The newest summary, rewritten for a late reading or a redelivery, heard when it was.
+
+    `last_heard` is when its newest reading arrived: a late reading's or a redelivered
+    reading's arrival must not move it on (a device clock minutes fast would otherwise keep
+    a dead sensor fresh after every retry). A reading of its very time not seen before is news.
+    """
+    seen = {reading.id for reading in state.window}
+    news = any(reading.timestamp == latest.timestamp and reading.id not in seen for reading in batch)
+    if latest.last_heard is not None or news:
+        return latest
+    return replace(latest, last_heard=state.summary.last_heard)
 
 
 def publish_until_swapped(

@@ -106,17 +106,33 @@ def test_a_publication_retried_after_a_lost_swap_is_heard_too(store: Store) -> N
     assert latest.last_heard == heard
 
 
-def test_the_newest_summary_stays_heard_when_a_late_reading_rewrites_it(store: Store) -> None:
-    now = datetime.now(UTC)
-    first = Reading("r-1", "late-one", 20.0, format_timestamp(now - timedelta(seconds=30)))
-    newest = Reading("r-2", "late-one", 22.0, format_timestamp(now - timedelta(seconds=10)))
-    for reading in (first, newest):
-        store.put_readings([reading.to_document()])
-        summarise_batch([reading.to_document()], store, 10, now)
-    # Stamped between the two: it changes the newest summary's values, which a repair rewrites.
-    late = Reading("r-3", "late-one", 35.0, format_timestamp(now - timedelta(seconds=20)))
-    store.put_readings([late.to_document()])
-    summarise_batch([late.to_document()], store, 10, now + timedelta(seconds=5))
+def test_a_late_reading_or_a_redelivery_does_not_move_last_heard_on(store: Store) -> None:
+    """The newest summary stays heard when its newest reading arrived, whatever comes after."""
+    arrived = datetime.now(UTC) - timedelta(seconds=300)
+    ahead = timedelta(minutes=4)  # the device's clock runs 4 minutes fast
+
+    def reading(name: str, temperature: float, seconds: int) -> dict:
+        stamp = format_timestamp(arrived + ahead + timedelta(seconds=seconds))
+        return Reading(name, "late-one", temperature, stamp).to_document()
+
+    first, newest = reading("r-1", 20.0, -20), reading("r-2", 22.0, 0)
+    for document in (first, newest):
+        store.put_readings([document])
+        summarise_batch([document], store, 10, arrived)
+    # Stamped between the two, arriving a minute later: the newest summary's values change.
+    late = reading("r-3", 35.0, -10)
+    store.put_readings([late])
+    summarise_batch([late], store, 10, arrived + timedelta(seconds=60))
     (latest,) = store.latest_summaries().values()
-    assert (latest.timestamp, latest.max_temp) == (newest.timestamp, 35.0)
-    assert latest.last_heard == newest.timestamp
+    assert (latest.timestamp, latest.max_temp) == (newest["timestamp"], 35.0)
+    assert latest.last_heard == format_timestamp(arrived)
+    # The newest reading delivered again two minutes on: nothing new was heard.
+    summarise_batch([newest], store, 10, arrived + timedelta(seconds=120))
+    (latest,) = store.latest_summaries().values()
+    assert latest.last_heard == format_timestamp(arrived)
+    # A new reading of the very same time is news: heard when it arrived.
+    twin = reading("r-4", 22.0, 0)
+    store.put_readings([twin])
+    summarise_batch([twin], store, 10, arrived + timedelta(seconds=180))
+    (latest,) = store.latest_summaries().values()
+    assert latest.last_heard == format_timestamp(arrived + timedelta(seconds=180))

@@ -254,6 +254,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         LATE,
         "a late reading enters the newest window even when the newest summary's values stay",
     ),
+    Mutation(
+        "redelivery-moves-last-heard-on",
+        "summariser/repair.py",
+        "    if latest.last_heard is not None or news:",
+        "    if True:",
+        tests("test_stale_by_arrival", "test_a_late_reading_or_a_redelivery_does_not_move_last_heard_on"),
+        "a late or redelivered reading does not make a dead sensor with a fast clock look heard",
+    ),
     # Not listed: `rewrite |= plan.written` in summariser/repair.py (a lost swap's summaries
     # written again). SQLite and Cosmos DB write nothing of a publication whose swap fails,
     # except Cosmos DB plans of 100 or more summaries (written in batches before the swap),
