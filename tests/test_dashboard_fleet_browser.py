@@ -104,6 +104,9 @@ def test_cards_count_every_stale_sensor_and_a_reload_keeps_the_page(served, page
     alerts = page.request.get(f"{served.url}/api/alerts").json()
     stale = {alert["sensor_id"] for alert in alerts if alert["kind"] == "stale"}
     assert len(stale) == 30 and "sensor-473" in stale
+    # Screen readers hear the 18 alerting sensors, not the two that were hot when they died.
+    said = page.text_content("#announcer")
+    assert said.startswith("In alert: sensor-1 high") and said.endswith(" and 13 more."), said
     assert page.text_content("#page-label") == "page 3 of 21 · 500 sensors"
     shown = page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.sensorId)")
     assert len(shown) == 24 and HOTTEST not in shown, "page 3, not page 1"

@@ -121,15 +121,17 @@ async function poll() {
   Object.assign(next, delta.versions);
   const changed = Object.keys(next).filter((id) => fleet.versions[id] !== undefined && fleet.versions[id] !== next[id]);
   const alerts = delta.alerts || {};
-  announceAlerts(fleet.alerts, alerts, first);
   // When each sensor was last heard: its summary's timestamp, except where the delta's
   // `heard` says earlier (a device clock ahead of the server's), for every sensor, cards or
-  // not, so the counts agree with /api/alerts. A sensor with a new summary was heard by now
-  // at the latest, whatever its stamp says.
+  // not, so the counts agree with /api/alerts; by now at the latest, whatever its stamp says.
+  // A sensor no longer listed is forgotten, so one that comes back starts from its news.
   const heard = delta.heard || {};
-  for (const id of changed) fleet.heard[id] = Math.min(Date.parse(timestampOf(next[id])), fleet.now());
-  for (const id of Object.keys(delta.versions)) if (heard[id]) fleet.heard[id] = Date.parse(heard[id]);
+  for (const id of Object.keys(fleet.heard)) if (!(id in next)) delete fleet.heard[id];
+  for (const id of Object.keys(delta.versions)) {
+    fleet.heard[id] = heard[id] ? Date.parse(heard[id]) : Math.min(Date.parse(timestampOf(next[id])), fleet.now());
+  }
   fleet.versions = next;
+  announceAlerts(fleet.alerts, alerts, first);
   fleet.alerts = alerts;
   cursor = delta.cursor;
   etag = response.headers.get("ETag");
@@ -143,8 +145,11 @@ function announce(text) {
   spoken.push(text);
 }
 
+// A stale sensor's last alert is old news: not announced (the counts call it stale).
 function announceAlerts(before, after, first) {
-  const fresh = Object.keys(after).filter((id) => before[id] !== after[id]).sort(collator.compare);
+  const fresh = Object.keys(after)
+    .filter((id) => before[id] !== after[id] && !fleet.isStale(id))
+    .sort(collator.compare);
   if (fresh.length === 0) return;
   const names = fresh.slice(0, 5).map((id) => `${id} ${after[id]}`).join(", ");
   const more = fresh.length > 5 ? ` and ${fresh.length - 5} more` : "";
