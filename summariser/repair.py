@@ -141,11 +141,16 @@ def repair_late(
 
 
 def _enters(late: Sequence[Reading], window: Sequence[Reading], size: int) -> bool:
-    """Whether a late reading outranks the oldest of a window (or the window has room)."""
+    """Whether a late reading not already in a window outranks its oldest (or it has room).
+
+    One already in it (a redelivery) changes nothing, so costs no query.
+    """
+    held = {reading.id for reading in window}
+    new = [reading for reading in late if reading.id not in held]
     if len(window) < size:
-        return bool(late)
+        return bool(new)
     oldest = min(map(_key, window))
-    return any(_key(reading) > oldest for reading in late)
+    return any(_key(reading) > oldest for reading in new)
 
 
 def plan_sensor(

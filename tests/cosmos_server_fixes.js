@@ -86,16 +86,22 @@ function runAtomically(collection, body, res) {
       res.statusCode = 400;
       return { message: `Operation type '${input && input.operationType}' is not supported in Batch.` };
     }
-    const id = input.resourceBody ? input.resourceBody.id : input.id;
-    const key = id === undefined ? undefined : parsePartitionKey(input.partitionKey, id);
-    const before = id === undefined ? undefined : collection.document(id, key).read();
-    const result = apply(collection, input);
+    let result;
+    try {
+      const id = input.resourceBody ? input.resourceBody.id : input.id;
+      const key = id === undefined ? undefined : parsePartitionKey(input.partitionKey, id);
+      const before = id === undefined ? undefined : collection.document(id, key).read();
+      result = apply(collection, input);
+      if (result.statusCode < 400 && input.operationType !== "Read") undo.push([id, key, before]);
+    } catch (error) {
+      rollback(collection, undo); // an operation that throws leaves nothing of the batch behind
+      throw error;
+    }
     if (result.statusCode >= 400) {
       failed = answers.length;
       answers.push({ statusCode: result.statusCode, requestCharge: 0 });
       break;
     }
-    if (input.operationType !== "Read") undo.push([id, key, before]);
     answers.push({
       statusCode: result.statusCode,
       requestCharge: 1,
