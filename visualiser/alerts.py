@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,21 @@ def is_stale(summary: Summary, dashboard: DashboardSettings, now: datetime) -> b
     """
     age = (now - parse_timestamp(summary.heard)).total_seconds()
     return age > dashboard.stale_after_seconds
+
+
+def heard_early(latest: Mapping[str, Summary], sensors: Iterable[str]) -> dict[str, str]:
+    """`last_heard` of the given sensors where it is earlier than their summary's timestamp.
+
+    Only a device clock ahead of the server's makes it so; for every other sensor the
+    timestamp in its version is when it was last heard. A page counts every sensor's
+    staleness from these, including sensors it shows no card of.
+    """
+    heard = {}
+    for sensor in sensors:
+        summary = latest.get(sensor)
+        if summary is not None and summary.last_heard and summary.last_heard < summary.timestamp:
+            heard[sensor] = summary.last_heard
+    return dict(sorted(heard.items()))
 
 
 def alerts_now(latest: Mapping[str, Summary], dashboard: DashboardSettings, now: datetime) -> list[Alert]:

@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -44,7 +44,7 @@ from pipeline import metrics
 from pipeline.readings import Summary, parse_timestamp, summary_id
 from pipeline.settings import DashboardSettings
 from pipeline.storage.base import LatestSummary
-from visualiser.alerts import sensor_alerts
+from visualiser.alerts import heard_early, sensor_alerts
 from visualiser.chart_data import chart_series
 from visualiser.chart_options import ChartOptions, covering, shared_range
 from visualiser.charts import render_chart
@@ -337,7 +337,7 @@ class ReadModel:
             "versions": dict(sorted(changed.items())),
             "removed": removed,
             "alerts": alerts,
-            "heard": _heard_early(latest, changed),
+            "heard": heard_early(latest, changed),
         }
         delta = Delta(etag=etag, body=json.dumps(body, separators=(",", ":")).encode())
         with self._latest_lock:
@@ -488,21 +488,6 @@ class ReadModel:
         oldest = summaries[-1]
         horizon = self._wall_clock() - timedelta(seconds=self._summaries_ttl) + EXPIRY_MARGIN
         return parse_timestamp(oldest.timestamp) > horizon
-
-
-def _heard_early(latest: dict[str, Summary], sensors: Iterable[str]) -> dict[str, str]:
-    """`last_heard` of the given sensors where it is earlier than their summary's timestamp.
-
-    Only a device clock ahead of the server's makes it so; for every other sensor the
-    timestamp in its version is when it was last heard. A page counts every sensor's
-    staleness from these, including sensors it shows no card of.
-    """
-    heard = {}
-    for sensor in sensors:
-        summary = latest.get(sensor)
-        if summary is not None and summary.last_heard and summary.last_heard < summary.timestamp:
-            heard[sensor] = summary.last_heard
-    return dict(sorted(heard.items()))
 
 
 def _x_range(options: ChartOptions) -> tuple[float, float] | None:
