@@ -120,6 +120,23 @@ def test_cards_count_every_stale_sensor_and_a_reload_keeps_the_page(served, page
     assert page.errors == []
 
 
+def test_a_page_past_the_end_shows_the_last_and_previous_steps_back_from_it(served, page) -> None:
+    page.goto(f"{served.url}/?view=fleet&page=99")
+    wait_counted(page)
+    label = "() => document.getElementById('fleet-page-label').textContent.startsWith('rows 451')"
+    page.wait_for_function(label)
+    assert page.text_content("#fleet-page-label") == "rows 451–500 of 500"
+    page.click("#fleet-previous")
+    assert page.text_content("#fleet-page-label") == "rows 401–450 of 500"
+    assert page.url.endswith("page=9")
+    page.goto(f"{served.url}/?page=99")  # the cards view: 21 pages of 24
+    wait_counted(page)
+    assert page.text_content("#page-label") == "page 21 of 21 · 500 sensors"
+    page.click("#previous")
+    assert page.text_content("#page-label") == "page 20 of 21 · 500 sensors"
+    assert page.errors == []
+
+
 def test_time_range_in_the_url_reloads_the_charts_and_back_returns(served, page) -> None:
     page.goto(f"{served.url}/?q=sensor-50")  # two cards: sensor-50 and sensor-500
     page.wait_for_function(

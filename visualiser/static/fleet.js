@@ -157,6 +157,9 @@ export function renderFleet(agesOnly = false) {
   const rows = fleetRows();
   const pages = Math.max(1, Math.ceil(rows.length / ROWS));
   const page = Math.min(fleet.state.page, pages - 1);
+  // A page past the end (?page=99) is the last one, once the fleet is known: Previous then
+  // steps back from what is shown.
+  if (fleet.connected === true) fleet.state.page = page;
   const shown = rows.slice(page * ROWS, (page + 1) * ROWS);
   const tbody = $("fleet-rows");
   const same = tbody.dataset.shown === shown.join(",");
