@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cost_model import Operation
-from pipeline.storage.cosmos_store import RequestMeter
+from pipeline.storage.cosmos_client import RequestMeter
 
 WRITE_KINDS = {"upsert", "create", "replace", "patch", "batch", "write"}
 READ_KINDS = {"read", "point_read", "read_item", "read_items"}

@@ -55,7 +55,8 @@ def container_plan(settings: Settings) -> dict[str, str]:
 
 def provision(settings: Settings, wait_seconds: float = 0.0) -> str:
     """Create what is missing; return one line saying what was done. Retries until `wait_seconds`."""
-    from pipeline.storage.cosmos_store import CosmosStore, build_client
+    from pipeline.storage.cosmos_client import build_client
+    from pipeline.storage.cosmos_store import CosmosStore
 
     cosmos = settings.cosmos
     if cosmos is None:

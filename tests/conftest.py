@@ -43,7 +43,8 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 def make_cosmos_store(server: CosmosServer):
-    from pipeline.storage.cosmos_store import CosmosStore, build_client
+    from pipeline.storage.cosmos_client import build_client
+    from pipeline.storage.cosmos_store import CosmosStore
 
     # Over plain HTTP the SDK must not follow the server's https:// account metadata.
     overrides = {} if server.scheme == "https" else {"enable_endpoint_discovery": False}

@@ -24,7 +24,8 @@ from local_host.triggers import Counters, FeedTriggerRunner
 from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import CosmosConnection, settings_from
 from pipeline.storage import reset_store
-from pipeline.storage.cosmos_store import CosmosStore, build_client
+from pipeline.storage.cosmos_client import build_client
+from pipeline.storage.cosmos_store import CosmosStore
 from summariser.state_cache import SensorStateCache
 from tests.checks import ListFeed, assert_summaries_exact, check_api_summaries, eventually
 from tests.conftest import make_cosmos_store

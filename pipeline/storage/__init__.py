@@ -48,7 +48,8 @@ def open_store(settings: Settings) -> Store:
     """A new store for the configured back-end. Does no I/O: connections open on first use."""
     if settings.store is StoreKind.COSMOS:
         # Imported here so that `import function_app` does not pay for azure-cosmos.
-        from pipeline.storage.cosmos_store import CosmosStore, build_client
+        from pipeline.storage.cosmos_client import build_client
+        from pipeline.storage.cosmos_store import CosmosStore
 
         assert settings.cosmos is not None
         return CosmosStore(
