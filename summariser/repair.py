@@ -140,13 +140,18 @@ def repair_late(
     return repaired
 
 
+def _unseen(readings: Sequence[Reading], window: Sequence[Reading]) -> list[Reading]:
+    """The readings not already in the window (a redelivery brings back ones that are)."""
+    held = {reading.id for reading in window}
+    return [reading for reading in readings if reading.id not in held]
+
+
 def _enters(late: Sequence[Reading], window: Sequence[Reading], size: int) -> bool:
     """Whether a late reading not already in a window outranks its oldest (or it has room).
 
     One already in it (a redelivery) changes nothing, so costs no query.
     """
-    held = {reading.id for reading in window}
-    new = [reading for reading in late if reading.id not in held]
+    new = _unseen(late, window)
     if len(window) < size:
         return bool(new)
     oldest = min(map(_key, window))
@@ -204,8 +209,7 @@ def _heard_as_before(latest: Summary, state: SensorState, batch: Sequence[Readin
     reading's arrival must not move it on (a device clock minutes fast would otherwise keep
     a dead sensor fresh after every retry). A reading of its very time not seen before is news.
     """
-    seen = {reading.id for reading in state.window}
-    news = any(reading.timestamp == latest.timestamp and reading.id not in seen for reading in batch)
+    news = any(reading.timestamp == latest.timestamp for reading in _unseen(batch, state.window))
     if latest.last_heard is not None or news:
         return latest
     return replace(latest, last_heard=state.summary.last_heard)
