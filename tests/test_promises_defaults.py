@@ -20,7 +20,7 @@ from pipeline.health import FAILURES_UNHEALTHY
 from pipeline.live_settings import DEFAULT_REFRESH_SECONDS
 from pipeline.readings import MAX_CLOCK_SKEW, MAX_TEMPERATURE, MIN_TEMPERATURE
 from pipeline.settings import Thresholds, settings_from
-from pipeline.storage.cosmos_store import _RETRY_OPTIONS
+from pipeline.storage.cosmos_client import _RETRY_OPTIONS
 from pipeline.storage.sqlite_store import SqliteStore
 from tests.test_web_api import seed
 from web_app import create_web_app
