@@ -47,3 +47,38 @@ def test_every_relative_link_lands_on_a_file_and_a_heading(page: Path) -> None:
         assert linked.exists(), f"{page.name}: {target}"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{page.name}: {target} (no such heading)"
+
+
+def measured_poll_bytes() -> tuple[str, str, str]:
+    """The committed `make bench` run's first / idle / one-changed poll at 40,000 sensors."""
+    row = re.search(
+        r"one poll at 40,000 sensors, bytes on the wire: first \(gzip\) / idle \(304\) / one changed \| "
+        r"([\d,]+) / ([\d,]+) / ([\d,]+) \|",
+        (ROOT / "docs" / "benchmarks.md").read_text(),
+    )
+    assert row, "docs/benchmarks.md has no poll-size row"
+    return row.group(1), row.group(2), row.group(3)
+
+
+def test_the_poll_sizes_the_docs_quote_are_the_last_measured_ones() -> None:
+    first, idle, changed = measured_poll_bytes()
+    readme = (ROOT / "README.md").read_text()
+    assert f"poll is a 304 of {idle} bytes at 40,000 sensors" in readme
+    dashboard = (ROOT / "docs" / "dashboard.md").read_text()
+    assert f"an idle poll is {idle} bytes on the wire and a one-sensor change {changed} " in dashboard
+    assert f"that is {first} bytes\n  gzipped instead of {idle} " in dashboard
+    lighthouse = (ROOT / "docs" / "lighthouse.md").read_text()
+    assert f"| {first} | `full_poll_bytes_40k` |" in lighthouse
+    assert f"| {idle} | `idle_poll_bytes_40k`" in lighthouse
+    assert f"| {changed} | `delta_poll_bytes_40k` |" in lighthouse
+
+
+def test_the_readme_says_how_many_workers_make_test_runs_on() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    workers = re.search(r"^PYTEST_ARGS \?= -n (\d+)", makefile, flags=re.M)
+    assert workers, "Makefile: PYTEST_ARGS has no -n"
+    spelled = {"2": "two", "3": "three", "4": "four"}[workers.group(1)]
+    for page in ("README.md", "docs/testing.md"):
+        text = (ROOT / page).read_text()
+        assert f"on {spelled} workers" in text, page
+        assert not re.search(rf"on (?!{spelled}\b)(two|three|four) workers", text), page
