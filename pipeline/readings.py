@@ -308,7 +308,10 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     errors: dict[str, str] = {}
     unknown = sorted(set(payload) - {"id", "sensor_id", "temperature", "timestamp"})
     if unknown:
-        errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
+        # A name may hold a lone surrogate (`"\ud800"` is valid JSON): escaped, so that the
+        # answer can be encoded as UTF-8.
+        names = ", ".join(unknown)[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+        errors["body"] = f"unknown fields: {names}"
     reading_id = payload.get("id")
     if "id" in payload and (  # null is not a missing id
         not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)

@@ -142,3 +142,14 @@ def test_chunked_and_content_length_together_are_refused_and_closed(client: Test
     assert response.status_code == 400, response.text
     assert response.headers["connection"] == "close"
     assert _nothing_written(store)
+
+
+def test_an_unknown_field_named_by_a_lone_surrogate_is_a_422_naming_it(
+    client: TestClient, store: Store
+) -> None:
+    # "\ud800" is valid JSON but no UTF-8: echoed as it came, the answer could not be encoded (500).
+    body = f'{{"\\ud800": 1, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": "{_now()}"}}'
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["errors"]["body"] == "unknown fields: \\ud800"
+    assert _nothing_written(store)
