@@ -25,6 +25,13 @@ from pipeline.correlation import valid_correlation_id
 SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CANONICAL_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
 READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# An id a device may not choose: one the Cosmos DB extension's Json.NET would read as a date
+# (`DateParseHandling.DateTime`: date `T` time, a fraction, an optional zone) and hand to the
+# summariser rewritten (`….120Z` as `….12Z`, see local_host/jsonnet_dates.py). The reading
+# would then be counted twice: once under its stored id, once under the rewritten one.
+DATE_TIME_ID = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|-[0-9]{2}(:?[0-9]{2})?)?$"
+)
 # RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-7 fraction digits: every form in
 # which the Functions host's Json.NET round trip can hand a canonical time back (it drops
 # trailing zeros, keeps 7-digit ticks, may rewrite the offset). ASCII digits only.
@@ -317,6 +324,8 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
         not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)
     ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"
+    elif isinstance(reading_id, str) and DATE_TIME_ID.fullmatch(reading_id):
+        errors["id"] = "not of the form of a date-time (the change feed rewrites those): e.g. a UUID"
     _check_sensor_id(payload.get("sensor_id"), errors)
     temperature = _check_temperature(payload.get("temperature"), errors)
     raw_time = payload.get("timestamp")

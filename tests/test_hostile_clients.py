@@ -153,3 +153,39 @@ def test_an_unknown_field_named_by_a_lone_surrogate_is_a_422_naming_it(
     assert response.status_code == 422, response.text
     assert response.json()["details"][0]["errors"]["body"] == "unknown fields: \\ud800"
     assert _nothing_written(store)
+
+
+@pytest.mark.parametrize(
+    "reading_id",
+    [
+        "2026-12-06T10:00:00.120Z",
+        "2026-12-06T10:00:00Z",
+        "2026-12-06t10:00:00.1234567-01:00",
+        "2026-12-06T10:00:00",
+    ],
+)
+def test_an_id_of_the_form_of_a_date_time_is_a_422_naming_id(
+    client: TestClient, store: Store, reading_id: str
+) -> None:
+    # The Functions host hands such an id to the summariser rewritten (`.120Z` as `.12Z`,
+    # local_host/jsonnet_dates.py): the reading would be counted under both ids.
+    body = json.dumps({"id": reading_id, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()})
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert "date-time" in response.json()["details"][0]["errors"]["id"]
+    assert _nothing_written(store)
+
+
+def test_ids_that_only_contain_a_date_time_are_accepted(client: TestClient, store: Store) -> None:
+    ids = [
+        "2026-12-06",
+        "dev-2026-12-06T10:00:00.120Z",
+        "2026-12-06T10:00:00.120Z-dev",
+        "2026-12-06T10-00-00",
+    ]
+    body = json.dumps(
+        [{"id": i, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()} for i in ids]
+    )
+    response = _post(client, body.encode())
+    assert response.status_code == 201, response.text
+    assert sorted(r.id for r in store.recent_readings("hostile-1", 10)) == sorted(ids)
