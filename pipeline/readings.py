@@ -39,6 +39,11 @@ _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,7}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
 )
+# The same with more fraction digits than any host writes (Go's RFC3339Nano writes 9): refused,
+# but saying so, not as if it were no RFC 3339 time.
+_LONG_FRACTION = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{8,}(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 # The coldest and hottest air temperatures ever recorded on Earth, with a margin:
 # anything outside is a broken sensor, not weather.
 MIN_TEMPERATURE = -100.0
@@ -75,6 +80,8 @@ def parse_timestamp(text: str) -> datetime:
     """
     match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
     if match is None:
+        if isinstance(text, str) and _LONG_FRACTION.fullmatch(text):
+            raise ValueError("more than 7 fraction digits: send at most 7 (the milliseconds are kept)")
         raise ValueError("not an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00.000Z")
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     millis = int((match[7] or "")[:3].ljust(3, "0"))

@@ -11,7 +11,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,3 +189,31 @@ def test_ids_that_only_contain_a_date_time_are_accepted(client: TestClient, stor
     response = _post(client, body.encode())
     assert response.status_code == 201, response.text
     assert sorted(r.id for r in store.recent_readings("hostile-1", 10)) == sorted(ids)
+
+
+def test_a_timestamp_with_nanoseconds_is_a_422_saying_so(client: TestClient, store: Store) -> None:
+    nanoseconds = _now()[:-1] + "456789Z"  # 9 fraction digits, as Go's RFC3339Nano writes them
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": nanoseconds})
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["errors"]["timestamp"].startswith("more than 7 fraction digits")
+    assert _nothing_written(store)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sensors/sensor-1/history?start={t}&end={end}",
+        "/plot/sensor-1.png?start={t}&end={end}",
+        "/api/sensors/sensor-1/rollups?from={t}",
+    ],
+)
+def test_an_offset_whose_plus_arrived_as_a_space_is_a_400_saying_so(client: TestClient, path: str) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=1))).isoformat()
+    end = now.isoformat().replace("+00:00", "Z")
+    # Typed as it is, the `+` of the offset reaches the server as a space.
+    refused = client.get(path.format(t=start, end=end))
+    assert refused.status_code == 400, refused.text
+    assert "a '+' in a query string means a space: send it as %2B" in refused.json()["error"]
+    assert client.get(path.format(t=start.replace("+", "%2B"), end=end)).status_code == 200
