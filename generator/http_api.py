@@ -13,7 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from generator.ingest import MAX_READINGS_PER_REQUEST, RejectedSubmission, readings_from_submission
-from pipeline.readings import MAX_TEMPERATURE, MIN_TEMPERATURE, READING_ID_PATTERN, SENSOR_ID_PATTERN
+from pipeline.readings import (
+    DATE_TIME_ID,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    READING_ID_PATTERN,
+    SENSOR_ID_PATTERN,
+)
 from pipeline.storage import ReadingConflict, Store
 from pipeline.web_context import current_store, request_correlation_id
 
@@ -31,7 +37,9 @@ _READING_SCHEMA: dict[str, Any] = {
         "id": {
             "type": "string",
             "pattern": READING_ID_PATTERN.pattern,
-            "description": "generated when absent",
+            "not": {"pattern": DATE_TIME_ID.pattern},
+            "description": "generated when absent; not of the form of a date-time (the change feed "
+            "rewrites those)",
         },
         "sensor_id": {"type": "string", "pattern": SENSOR_ID_PATTERN.pattern},
         "temperature": {"type": "number", "minimum": MIN_TEMPERATURE, "maximum": MAX_TEMPERATURE},

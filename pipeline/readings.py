@@ -25,12 +25,24 @@ from pipeline.correlation import valid_correlation_id
 SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CANONICAL_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
 READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# An id a device may not choose: one the Cosmos DB extension's Json.NET would read as a date
+# (`DateParseHandling.DateTime`: date `T` time, a fraction, an optional zone) and hand to the
+# summariser rewritten (`….120Z` as `….12Z`, see local_host/jsonnet_dates.py). The reading
+# would then be counted twice: once under its stored id, once under the rewritten one.
+DATE_TIME_ID = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|-[0-9]{2}(:?[0-9]{2})?)?$"
+)
 # RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-7 fraction digits: every form in
 # which the Functions host's Json.NET round trip can hand a canonical time back (it drops
 # trailing zeros, keeps 7-digit ticks, may rewrite the offset). ASCII digits only.
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,7}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+# The same with more fraction digits than any host writes (Go's RFC3339Nano writes 9): refused,
+# but saying so, not as if it were no RFC 3339 time.
+_LONG_FRACTION = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{8,}(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 # The coldest and hottest air temperatures ever recorded on Earth, with a margin:
 # anything outside is a broken sensor, not weather.
@@ -68,6 +80,8 @@ def parse_timestamp(text: str) -> datetime:
     """
     match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
     if match is None:
+        if isinstance(text, str) and _LONG_FRACTION.fullmatch(text):
+            raise ValueError("more than 7 fraction digits: send at most 7 (the milliseconds are kept)")
         raise ValueError("not an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00.000Z")
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     millis = int((match[7] or "")[:3].ljust(3, "0"))
@@ -308,12 +322,17 @@ def reading_from_submission(payload: Any, now: datetime) -> Reading:
     errors: dict[str, str] = {}
     unknown = sorted(set(payload) - {"id", "sensor_id", "temperature", "timestamp"})
     if unknown:
-        errors["body"] = f"unknown fields: {', '.join(unknown)[:200]}"
+        # A name may hold a lone surrogate (`"\ud800"` is valid JSON): escaped, so that the
+        # answer can be encoded as UTF-8.
+        names = ", ".join(unknown)[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+        errors["body"] = f"unknown fields: {names}"
     reading_id = payload.get("id")
     if "id" in payload and (  # null is not a missing id
         not isinstance(reading_id, str) or not READING_ID_PATTERN.fullmatch(reading_id)
     ):
         errors["id"] = "1-128 letters, digits, '.', '_', ':' or '-'"
+    elif isinstance(reading_id, str) and DATE_TIME_ID.fullmatch(reading_id):
+        errors["id"] = "not of the form of a date-time (the change feed rewrites those): e.g. a UUID"
     _check_sensor_id(payload.get("sensor_id"), errors)
     temperature = _check_temperature(payload.get("temperature"), errors)
     raw_time = payload.get("timestamp")

@@ -11,7 +11,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -142,3 +142,78 @@ def test_chunked_and_content_length_together_are_refused_and_closed(client: Test
     assert response.status_code == 400, response.text
     assert response.headers["connection"] == "close"
     assert _nothing_written(store)
+
+
+def test_an_unknown_field_named_by_a_lone_surrogate_is_a_422_naming_it(
+    client: TestClient, store: Store
+) -> None:
+    # "\ud800" is valid JSON but no UTF-8: echoed as it came, the answer could not be encoded (500).
+    body = f'{{"\\ud800": 1, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": "{_now()}"}}'
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["errors"]["body"] == "unknown fields: \\ud800"
+    assert _nothing_written(store)
+
+
+@pytest.mark.parametrize(
+    "reading_id",
+    [
+        "2026-12-06T10:00:00.120Z",
+        "2026-12-06T10:00:00Z",
+        "2026-12-06t10:00:00.1234567-01:00",
+        "2026-12-06T10:00:00",
+    ],
+)
+def test_an_id_of_the_form_of_a_date_time_is_a_422_naming_id(
+    client: TestClient, store: Store, reading_id: str
+) -> None:
+    # The Functions host hands such an id to the summariser rewritten (`.120Z` as `.12Z`,
+    # local_host/jsonnet_dates.py): the reading would be counted under both ids.
+    body = json.dumps({"id": reading_id, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()})
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert "date-time" in response.json()["details"][0]["errors"]["id"]
+    assert _nothing_written(store)
+
+
+def test_ids_that_only_contain_a_date_time_are_accepted(client: TestClient, store: Store) -> None:
+    ids = [
+        "2026-12-06",
+        "dev-2026-12-06T10:00:00.120Z",
+        "2026-12-06T10:00:00.120Z-dev",
+        "2026-12-06T10-00-00",
+    ]
+    body = json.dumps(
+        [{"id": i, "sensor_id": "hostile-1", "temperature": 20.5, "timestamp": _now()} for i in ids]
+    )
+    response = _post(client, body.encode())
+    assert response.status_code == 201, response.text
+    assert sorted(r.id for r in store.recent_readings("hostile-1", 10)) == sorted(ids)
+
+
+def test_a_timestamp_with_nanoseconds_is_a_422_saying_so(client: TestClient, store: Store) -> None:
+    nanoseconds = _now()[:-1] + "456789Z"  # 9 fraction digits, as Go's RFC3339Nano writes them
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": nanoseconds})
+    response = _post(client, body.encode())
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["errors"]["timestamp"].startswith("more than 7 fraction digits")
+    assert _nothing_written(store)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sensors/sensor-1/history?start={t}&end={end}",
+        "/plot/sensor-1.png?start={t}&end={end}",
+        "/api/sensors/sensor-1/rollups?from={t}",
+    ],
+)
+def test_an_offset_whose_plus_arrived_as_a_space_is_a_400_saying_so(client: TestClient, path: str) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=1))).isoformat()
+    end = now.isoformat().replace("+00:00", "Z")
+    # Typed as it is, the `+` of the offset reaches the server as a space.
+    refused = client.get(path.format(t=start, end=end))
+    assert refused.status_code == 400, refused.text
+    assert "a '+' in a query string means a space: send it as %2B" in refused.json()["error"]
+    assert client.get(path.format(t=start.replace("+", "%2B"), end=end)).status_code == 200

@@ -187,6 +187,44 @@ def test_the_azure_function_answers_head_like_get(functions_on_a_store, route: s
     assert head.headers.get("content-length") == got.headers.get("content-length")
 
 
+def _content_type(response: func.HttpResponse) -> str:
+    """The Content-Type the worker sends: the answer's own, else its `mimetype` (`text/plain`)."""
+    return response.headers.get("content-type") or response.mimetype
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "/api/summary-timestamps",
+        "/api/summary-timestamps?since=0",
+        "/plot/sensor-1.png",
+        "/api/sensors/sensor-1/rollups",
+        "/static/dashboard.js",
+        "/api/openapi.json",
+    ],
+)
+def test_a_304_from_the_azure_function_names_the_content_type_of_its_200(
+    functions_on_a_store, route: str
+) -> None:
+    # A cache takes a 304's headers into the answer it keeps (RFC 9111 §4.3.4): a 304 left
+    # without one would turn the kept JSON into text/plain.
+    def request(headers: dict[str, str]) -> func.HttpRequest:
+        return func.HttpRequest(
+            method="GET",
+            url=f"https://app.azurewebsites.net{route}",
+            headers={"host": "app.azurewebsites.net", **headers},
+            params={},
+            route_params={"path": route.lstrip("/").split("?")[0]},
+            body=b"",
+        )
+
+    got = _call("visualiser", request({}))
+    unchanged = _call("visualiser", request({"if-none-match": "*"}))
+    assert (got.status_code, unchanged.status_code) == (200, 304)
+    assert _content_type(unchanged) == _content_type(got) != "text/plain"
+    assert unchanged.get_body() == b""
+
+
 def test_the_azure_function_refuses_a_chunked_post_with_411_and_deep_nesting_with_400(
     functions_on_a_store,
 ) -> None:

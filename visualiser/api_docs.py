@@ -80,7 +80,7 @@ def openapi_document(request: Request) -> Response:
     asset = _openapi_asset(request.app)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if etag_matches(request, asset.etag):
-        return not_modified(headers)
+        return not_modified(headers, asset.media_type)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
@@ -96,5 +96,5 @@ def docs_asset(request: Request, name: Annotated[str, Path(max_length=40)]) -> R
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if etag_matches(request, asset.etag):
-        return not_modified(headers)
+        return not_modified(headers, asset.media_type)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)

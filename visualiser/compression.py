@@ -90,6 +90,11 @@ def etag_matches(request: Request, etag: str) -> bool:
     return etag.removeprefix("W/") in {tag.strip().removeprefix("W/") for tag in sent.split(",")}
 
 
-def not_modified(headers: dict[str, str]) -> Response:
-    """A 304 for a negotiated route: it varies with Accept-Encoding as its 200 does."""
-    return Response(status_code=304, headers=dict(headers, **VARY))
+def not_modified(headers: dict[str, str], media_type: str) -> Response:
+    """A 304 for a negotiated route: it varies with Accept-Encoding as its 200 does.
+
+    It names the 200's `media_type`: without one the Functions worker's converter (in Azure
+    and in the local host) gives every answer `text/plain`, and a cache that takes the 304's
+    headers into its stored answer (RFC 9111 §4.3.4) would then hold JSON as text.
+    """
+    return Response(status_code=304, media_type=media_type, headers=dict(headers, **VARY))

@@ -77,7 +77,7 @@ def static_file(request: Request, name: Annotated[str, Path(pattern=r"^[a-z-]+\.
         return JSONResponse({"error": "not found"}, status_code=404)
     headers = {"ETag": asset.etag, **NO_CACHE}
     if etag_matches(request, asset.etag):
-        return not_modified(headers)
+        return not_modified(headers, asset.media_type)
     return compressed(request, asset.body, asset.media_type, headers, key=asset.etag)
 
 
@@ -133,7 +133,7 @@ def plot(
         return _not_found(sensor_id)
     headers = {"ETag": etag, **NO_CACHE}
     if etag_matches(request, etag):
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, media_type="image/png", headers=headers)  # see not_modified
     chart = read_model.chart(sensor_id, options)
     if chart is None:
         return _not_found(sensor_id)
@@ -179,7 +179,7 @@ def summary_timestamps(
     answer = read_model.full("timestamps") if since is None else read_model.delta(since)
     headers = {"ETag": answer.etag, **NO_CACHE}
     if etag_matches(request, answer.etag):
-        return not_modified(headers)
+        return not_modified(headers, "application/json")
     return compressed(request, answer.body, "application/json", headers, key=answer.etag)
 
 

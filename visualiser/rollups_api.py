@@ -122,7 +122,7 @@ def sensor_rollups(
     digest = hashlib.sha256(f"{sensor_id} {bucket} {windows}".encode()).hexdigest()[:20]
     headers = {"ETag": f'W/"{digest}"', "Cache-Control": "no-cache"}
     if etag_matches(request, headers["ETag"]):
-        return not_modified(headers)
+        return not_modified(headers, "application/json")
     head = json.dumps(
         {
             "sensor_id": sensor_id,

@@ -19,7 +19,18 @@ def parsed_time(name: str, text: str) -> datetime:
     try:
         return parse_timestamp(text)
     except ValueError as error:
+        if " " in text and _is_time(text.replace(" ", "+")):
+            # `?start=…T10:00:00+01:00` typed as it is: a query string reads `+` as a space.
+            raise WindowError(f"{name}: a '+' in a query string means a space: send it as %2B") from None
         raise WindowError(f"{name}: {error}") from None
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_timestamp(text)
+    except ValueError:
+        return False
+    return True
 
 
 def checked_window(start: str | None, end: str | None) -> tuple[str, str] | None:

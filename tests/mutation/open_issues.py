@@ -111,8 +111,8 @@ CACHES: tuple[Mutation, ...] = (
     Mutation(
         "no-vary-on-304",
         "visualiser/compression.py",
-        "    return Response(status_code=304, headers=dict(headers, **VARY))",
-        "    return Response(status_code=304, headers=headers)",
+        "    return Response(status_code=304, media_type=media_type, headers=dict(headers, **VARY))",
+        "    return Response(status_code=304, media_type=media_type, headers=headers)",
         tests("test_read_negotiation"),
         "a 304 of a negotiated route says Vary: Accept-Encoding as its 200 does",
     ),
