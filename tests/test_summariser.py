@@ -150,6 +150,12 @@ def test_window_statistics_match_an_exact_recomputation(temperatures: list[float
     assert summarise_window("s", as_of, window[::-1]) == summarise_window("s", as_of, window)
 
 
+def test_an_empty_window_is_refused_by_name() -> None:
+    """No summary of nothing: the error names the sensor and the time, not `max()`."""
+    with pytest.raises(ValueError, match="empty window for sensor-1 as of 2026-11-28T11:00:00.000Z"):
+        summarise_window("sensor-1", "2026-11-28T11:00:00.000Z", [])
+
+
 def open_instances(backend: str, request: pytest.FixtureRequest, tmp_path_factory) -> list[Store]:
     """Two handles on one fresh store, as two instances of the Function App would have."""
     if backend == "sqlite":
@@ -401,6 +407,19 @@ def test_poison_documents_are_dead_lettered_and_never_stop_the_batch(store: Stor
     # Redelivery dead-letters the same documents under the same ids: no duplicates.
     summarise_batch(documents, store, WINDOW, NOW)
     assert len(store.recent_dead_letters(100)) == len(POISON)
+
+
+def test_a_document_json_cannot_encode_is_dead_lettered_as_its_repr(sqlite_store: SqliteStore) -> None:
+    """A mapping with a key JSON cannot hold (from a caller, not the feed) still never stops the batch."""
+    readings = make_readings(3, sensors=1)
+    strange = {"id": "p-tuple-key", "sensor_id": "sensor-1", (1, 2): "no JSON key"}
+    sqlite_store.put_readings(r.to_document() for r in readings)
+
+    outcome = summarise_batch([strange, *(r.to_document() for r in readings)], sqlite_store, WINDOW, NOW)
+
+    assert [s.sensor_id for s in outcome.summaries] == ["sensor-1"]
+    [letter] = sqlite_store.recent_dead_letters(10)
+    assert letter.source_id == "p-tuple-key" and letter.payload == repr(strange)
 
 
 def test_many_sensors_in_one_batch(store: Store) -> None:
