@@ -7,8 +7,10 @@ thresholds; and the store is queried as often with 25 viewers as with one.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from matplotlib.image import imread
 from pipeline.readings import Reading, format_timestamp
 from pipeline.settings import settings_from
 from pipeline.storage import Store
+from pipeline.storage.base import LATEST_POINTER_ID
+from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
 from tests.checks import eventually
 from tests.test_web_api import NOW, seed
@@ -192,6 +196,48 @@ def test_idle_polls_are_304_and_deltas_carry_only_what_changed(seeded: Store) ->
         # A cursor from another instance or an earlier process gets everything, flagged.
         foreign = client.get("/api/summary-timestamps", params={"since": "0123abcd.7"}).json()
         assert foreign["full"] is True and set(foreign["versions"]) == {"sensor-1", "sensor-2"}
+
+
+def delete_pointer(store: Store, sensor: str) -> None:
+    """The sensor's pointer deleted in the store itself (an operator's clean-up, a restore)."""
+    if isinstance(store, SqliteStore):
+        with closing(sqlite3.connect(store._path)) as connection, connection:
+            connection.execute("DELETE FROM latest_summaries WHERE sensor_id = ?", (sensor,))
+    else:
+        store._summaries.delete_item(LATEST_POINTER_ID, partition_key=sensor)
+
+
+def test_a_sensor_gone_from_the_store_is_removed_in_the_delta(seeded: Store) -> None:
+    """Every viewer drops it: a cursor from before its last change gets it in `removed`, not a 500."""
+    clock = Clock()
+    client, read_model = app_with(seeded, clock)
+    with client:
+        cursor = client.get("/api/summary-timestamps", params={"since": "0"}).json()["cursor"]
+        late_reading(seeded, "sensor-2", 5.0)  # sensor-2 changes after that cursor...
+
+        def refreshed(sensors: set[str]) -> Any:
+            clock.now += 1.0
+            read_model.settled()
+            current = client.get("/api/summary-timestamps").json()
+            return current if set(current) == sensors else None
+
+        before = client.get("/api/summary-timestamps").json()["sensor-2"]
+        eventually(
+            lambda: refreshed({"sensor-1", "sensor-2"}) and read_model.current()[1]["sensor-2"] != before,
+            10,
+            "sensor-2's new version",
+            interval=0.02,
+        )
+        delete_pointer(seeded, "sensor-2")  # ...then goes
+        eventually(lambda: refreshed({"sensor-1"}), 10, "sensor-2 gone", interval=0.02)
+
+        delta = client.get("/api/summary-timestamps", params={"since": cursor})
+        assert delta.status_code == 200
+        body = delta.json()
+        assert (body["full"], body["versions"], body["removed"]) == (False, {}, ["sensor-2"])
+        assert [entry["sensor_id"] for entry in client.get("/api/sensors").json()] == ["sensor-1"]
+        newest = client.get("/api/summary-timestamps", params={"since": body["cursor"]}).json()
+        assert (newest["versions"], newest["removed"]) == ({}, [])
 
 
 def test_alerts_follow_thresholds_overrides_and_staleness(seeded: Store) -> None:

@@ -53,3 +53,17 @@ def test_every_module_the_page_imports_is_served_from_our_own_files(client: Test
     assert client.get("/static/uplot.js").text.startswith(
         "/*! https://github.com/leeoniya/uPlot (v1.6.32) */"
     )
+
+
+@pytest.mark.parametrize(
+    ("interval", "missed", "said"),
+    [("10", "6", "60 s"), ("10", "30", "5 min"), ("60", "119", "119 min"), ("3600", "2", "2 h")],
+)
+def test_the_page_says_the_stale_limit_in_the_unit_people_read(
+    tmp_path: Path, interval: str, missed: str, said: str
+) -> None:
+    store = SqliteStore(tmp_path / "page.db")
+    store.ensure_ready()
+    env = {"SENSOR_INTERVAL_SECONDS": interval, "STALE_AFTER_MISSED_INTERVALS": missed}
+    page = TestClient(create_web_app(store=store, settings=settings_from(env))).get("/").text
+    assert f"A sensor not heard from for {said} is stale" in page

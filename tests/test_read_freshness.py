@@ -7,6 +7,7 @@ between; with the store moved away every read route answers 503 with Retry-After
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,6 +155,31 @@ def test_every_read_route_is_503_with_retry_after_when_the_store_is_gone(
         if etags.get(route):  # a 304 would claim the copy is still current: nobody knows
             assert_unavailable(client.get(route, headers={"If-None-Match": etags[route]}), route)
     os.rename(path.with_suffix(".moved"), path)
+
+
+def test_a_failed_background_refresh_serves_the_copy_until_the_bound_then_503(
+    running: tuple[TestClient, Clock, Fleet, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the refresh interval the store fails in the background: viewers keep the copy (and
+    the log says why) until it is as old as the bound; then 503; then the store is back."""
+    client, clock, _, path = running
+    before = client.get("/api/summary-timestamps")
+    model = client.app.state.read_model
+    assert before.status_code == 200 and model.settled()
+    os.rename(path, path.with_suffix(".moved"))
+    clock.now += 1.5  # past READ_REFRESH_SECONDS (1 s), within READ_MAX_AGE_SECONDS (2 s)
+    with caplog.at_level(logging.WARNING, logger="visualiser.read_model"):
+        for _ in range(2):  # each starts a background refresh: a failed one does not block the next
+            served = client.get("/api/summary-timestamps")
+            assert served.status_code == 200 and served.content == before.content
+            assert model.settled()
+    failures = [r for r in caplog.records if "refreshing the latest summaries failed" in r.getMessage()]
+    assert len(failures) == 2 and all(r.exc_info for r in failures)
+
+    clock.now += DEFAULT_MAX_AGE_SECONDS - 1.5
+    assert_unavailable(client.get("/api/summary-timestamps"), "/api/summary-timestamps")
+    os.rename(path.with_suffix(".moved"), path)
+    assert client.get("/api/summary-timestamps").content == before.content
 
 
 def test_cache_lifetimes_are_settings_checked_at_start() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +20,7 @@ from summariser.backfill import backfill
 from summariser.backfill import main as backfill_main
 from summariser.batch import summarise_batch
 from tests.rollup_checks import EVERYTHING, assert_windows_exact, expected_windows, late_load
+from tests.servers import ROOT
 from web_app import create_web_app
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -144,6 +148,37 @@ def test_backfill_command_names_an_unknown_sensor(tmp_path, monkeypatch, capsys)
     finally:
         load_settings.cache_clear()
     assert "ghost" in capsys.readouterr().err
+
+
+def test_make_backfill_writes_the_windows_and_says_how_many(tmp_path) -> None:
+    """`python -m summariser.backfill` (what `make backfill` runs): exit 0, one line per sensor."""
+    path = tmp_path / "p.db"
+    store = SqliteStore(path)
+    store.ensure_ready()
+    readings, posts = late_load(sensors=1, hours=0.5, gap_s=60, seed=5)
+    for post in posts:
+        store.put_readings(post)
+    summarise_batch([max(readings, key=lambda r: r["timestamp"])], store, 10, NOW)
+    store.close()
+    env = {**os.environ, "SQLITE_PATH": str(path)}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "summariser.backfill"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    store = SqliteStore(path)
+    written = len(store.stored_rollups("dev-1", "1m", *EVERYTHING))
+    assert written > 0
+    assert f"dev-1: {written} windows" in done.stderr
+    assert f"backfilled 1 sensors, {written} windows written or confirmed" in done.stderr
+    assert_windows_exact(store, readings)
+    store.close()
 
 
 def test_sqlite_prunes_by_retention_and_windows_outlive_readings(sqlite_store: SqliteStore) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.readings import Reading
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.batch import summarise_batch
-from summariser.state_cache import SensorStateCache
+from summariser.state_cache import MAX_READINGS_IN_HAND, SensorStateCache
 from tests.rollup_checks import assert_windows_exact, late_load, late_share
 from tests.test_rollups import two_redelivering_instances
 
@@ -103,4 +103,42 @@ def test_readings_another_instance_processed_are_in_the_minute_it_closes(tmp_pat
     assert assert_windows_exact(store, readings) >= 4
     [closed] = store.stored_rollups("s", "1m", "2026-01-01T10:01:00.000Z", "2026-01-01T10:02:00.000Z")
     assert (closed.count, closed.max) == (4, 31.0)
+    store.close()
+
+
+def test_a_minute_denser_than_the_bound_is_not_held_but_read_back_when_it_closes(tmp_path: Path) -> None:
+    """Memory per sensor is bounded: past MAX_READINGS_IN_HAND readings its open minute is let go."""
+    store = CountingStore(tmp_path / "p.db")
+    cache = SensorStateCache()
+    dense = MAX_READINGS_IN_HAND + 6
+
+    def at(n: int, minute: int) -> dict:
+        millis = n * 800  # all within one minute
+        return {
+            "id": f"r{minute}-{n:03d}",
+            "sensor_id": "s",
+            "temperature": 15.0 + n % 17,
+            "timestamp": f"2026-01-01T10:{minute:02d}:{millis // 1000:02d}.{millis % 1000:03d}Z",
+        }
+
+    first = [at(0, 0)]  # a first pointer, so the next batch moves it into a new minute
+    batches = [first, *([at(n, 1) for n in range(start, start + 10)] for start in range(0, dense, 10))]
+    for batch in batches[:-1]:
+        store.put_readings(batch)
+        summarise_batch(batch, store, 10, NOW, cache=cache)
+    held = cache.open_minute("s")
+    assert held is not None and len(held.readings) == dense - 10  # still within the bound
+    store.put_readings(batches[-1])
+    summarise_batch(batches[-1], store, 10, NOW, cache=cache)
+    assert cache.open_minute("s") is None
+
+    queries = store.bucket_queries
+    closing = [at(0, 2)]
+    store.put_readings(closing)
+    summarise_batch(closing, store, 10, NOW, cache=cache)
+    assert store.bucket_queries > queries  # the dense minute was read back from the store
+    readings = [reading for batch in [*batches, closing] for reading in batch]
+    assert assert_windows_exact(store, readings) >= 3
+    [closed] = store.stored_rollups("s", "1m", "2026-01-01T10:01:00.000Z", "2026-01-01T10:02:00.000Z")
+    assert closed.count == dense
     store.close()

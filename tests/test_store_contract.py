@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
 from pipeline.readings import DeadLetter, Reading, Summary
-from pipeline.storage import Publication, ReadingConflict, Store, StoreError
+from pipeline.storage import Publication, ReadingConflict, Store, StoreError, StoreUnavailable
 from pipeline.storage.sqlite_store import SqliteStore
 
 
@@ -388,3 +389,61 @@ def test_sqlite_commits_are_on_disk_before_they_are_acknowledged(sqlite_store: S
     other_thread.start()
     other_thread.join()
     assert seen == [("wal", 2), ("wal", 2)]
+
+
+def rival_writes_after_each_lookup(
+    store: Store, monkeypatch: pytest.MonkeyPatch, theirs: Callable[[int], list[Reading]]
+) -> list[list[Reading]]:
+    """Another instance stores `theirs(n)` right after this store's n-th look-up of existing
+    readings, before its create: the window a Cosmos DB transactional batch cannot close."""
+    rival, look_up, rounds = second_handle(store), store._stored_readings, []
+
+    def looked_up(documents):
+        found = look_up(documents)
+        written = theirs(len(rounds))
+        rounds.append(written)
+        if written:
+            rival.put_readings(r.to_document() for r in written)
+        return found
+
+    monkeypatch.setattr(store, "_stored_readings", looked_up)
+    return rounds
+
+
+def test_the_same_readings_stored_by_another_instance_meanwhile_are_accepted_once(
+    cosmos_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = [reading(n) for n in range(3)]
+    rival_writes_after_each_lookup(cosmos_store, monkeypatch, lambda n: mine if n == 0 else [])
+    before = Counter(cosmos_store.meter.requests)
+    assert cosmos_store.put_readings(r.to_document() for r in mine) == 3
+    # The create lost to theirs (409: the meter records only batches that succeed), then
+    # nothing was left to send: no empty batch after it (real Cosmos DB refuses one).
+    assert Counter(cosmos_store.meter.requests)["batch"] == before["batch"]
+    assert sorted(cosmos_store.recent_readings("sensor-1", 10), key=lambda r: r.id) == mine
+
+
+def test_other_content_stored_by_another_instance_meanwhile_is_a_conflict(
+    cosmos_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, theirs = [reading(1), reading(2)], reading(2, temperature=33.0)
+    rival_writes_after_each_lookup(cosmos_store, monkeypatch, lambda n: [theirs] if n == 0 else [])
+    with pytest.raises(ReadingConflict) as refused:
+        cosmos_store.put_readings(r.to_document() for r in mine)
+    assert refused.value.keys == [("sensor-1", theirs.id)]
+    assert cosmos_store.recent_readings("sensor-1", 10) == [theirs]  # all or nothing: not reading 1
+
+
+def test_readings_that_keep_colliding_are_refused_as_unavailable_never_acknowledged(
+    cosmos_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each create loses to another instance storing one more of its readings: after the retries
+    the request is 503 material (StoreUnavailable), not a 201 for readings that were not stored."""
+    mine = [reading(n) for n in range(12)]
+    rounds = rival_writes_after_each_lookup(cosmos_store, monkeypatch, lambda n: mine[n : n + 1])
+    with pytest.raises(StoreUnavailable, match="kept conflicting"):
+        cosmos_store.put_readings(r.to_document() for r in mine)
+    assert len(rounds) == 9  # the first look-up, then one after each of 8 lost creates
+    monkeypatch.undo()
+    assert cosmos_store.put_readings(r.to_document() for r in mine) == 12  # the device's retry
+    assert len(cosmos_store.recent_readings("sensor-1", 20)) == 12

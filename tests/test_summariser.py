@@ -150,6 +150,12 @@ def test_window_statistics_match_an_exact_recomputation(temperatures: list[float
     assert summarise_window("s", as_of, window[::-1]) == summarise_window("s", as_of, window)
 
 
+def test_an_empty_window_is_refused_by_name() -> None:
+    """No summary of nothing: the error names the sensor and the time, not `max()`."""
+    with pytest.raises(ValueError, match="empty window for sensor-1 as of 2026-11-28T11:00:00.000Z"):
+        summarise_window("sensor-1", "2026-11-28T11:00:00.000Z", [])
+
+
 def open_instances(backend: str, request: pytest.FixtureRequest, tmp_path_factory) -> list[Store]:
     """Two handles on one fresh store, as two instances of the Function App would have."""
     if backend == "sqlite":
@@ -401,6 +407,19 @@ def test_poison_documents_are_dead_lettered_and_never_stop_the_batch(store: Stor
     # Redelivery dead-letters the same documents under the same ids: no duplicates.
     summarise_batch(documents, store, WINDOW, NOW)
     assert len(store.recent_dead_letters(100)) == len(POISON)
+
+
+def test_a_document_json_cannot_encode_is_dead_lettered_as_its_repr(sqlite_store: SqliteStore) -> None:
+    """A mapping with a key JSON cannot hold (from a caller, not the feed) still never stops the batch."""
+    readings = make_readings(3, sensors=1)
+    strange = {"id": "p-tuple-key", "sensor_id": "sensor-1", (1, 2): "no JSON key"}
+    sqlite_store.put_readings(r.to_document() for r in readings)
+
+    outcome = summarise_batch([strange, *(r.to_document() for r in readings)], sqlite_store, WINDOW, NOW)
+
+    assert [s.sensor_id for s in outcome.summaries] == ["sensor-1"]
+    [letter] = sqlite_store.recent_dead_letters(10)
+    assert letter.source_id == "p-tuple-key" and letter.payload == repr(strange)
 
 
 def test_many_sensors_in_one_batch(store: Store) -> None:
@@ -760,3 +779,89 @@ def test_the_batch_after_a_cold_one_already_costs_the_steady_state(store: Store)
     deliver(store, batches[0], cache)  # cold: no pointer yet, every window read from the store
     assert_one_batch_costs_the_steady_state(store, batches[1], cache)
     assert_every_summary_is_exact(store, [r for batch in batches for r in batch])
+
+
+def other_instance(store: Store) -> Store:
+    """A second handle on the same data, as another instance of the Function App has."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store._path)
+    return type(store)(store._client, store._database_name)
+
+
+def test_the_state_cache_forgets_the_least_recently_used_sensor_beyond_its_bound(store: Store) -> None:
+    """Memory is bounded: past `max_sensors` the sensor used longest ago goes, open minute and all."""
+    cache = SensorStateCache(max_sensors=2)
+    minute = timedelta(minutes=1)
+
+    def reading(sensor: int, at: timedelta) -> Reading:
+        return Reading(
+            f"s{sensor}-{at.seconds}", f"sensor-{sensor}", 20.0 + sensor, format_timestamp(START + at)
+        )
+
+    everything = [reading(1, timedelta()), reading(2, timedelta())]
+    deliver(store, everything, cache)  # cold
+    # Into a new minute on the fast path: both open minutes are held in memory.
+    later = [reading(1, minute), reading(2, minute)]
+    deliver(store, later, cache)
+    assert cache.open_minute("sensor-2") is not None
+    refresh = reading(1, minute + timedelta(seconds=5))
+    deliver(store, [refresh], cache)  # sensor-1 used again: sensor-2 is now the oldest
+    newcomer = reading(3, timedelta())
+    deliver(store, [newcomer], cache)
+
+    assert len(cache) == 2
+    assert cache.get("sensor-2") is None and cache.open_minute("sensor-2") is None
+    assert cache.get("sensor-1") is not None and cache.get("sensor-3") is not None
+    # Forgotten is not lost: its next batch reads the state from its pointer, exactly.
+    back = reading(2, 2 * minute)
+    deliver(store, [back], cache)
+    assert_every_summary_is_exact(store, [*everything, *later, refresh, newcomer, back])
+
+
+class RivalPublishesAfterEachRead:
+    """The store, with another instance summarising a new reading of the sensor right after
+    every pointer read of ours: each of our compare-and-swaps then loses."""
+
+    def __init__(self, inner: Store, rival: Store) -> None:
+        self._inner = inner
+        self._rival = rival
+        self._rival_cache = SensorStateCache()
+        self.publishes = 0
+        self.rival_readings: list[Reading] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def sensor_states(self, sensor_ids):
+        states = self._inner.sensor_states(sensor_ids)
+        moment = START + timedelta(minutes=10, seconds=len(self.rival_readings))
+        theirs = Reading(f"rival-{len(self.rival_readings)}", "sensor-1", 30.5, format_timestamp(moment))
+        self.rival_readings.append(theirs)
+        deliver(self._rival, [theirs], self._rival_cache)
+        return states
+
+    def publish(self, publications, **options):
+        self.publishes += 1
+        return self._inner.publish(publications, **options)
+
+
+def test_a_pointer_that_keeps_moving_fails_the_batch_and_its_redelivery_is_exact(store: Store) -> None:
+    """After MAX_ATTEMPTS lost compare-and-swaps the batch raises LatestMoved (never a silent
+    give-up), the cache forgets the sensor, and the retry policy's redelivery is exact."""
+    from summariser.repair import MAX_ATTEMPTS
+
+    readings = make_readings(12, sensors=1, seed=31)
+    deliver(store, readings[:10], SensorStateCache())
+    cache = SensorStateCache()  # this instance reads the pointer before its first swap
+    contended = RivalPublishesAfterEachRead(store, other_instance(store))
+    batch = readings[10:]
+    store.put_readings(r.to_document() for r in batch)
+
+    with pytest.raises(LatestMoved, match="sensor-1"):
+        summarise_batch([r.to_document() for r in batch], contended, WINDOW, NOW, cache=cache)
+
+    # The fast path's swap, the slow path's first one, then every retry: all lost.
+    assert contended.publishes == 2 + MAX_ATTEMPTS
+    assert cache.get("sensor-1") is None
+    deliver(store, batch, cache)  # redelivered once the rival is quiet
+    assert_every_summary_is_exact(store, [*readings, *contended.rival_readings])

@@ -101,6 +101,15 @@ def test_malformed_sensor_ids_are_400_before_any_query(client: TestClient) -> No
     assert client.get("/plot/bad%20id.png").status_code == 400
 
 
+def test_a_chart_of_points_not_offered_is_400_so_caches_cannot_be_busted(client: TestClient) -> None:
+    """Only the offered sizes are drawn: 1,000 other values would be 1,000 renders and cache entries."""
+    for points in (7, 51, 999):
+        response = client.get("/plot/sensor-1.png", params={"points": points})
+        assert response.status_code == 400, points
+        assert response.json()["error"] == "points: one of [0, 50, 200, 1000]"
+    assert client.get("/plot/sensor-1.png", params={"points": 50}).status_code == 200
+
+
 def test_chart_png_etag_304_and_404(client: TestClient) -> None:
     response = client.get("/plot/sensor-1.png")
     assert response.status_code == 200

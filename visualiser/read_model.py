@@ -147,12 +147,6 @@ class ReadModel:
         """Every sensor's newest summary; at most one store query per time-to-live."""
         return self._refreshed()[0]
 
-    def versions(self) -> dict[str, str]:
-        """Every sensor's version (see the module docstring)."""
-        self._refreshed()
-        with self._latest_lock:
-            return self._versions
-
     def _refresh(self) -> None:
         """Read every pointer again; call with `_refreshing` held (store errors propagate)."""
         started = self._clock()  # the copy is as old as the query's start
@@ -243,11 +237,6 @@ class ReadModel:
             threading.Thread(target=self._refresh_in_background, daemon=True).start()
         with self._latest_lock:
             return self._latest, self._generation
-
-    @property
-    def cursor(self) -> str:
-        """Where a viewer is once it has everything up to now (the delta form's cursor)."""
-        return f"{self._epoch}.{self._refreshed()[1]}"
 
     def full(self, view: str) -> Delta:
         """The JSON body of `/api/summary-timestamps` ("timestamps") or `/api/sensors` ("sensors"),
