@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from pipeline.readings import format_timestamp
 from pipeline.settings import Retention, SettingsError, settings_from
 from pipeline.storage import Store
+from pipeline.storage.sqlite_schema import SCHEMA_VERSION
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.backfill import backfill
 from summariser.backfill import main as backfill_main
@@ -197,6 +199,64 @@ def test_sqlite_prunes_by_retention_and_windows_outlive_readings(sqlite_store: S
     assert sqlite_store.prune(Retention(86_400, 86_400, 86_400), now=later)["rollups"] == len(windows + hours)
 
 
+def test_summaries_of_readings_sent_late_are_kept_from_their_write_as_on_cosmos_db(
+    sqlite_store: SqliteStore,
+) -> None:
+    """A device uploads readings stamped 60 days ago: their summaries stay as long as they do."""
+    sent = datetime.now(UTC) - timedelta(days=60)
+    readings = [
+        {
+            "id": f"r{i}",
+            "sensor_id": "late",
+            "temperature": 20.0 + i,
+            "timestamp": format_timestamp(sent + timedelta(minutes=i)),
+        }
+        for i in range(3)
+    ]
+    sqlite_store.put_readings(readings)
+    summarise_batch(readings, sqlite_store, 10, NOW)
+    month = Retention(30 * 86_400, 30 * 86_400, 90 * 86_400)
+
+    removed = sqlite_store.prune(month, now=time.time() + 86_400)
+
+    assert removed == {"readings": 0, "summaries": 0, "rollups": 0}
+    assert len(sqlite_store.recent_readings("late", 10)) == 3
+    assert sqlite_store.recent_summaries("late", 10)
+    removed = sqlite_store.prune(month, now=time.time() + 31 * 86_400)
+    assert removed["readings"] == 3 and removed["summaries"] >= 1
+    assert sqlite_store.recent_summaries("late", 10) == []
+
+
+def test_a_store_from_before_summary_write_times_prunes_those_rows_by_their_timestamp(tmp_path) -> None:
+    """Schema 3 kept no write time for summaries: its rows go by their own time, new rows by their write."""
+    path = tmp_path / "p.db"
+    made = SqliteStore(path)
+    made.ensure_ready()
+    made.close()
+    with sqlite3.connect(path) as connection:  # back to the shape schema 3 had
+        connection.executescript("ALTER TABLE summaries DROP COLUMN written_at; PRAGMA user_version = 3;")
+    old = format_timestamp(datetime.now(UTC) - timedelta(days=60))
+    store = SqliteStore(path)
+    store.ensure_ready()
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO summaries (sensor_id, id, timestamp, body) VALUES ('s', ?, ?, '{}')",
+            (f"s-{old}", old),
+        )
+    reading = {"id": "new", "sensor_id": "s", "temperature": 20.0, "timestamp": old}
+    store.put_readings([reading])
+    summarise_batch([dict(reading, id="new", timestamp=old)], store, 10, NOW)  # rewrites s-{old} now
+
+    with sqlite3.connect(path) as connection:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        written = connection.execute("SELECT written_at FROM summaries").fetchall()
+    assert version == SCHEMA_VERSION and written and all(at is not None for (at,) in written)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE summaries SET written_at = NULL")  # as migrated rows are
+    assert store.prune(Retention(-1, 30 * 86_400, -1))["summaries"] == len(written)
+    store.close()
+
+
 def test_pruning_runs_after_a_checkpoint_at_most_once_per_interval(tmp_path) -> None:
     store = SqliteStore(tmp_path / "p.db", retention=Retention(1, 1, 1, prune_every_seconds=3600))
     store.ensure_ready()
@@ -233,5 +293,5 @@ def test_a_store_of_schema_2_gains_the_windows_table_and_keeps_its_readings(tmp_
     assert reopened.read_feed("consumer", 10).position == 1  # feed positions kept
     assert reopened.stored_rollups("s", "1m", *EVERYTHING) == []
     (version,) = reopened._connection().execute("PRAGMA user_version").fetchone()
-    assert version == 3
+    assert version == SCHEMA_VERSION
     reopened.close()

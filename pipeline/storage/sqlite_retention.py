@@ -1,9 +1,10 @@
 """The embedded store's retention: what Cosmos DB's TTL does, done by pruning now and then.
 
-Readings and windows are pruned by when this store wrote them (as a TTL counts from an
-item's last write); summaries by their own timestamp (the table keeps no write time; a
-summary is rewritten only by a late reading, soon after its time). The sensors' latest
-pointers are never pruned, as the Cosmos DB pointer documents never expire.
+Readings, summaries and windows are pruned by when this store last wrote them, as a TTL
+counts from an item's last write: a summary of a reading a device sent months late is kept
+as long as that reading. (Summaries written before the store recorded write times go by
+their own timestamp.) The sensors' latest pointers are never pruned, as the Cosmos DB
+pointer documents never expire.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class SqliteRetention(SqliteEngine):
             if retention.summaries_seconds != FOREVER:
                 cutoff = now_day - retention.summaries_seconds / DAY
                 removed["summaries"] = connection.execute(
-                    "DELETE FROM summaries WHERE julianday(timestamp) < ?", (cutoff,)
+                    "DELETE FROM summaries WHERE COALESCE(written_at, julianday(timestamp)) < ?", (cutoff,)
                 ).rowcount
             if retention.rollups_seconds != FOREVER:
                 cutoff = now_day - retention.rollups_seconds / DAY

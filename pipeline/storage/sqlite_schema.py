@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS summaries (
     id TEXT NOT NULL,
     timestamp TEXT NOT NULL,
     body TEXT NOT NULL,
+    -- When this store last wrote the row (Julian day, UTC): retention counts from it, as a
+    -- Cosmos DB TTL counts from an item's last write (a device may send old readings).
+    written_at REAL,
     PRIMARY KEY (sensor_id, id)
 );
 CREATE INDEX IF NOT EXISTS summaries_by_sensor_time ON summaries (sensor_id, timestamp);
@@ -60,8 +63,8 @@ CREATE TABLE IF NOT EXISTS rollups (
 ) WITHOUT ROWID;
 """
 # 1: readings unique by id alone (INSERT OR REPLACE); 2: by (sensor_id, id), immutable;
-# 3: time windows (rollups).
-SCHEMA_VERSION = 3
+# 3: time windows (rollups); 4: summaries' write time.
+SCHEMA_VERSION = 4
 
 
 def prepare_schema(connection: sqlite3.Connection) -> None:
@@ -97,6 +100,10 @@ def prepare_schema(connection: sqlite3.Connection) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(summaries)").fetchall()}
+            if "written_at" not in columns:
+                # Rows written before keep NULL: retention takes their own timestamp instead.
+                connection.execute("ALTER TABLE summaries ADD COLUMN written_at REAL")
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         connection.execute("ROLLBACK")

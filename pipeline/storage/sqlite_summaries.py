@@ -26,7 +26,10 @@ from pipeline.storage.sqlite_engine import SqliteEngine
 from pipeline.storage.sqlite_rollups import PUT_ROLLUP_SQL, rollup_rows
 
 STATE_CHUNK = 500
-_HISTORY_SQL = "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body) VALUES (?, ?, ?, ?)"
+_HISTORY_SQL = (
+    "INSERT OR REPLACE INTO summaries (sensor_id, id, timestamp, body, written_at) "
+    "VALUES (?, ?, ?, ?, julianday('now'))"
+)
 # The compare-and-swap in one statement: it changes a row only at that version.
 _SWAP_SQL = (
     "UPDATE latest_summaries SET timestamp = ?, version = version + 1, body = ?, "
