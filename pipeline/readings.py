@@ -3,7 +3,7 @@
 Timestamps are UTC, ISO-8601 with millisecond precision and a `Z` suffix, so that string
 order is time order: stores sort and compare them as strings. Wherever a reading enters
 (a device's POST, the timer's output, the change feed) its time may be any RFC 3339 form
-with 0-7 fraction digits and `Z` or a numeric offset; it is normalised to that canonical
+with 0-9 fraction digits and `Z` or a numeric offset; it is normalised to that canonical
 form first, digits below the millisecond truncated (see `parse_timestamp`).
 """
 
@@ -32,17 +32,18 @@ READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 DATE_TIME_ID = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|-[0-9]{2}(:?[0-9]{2})?)?$"
 )
-# RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-7 fraction digits: every form in
+# RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-9 fraction digits: every form in
 # which the Functions host's Json.NET round trip can hand a canonical time back (it drops
-# trailing zeros, keeps 7-digit ticks, may rewrite the offset). ASCII digits only.
+# trailing zeros, keeps 7-digit ticks, may rewrite the offset), and the nanoseconds that
+# Go's RFC3339Nano and Java's Instant write. ASCII digits only.
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:\.([0-9]{1,7}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+    r"(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
 )
-# The same with more fraction digits than any host writes (Go's RFC3339Nano writes 9): refused,
-# but saying so, not as if it were no RFC 3339 time.
+# The same with more fraction digits than any clock resolves: refused, but saying so, not
+# as if it were no RFC 3339 time.
 _LONG_FRACTION = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{8,}(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{10,}(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 # The coldest and hottest air temperatures ever recorded on Earth, with a margin:
 # anything outside is a broken sensor, not weather.
@@ -81,7 +82,7 @@ def parse_timestamp(text: str) -> datetime:
     match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         if isinstance(text, str) and _LONG_FRACTION.fullmatch(text):
-            raise ValueError("more than 7 fraction digits: send at most 7 (the milliseconds are kept)")
+            raise ValueError("more than 9 fraction digits: send at most 9 (the milliseconds are kept)")
         raise ValueError("not an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00.000Z")
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     millis = int((match[7] or "")[:3].ljust(3, "0"))

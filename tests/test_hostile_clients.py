@@ -191,12 +191,21 @@ def test_ids_that_only_contain_a_date_time_are_accepted(client: TestClient, stor
     assert sorted(r.id for r in store.recent_readings("hostile-1", 10)) == sorted(ids)
 
 
-def test_a_timestamp_with_nanoseconds_is_a_422_saying_so(client: TestClient, store: Store) -> None:
-    nanoseconds = _now()[:-1] + "456789Z"  # 9 fraction digits, as Go's RFC3339Nano writes them
+def test_a_timestamp_with_nanoseconds_is_stored_at_its_millisecond(client: TestClient, store: Store) -> None:
+    now = _now()
+    nanoseconds = now[:-1] + "999999Z"  # 9 fraction digits, as Go's RFC3339Nano writes them
     body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": nanoseconds})
     response = _post(client, body.encode())
+    assert response.status_code == 201, response.text
+    assert [r.timestamp for r in store.recent_readings("hostile-1", 10)] == [now]  # truncated, not rounded
+
+
+def test_a_timestamp_beyond_nanoseconds_is_a_422_saying_so(client: TestClient, store: Store) -> None:
+    picoseconds = _now()[:-1] + "999999999Z"  # 12 fraction digits
+    body = json.dumps({"sensor_id": "hostile-1", "temperature": 20.5, "timestamp": picoseconds})
+    response = _post(client, body.encode())
     assert response.status_code == 422, response.text
-    assert response.json()["details"][0]["errors"]["timestamp"].startswith("more than 7 fraction digits")
+    assert response.json()["details"][0]["errors"]["timestamp"].startswith("more than 9 fraction digits")
     assert _nothing_written(store)
 
 
