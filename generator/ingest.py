@@ -32,22 +32,23 @@ def readings_from_submission(payload: Any, now: datetime) -> list[Reading]:
                 }
             ]
         )
-    readings: list[Reading] = []
+    readings: list[tuple[int, Reading]] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            readings.append(reading_from_submission(item, now))
+            readings.append((index, reading_from_submission(item, now)))
         except InvalidReading as invalid:
             errors.append({"index": index, "errors": invalid.errors})
     # A reading is identified by (sensor_id, id), as in the stores: the same reading twice
     # (a device resending within one request) is written once; one identity for two
-    # different readings is a client error. Two sensors may use the same id.
-    unique: dict[tuple[str, str], Reading] = {}
-    for reading in readings:
-        if unique.setdefault((reading.sensor_id, reading.id), reading) != reading:
-            message = f"{reading.id!r} names two different readings of {reading.sensor_id!r}"
-            errors.append({"index": None, "errors": {"id": message}})
-            break
+    # different readings is a client error, named at the later of the two. Two sensors may
+    # use the same id.
+    unique: dict[tuple[str, str], tuple[int, Reading]] = {}
+    for index, reading in readings:
+        first_index, first = unique.setdefault((reading.sensor_id, reading.id), (index, reading))
+        if first != reading:
+            message = f"{reading.id!r} names another reading of {reading.sensor_id!r} at index {first_index}"
+            errors.append({"index": index, "errors": {"id": message}})
     if errors:
         raise RejectedSubmission(errors)
-    return list(unique.values())
+    return [reading for _, reading in unique.values()]

@@ -163,12 +163,13 @@ def test_post_of_a_stored_reading_is_idempotent_and_other_content_is_409(
     assert client.post("/api/readings", json=both).status_code == 201
     assert [r.id for r in store.recent_readings("dev-9", 10)] == ["shared"]
     # One identity for two different readings in one POST is refused, naming it.
-    twice = [dict(first, id="twice"), dict(first, id="twice", temperature=23.0)]
+    twice = [dict(first, id="twice"), dict(first, id="other"), dict(first, id="twice", temperature=23.0)]
     refused = client.post("/api/readings", json=twice)
     assert refused.status_code == 422
     assert refused.json()["details"] == [
-        {"index": None, "errors": {"id": "'twice' names two different readings of 'dev-7'"}}
+        {"index": 2, "errors": {"id": "'twice' names another reading of 'dev-7' at index 0"}}
     ]
+    assert {"twice", "other"}.isdisjoint(r.id for r in store.recent_readings("dev-7", 10))  # nothing written
 
 
 def test_dead_letter_listing(client: TestClient, store: Store) -> None:
