@@ -71,6 +71,13 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True)
+class LiveSource:
+    """How often live settings are checked for changes (`pipeline.live_settings` reads them)."""
+
+    refresh_seconds: float = names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreKind
     sqlite_path: Path
@@ -101,6 +108,7 @@ class Settings:
     retention: Retention = field(default_factory=lambda: Retention())
     store_breaker_failures: int = names.DEFAULT_STORE_BREAKER_FAILURES
     store_breaker_cooldown_seconds: float = names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS
+    live_source: LiveSource = LiveSource()
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -303,6 +311,19 @@ def _retention(env: Mapping[str, str]) -> Retention:
     )
 
 
+def _live_source(env: Mapping[str, str]) -> LiveSource:
+    """Checked here so that a bad value stops start-up like any other; read again, leniently,
+    where the live settings are built on first use (`pipeline.live_settings`)."""
+    return LiveSource(
+        refresh_seconds=_float(
+            env,
+            names.LIVE_SETTINGS_REFRESH_SECONDS,
+            names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS,
+            *names.LIVE_SETTINGS_REFRESH_SECONDS_RANGE,
+        ),
+    )
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
@@ -373,6 +394,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             0.1,
             3600.0,
         ),
+        live_source=_live_source(env),
     )
 
 
