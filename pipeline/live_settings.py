@@ -247,7 +247,10 @@ def _refresh_seconds(env: Mapping[str, str]) -> float:
 
 
 def live_settings_from(env: Mapping[str, str]) -> LiveSettings:
-    """The live settings source the environment asks for (none: app settings only)."""
+    """The live settings source the environment asks for (none: app settings only).
+
+    Taken as given: `settings_from` refuses a bad endpoint, client id or interval at start.
+    """
     refresh = _refresh_seconds(env)
     endpoint = env.get(names.APP_CONFIGURATION_ENDPOINT, "").strip()
     if endpoint:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline import names
 from pipeline.readings import SENSOR_ID_PATTERN
@@ -72,8 +73,11 @@ class DashboardSettings:
 
 @dataclass(frozen=True)
 class LiveSource:
-    """How often live settings are checked for changes (`pipeline.live_settings` reads them)."""
+    """Where live settings come from and how often they are checked (`pipeline.live_settings`)."""
 
+    app_configuration_endpoint: str | None = None
+    app_configuration_client_id: str | None = None
+    file: Path | None = None
     refresh_seconds: float = names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS
 
 
@@ -112,6 +116,9 @@ class Settings:
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+# A managed identity's client id, as Azure shows it.
+_CLIENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _NCRONTAB_WITH_SECONDS = re.compile(r"^\S+( \S+){5}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -171,6 +178,36 @@ def _container(env: Mapping[str, str], name: str, default: str) -> str:
     if not _CONTAINER_NAME.match(value):
         raise SettingsError(name, "a container name of letters, digits, '-' or '_'", value)
     return value
+
+
+def _endpoint(env: Mapping[str, str], name: str, example: str) -> str | None:
+    """An Azure service endpoint: https, a host name and at most a port, as the portal shows it."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        url = urlsplit(raw)
+        url.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
+    except ValueError:
+        url = None
+    if (
+        url is None
+        or url.scheme != "https"
+        or not _HOST_NAME.fullmatch(url.hostname or "")
+        or url.username is not None
+        or url.path not in ("", "/")
+        or url.query
+        or url.fragment
+    ):
+        raise SettingsError(name, f"an https:// endpoint such as {example}", raw)
+    return raw
+
+
+def _client_id(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not _CLIENT_ID.fullmatch(raw):
+        raise SettingsError(name, "a client id such as 00000000-0000-0000-0000-000000000000", raw)
+    return raw or None
 
 
 def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -314,7 +351,13 @@ def _retention(env: Mapping[str, str]) -> Retention:
 def _live_source(env: Mapping[str, str]) -> LiveSource:
     """Checked here so that a bad value stops start-up like any other; read again, leniently,
     where the live settings are built on first use (`pipeline.live_settings`)."""
+    file = env.get(names.LIVE_SETTINGS_FILE, "").strip()
     return LiveSource(
+        app_configuration_endpoint=_endpoint(
+            env, names.APP_CONFIGURATION_ENDPOINT, "https://<store>.azconfig.io"
+        ),
+        app_configuration_client_id=_client_id(env, names.APP_CONFIGURATION_CLIENT_ID),
+        file=Path(file) if file else None,
         refresh_seconds=_float(
             env,
             names.LIVE_SETTINGS_REFRESH_SECONDS,

@@ -20,8 +20,29 @@ from tests.servers import ROOT, free_port
 
 # (setting, bad value): settings_from must refuse each naming that setting.
 REFUSED: list[tuple[str, str]] = [
-    (names.LIVE_SETTINGS_REFRESH_SECONDS, value) for value in ("abc", "0", "-5", "nan", "inf", "1e9", "0.04")
+    *((names.LIVE_SETTINGS_REFRESH_SECONDS, v) for v in ("abc", "0", "-5", "nan", "inf", "1e9", "0.04")),
+    *(
+        (names.APP_CONFIGURATION_ENDPOINT, v)
+        for v in (
+            "appcs-x.azconfig.io",
+            "http://appcs-x.azconfig.io",
+            "https://",
+            "https://appcs x.azconfig.io",
+            "https://appcs-x.azconfig.io/kv?key=*",
+            "https://appcs-x.azconfig.io:https",
+        )
+    ),
+    *((names.APP_CONFIGURATION_CLIENT_ID, v) for v in ("client-id", "00000000-1111-2222-3333-44444444444")),
 ]
+# What infra/main.bicep sets in Azure (the forms Azure gives): all accepted.
+AZURE_APP_SETTINGS = {
+    f"{names.COSMOS_CONNECTION}__accountEndpoint": "https://cosmos-abc123.documents.azure.com:443/",
+    f"{names.COSMOS_CONNECTION}__credential": "managedidentity",
+    f"{names.COSMOS_CONNECTION}__clientId": "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+    names.APP_CONFIGURATION_ENDPOINT: "https://appcs-abc123.azconfig.io",
+    names.APP_CONFIGURATION_CLIENT_ID: "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+    names.LIVE_SETTINGS_REFRESH_SECONDS: "60",
+}
 
 
 def refusal(env: dict[str, str]) -> SettingsError:
@@ -43,6 +64,16 @@ def test_live_settings_refresh_accepts_its_documented_range() -> None:
     for value, seconds in (("0.05", 0.05), ("60", 60.0), ("86400", 86400.0)):
         live_source = settings_from({names.LIVE_SETTINGS_REFRESH_SECONDS: value}).live_source
         assert live_source.refresh_seconds == seconds
+
+
+def test_the_values_azure_gives_are_accepted() -> None:
+    live_source = settings_from(AZURE_APP_SETTINGS).live_source
+    assert live_source.app_configuration_endpoint == "https://appcs-abc123.azconfig.io"
+    assert live_source.app_configuration_client_id == "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+    assert live_source.refresh_seconds == 60.0
+    for endpoint in ("https://appcs-x.azconfig.io/", "https://appcs-x.azconfig.azure.cn:443"):
+        accepted = settings_from({names.APP_CONFIGURATION_ENDPOINT: endpoint}).live_source
+        assert accepted.app_configuration_endpoint == endpoint
 
 
 def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
