@@ -228,7 +228,14 @@ def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
 
 def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
     connection_string = env.get(names.COSMOS_CONNECTION, "").strip()
-    endpoint = env.get(f"{names.COSMOS_CONNECTION}__accountEndpoint", "").strip()
+    endpoint = _endpoint(
+        env, f"{names.COSMOS_CONNECTION}__accountEndpoint", "https://<account>.documents.azure.com:443/"
+    )
+    client_id = _client_id(env, f"{names.COSMOS_CONNECTION}__clientId")
+    credential = env.get(f"{names.COSMOS_CONNECTION}__credential", "").strip()
+    if credential and credential.lower() != "managedidentity":
+        # The only value the Functions host takes; it is read there, not here.
+        raise SettingsError(f"{names.COSMOS_CONNECTION}__credential", "managedidentity", credential)
     verify = _bool(env, names.COSMOS_VERIFY_TLS, True)
     if connection_string:
         parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
@@ -240,11 +247,6 @@ def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
             )
         return CosmosConnection(connection_string=connection_string, verify_tls=verify)
     if endpoint:
-        if not endpoint.startswith("https://"):
-            raise SettingsError(
-                f"{names.COSMOS_CONNECTION}__accountEndpoint", "an https:// account endpoint", endpoint
-            )
-        client_id = env.get(f"{names.COSMOS_CONNECTION}__clientId", "").strip() or None
         return CosmosConnection(
             account_endpoint=endpoint, managed_identity_client_id=client_id, verify_tls=verify
         )

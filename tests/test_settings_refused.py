@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import names
-from pipeline.settings import SettingsError, settings_from
+from pipeline.settings import CosmosConnection, SettingsError, settings_from
 from tests.servers import ROOT, free_port
 
 # (setting, bad value): settings_from must refuse each naming that setting.
@@ -33,6 +33,12 @@ REFUSED: list[tuple[str, str]] = [
         )
     ),
     *((names.APP_CONFIGURATION_CLIENT_ID, v) for v in ("client-id", "00000000-1111-2222-3333-44444444444")),
+    *(
+        (f"{names.COSMOS_CONNECTION}__accountEndpoint", v)
+        for v in ("http://insecure:8081/", "https://", "acct.documents.azure.com", "https://acct/x?y")
+    ),
+    (f"{names.COSMOS_CONNECTION}__credential", "password"),
+    (f"{names.COSMOS_CONNECTION}__clientId", "my-identity"),
 ]
 # What infra/main.bicep sets in Azure (the forms Azure gives): all accepted.
 AZURE_APP_SETTINGS = {
@@ -74,6 +80,14 @@ def test_the_values_azure_gives_are_accepted() -> None:
     for endpoint in ("https://appcs-x.azconfig.io/", "https://appcs-x.azconfig.azure.cn:443"):
         accepted = settings_from({names.APP_CONFIGURATION_ENDPOINT: endpoint}).live_source
         assert accepted.app_configuration_endpoint == endpoint
+    cosmos = settings_from(AZURE_APP_SETTINGS).cosmos
+    assert cosmos is not None
+    assert cosmos.account_endpoint == "https://cosmos-abc123.documents.azure.com:443/"
+    assert cosmos.managed_identity_client_id == "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+    system_assigned = {f"{names.COSMOS_CONNECTION}__accountEndpoint": "https://acct.documents.azure.com"}
+    assert settings_from(system_assigned).cosmos == CosmosConnection(
+        account_endpoint="https://acct.documents.azure.com"
+    )
 
 
 def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
