@@ -260,8 +260,10 @@ def _overrides(env: Mapping[str, str], default: Thresholds) -> tuple[tuple[str, 
     overrides: dict[str, Thresholds] = {}
     for entry in filter(None, (part.strip() for part in raw.split(","))):
         parts = entry.split(":")
-        if len(parts) != 3 or not SENSOR_ID_PATTERN.match(parts[0]) or parts[0] in overrides:
+        if len(parts) != 3 or not SENSOR_ID_PATTERN.fullmatch(parts[0]):
             raise SettingsError(names.ALERT_OVERRIDES, expected, entry)
+        if parts[0] in overrides:
+            raise SettingsError(names.ALERT_OVERRIDES, "one entry per sensor", entry)
         try:
             low = float(parts[1]) if parts[1].strip() else default.low
             high = float(parts[2]) if parts[2].strip() else default.high

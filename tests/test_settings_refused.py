@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import names
-from pipeline.settings import CosmosConnection, SettingsError, settings_from
+from pipeline.settings import CosmosConnection, SettingsError, Thresholds, settings_from
 from tests.servers import ROOT, free_port
 
 # (setting, bad value): settings_from must refuse each naming that setting.
@@ -90,6 +90,58 @@ def test_the_values_azure_gives_are_accepted() -> None:
     )
 
 
+OVERRIDE_FORM = "expected comma-separated 'sensor-id:low:high'"
+OVERRIDE_RANGE = "expected low < high, both from -273.15 to 1000"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("sensor-3:10", OVERRIDE_FORM),
+        ("sensor-3:10:30:40", OVERRIDE_FORM),
+        ("../etc:10:30", OVERRIDE_FORM),
+        ("sensor-3\n:10:30", OVERRIDE_FORM),  # an id no sensor can have
+        ("sensor-3:cold:30", OVERRIDE_FORM),
+        ("sensor-3:10:hot", OVERRIDE_FORM),
+        ("sensor-3:30:10", OVERRIDE_RANGE),
+        ("sensor-3:20:20", OVERRIDE_RANGE),
+        ("sensor-3:40:", OVERRIDE_RANGE),  # above the default high, 38
+        ("sensor-3::10", OVERRIDE_RANGE),  # below the default low, 16
+        ("sensor-3:-274:10", OVERRIDE_RANGE),
+        ("sensor-3:10:1001", OVERRIDE_RANGE),
+        ("sensor-3:nan:30", OVERRIDE_RANGE),
+        ("sensor-3:10:inf", OVERRIDE_RANGE),
+        ("sensor-3:10:30,sensor-7::45,sensor-3:1:3", "expected one entry per sensor (got 'sensor-3:1:3')"),
+    ],
+)
+def test_a_bad_alert_override_is_refused_saying_why(value: str, expected: str) -> None:
+    error = refusal({names.ALERT_OVERRIDES: value})
+    assert error.setting == names.ALERT_OVERRIDES
+    assert str(error).startswith(f"setting {names.ALERT_OVERRIDES}: {expected}")
+    assert "\n" not in str(error)
+
+
+def test_good_alert_overrides_are_taken() -> None:
+    dashboard = settings_from({names.ALERT_OVERRIDES: " sensor-7::45, sensor-3:10:30 ,"}).dashboard
+    assert dashboard.overrides == (("sensor-3", Thresholds(10.0, 30.0)), ("sensor-7", Thresholds(16.0, 45.0)))
+    assert settings_from({names.ALERT_OVERRIDES: " "}).dashboard.overrides == ()
+
+
+EMULATOR = "AccountEndpoint=https://localhost:8081/;AccountKey=a2V5;"
+
+
+@pytest.mark.parametrize(
+    ("value", "switched"),
+    [(v, True) for v in ("true", "TRUE", " 1 ", "yes", "on")]
+    + [(v, False) for v in ("false", "False", "0", "no", "off")],
+)
+def test_a_switch_takes_true_and_false_in_their_usual_forms(value: str, switched: bool) -> None:
+    switches = {names.COSMOS_VERIFY_TLS: value, names.CREATE_LEASE_CONTAINER: value}
+    settings = settings_from({names.COSMOS_CONNECTION: EMULATOR, **switches})
+    assert settings.create_lease_container is switched
+    assert settings.cosmos is not None and settings.cosmos.verify_tls is switched
+
+
 def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`python -m local_host` with only `env` set; a bad setting must end it within seconds."""
     return subprocess.run(
@@ -110,6 +162,12 @@ def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.Complete
             "abc",
             "configuration error: setting LIVE_SETTINGS_REFRESH_SECONDS: "
             "expected a number from 0.05 to 86400.0 (got 'abc')",
+        ),
+        (
+            names.ALERT_OVERRIDES,
+            "sensor-3:30:10",
+            "configuration error: setting ALERT_OVERRIDES: "
+            "expected low < high, both from -273.15 to 1000 °C (got 'sensor-3:30:10')",
         ),
     ],
 )
