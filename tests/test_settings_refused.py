@@ -8,14 +8,17 @@ exactly one `configuration error: setting NAME: ...` line and exiting with 2.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from local_host.__main__ import LOCAL_BODY_TIMEOUT, LOCAL_HEADER_TIMEOUT, parse_arguments
 from pipeline import names
 from pipeline.settings import CosmosConnection, SettingsError, Thresholds, settings_from
+from pipeline.telemetry import LOG_FORMAT, LOG_LEVEL, configure_logging
 from tests.servers import ROOT, free_port
 
 # (setting, bad value): settings_from must refuse each naming that setting.
@@ -145,9 +148,9 @@ def test_a_switch_takes_true_and_false_in_their_usual_forms(value: str, switched
 def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`python -m local_host` with only `env` set; a bad setting must end it within seconds."""
     return subprocess.run(
-        [sys.executable, "-m", "local_host", "--port", str(free_port()), "--store", str(tmp_path / "p.db")],
+        [sys.executable, "-m", "local_host", "--store", str(tmp_path / "p.db")],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", "PORT": str(free_port()), **env},
         capture_output=True,
         text=True,
         timeout=30,  # a value wrongly accepted leaves the host running: killed here, and the test fails
@@ -169,6 +172,30 @@ def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.Complete
             "configuration error: setting ALERT_OVERRIDES: "
             "expected low < high, both from -273.15 to 1000 °C (got 'sensor-3:30:10')",
         ),
+        # Read by the local host itself, before the settings.
+        (LOG_FORMAT, "xml", "configuration error: setting LOG_FORMAT: expected text or json (got 'xml')"),
+        (
+            LOG_LEVEL,
+            "LOUD",
+            "configuration error: setting LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR (got 'LOUD')",
+        ),
+        (
+            LOCAL_HEADER_TIMEOUT,
+            "0",
+            "configuration error: setting LOCAL_HEADER_TIMEOUT_SECONDS: "
+            "expected seconds, more than 0 and at most 600 (got '0')",
+        ),
+        (
+            LOCAL_BODY_TIMEOUT,
+            "abc",
+            "configuration error: setting LOCAL_BODY_TIMEOUT_SECONDS: "
+            "expected seconds, more than 0 and at most 600 (got 'abc')",
+        ),
+        (
+            "PORT",
+            "http",
+            "configuration error: setting PORT: expected a port number from 1 to 65535 (got 'http')",
+        ),
     ],
 )
 def test_the_local_host_stops_with_one_line_naming_the_setting(
@@ -178,3 +205,24 @@ def test_the_local_host_stops_with_one_line_naming_the_setting(
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [expected]
     assert not (tmp_path / "p.db").exists()
+
+
+def test_a_bad_log_setting_changes_nothing_before_it_is_refused() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    for log_format, log_level, setting in (("xml", "INFO", LOG_FORMAT), ("text", "LOUD", LOG_LEVEL)):
+        with pytest.raises(SettingsError) as raised:
+            configure_logging(log_format, log_level)
+        assert raised.value.setting == setting
+        assert (root.handlers, root.level) == (handlers, level)
+
+
+def test_a_bad_environment_value_of_the_local_host_names_the_variable_not_the_option(monkeypatch) -> None:
+    monkeypatch.setenv(LOCAL_HEADER_TIMEOUT, "-1")
+    with pytest.raises(SettingsError, match=f"^setting {LOCAL_HEADER_TIMEOUT}: "):
+        parse_arguments([])
+    assert parse_arguments(["--header-timeout", "5"]).header_timeout == 5.0  # the option wins
+    monkeypatch.setenv("PORT", "70000")
+    with pytest.raises(SettingsError, match="^setting PORT: "):
+        parse_arguments(["--header-timeout", "5"])
+    assert parse_arguments(["--header-timeout", "5", "--port", "8080"]).port == 8080
