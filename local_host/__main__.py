@@ -60,6 +60,20 @@ def _port_from_environment() -> int:
     return int(text)
 
 
+def check_schedule(schedule: str) -> None:
+    """Refuse a timer schedule the local timer cannot run (in Azure the host checks its own).
+
+    `settings_from` checks the form only (six fields); croniter, the local timer's parser, is
+    not installed in Azure.
+    """
+    from croniter import croniter
+
+    if not croniter.is_valid(schedule, second_at_beginning=True):
+        raise SettingsError(
+            names.GENERATOR_SCHEDULE, "an NCRONTAB expression with six fields (seconds first)", schedule
+        )
+
+
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local_host",
@@ -185,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_arguments(arguments)
     try:
         settings = load_settings()
+        check_schedule(settings.generator_schedule)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -172,6 +172,12 @@ def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.Complete
             "configuration error: setting ALERT_OVERRIDES: "
             "expected low < high, both from -273.15 to 1000 °C (got 'sensor-3:30:10')",
         ),
+        (  # six fields, but no second 61: the local timer's own parser refuses it at start
+            names.GENERATOR_SCHEDULE,
+            "61 * * * * *",
+            "configuration error: setting GENERATOR_SCHEDULE: "
+            "expected an NCRONTAB expression with six fields (seconds first) (got '61 * * * * *')",
+        ),
         # Read by the local host itself, before the settings.
         (LOG_FORMAT, "xml", "configuration error: setting LOG_FORMAT: expected text or json (got 'xml')"),
         (
