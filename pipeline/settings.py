@@ -113,12 +113,15 @@ class Settings:
     store_breaker_failures: int = names.DEFAULT_STORE_BREAKER_FAILURES
     store_breaker_cooldown_seconds: float = names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS
     live_source: LiveSource = LiveSource()
+    application_insights_connection: str | None = None
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 # A managed identity's client id, as Azure shows it.
 _CLIENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+# The Azure Monitor exporter's own rule for an instrumentation key (lower-case hex only).
+_INSTRUMENTATION_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NCRONTAB_WITH_SECONDS = re.compile(r"^\S+( \S+){5}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -208,6 +211,30 @@ def _client_id(env: Mapping[str, str], name: str) -> str | None:
     if raw and not _CLIENT_ID.fullmatch(raw):
         raise SettingsError(name, "a client id such as 00000000-0000-0000-0000-000000000000", raw)
     return raw or None
+
+
+def _application_insights(env: Mapping[str, str]) -> str | None:
+    """The Application Insights connection string, checked by the Azure Monitor exporter's rules.
+
+    The exporter is built on the first metric, so without this a bad value would fail every
+    invocation that records one (generator, summariser, chart) while the app seemed to run.
+    """
+    name = names.APPLICATIONINSIGHTS_CONNECTION_STRING
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    pairs = [part.split("=") for part in raw.split(";")]
+    fields = {pair[0].lower(): pair[1] for pair in pairs if len(pair) == 2}
+    if (
+        any(len(pair) != 2 for pair in pairs)
+        or fields.get("authorization", "ikey").lower() != "ikey"
+        or not _INSTRUMENTATION_KEY.fullmatch(fields.get("instrumentationkey", ""))
+    ):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise SettingsError(
+            name, "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it", shown
+        )
+    return raw
 
 
 def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -442,6 +469,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             3600.0,
         ),
         live_source=_live_source(env),
+        application_insights_connection=_application_insights(env),
     )
 
 

@@ -42,6 +42,14 @@ REFUSED: list[tuple[str, str]] = [
     ),
     (f"{names.COSMOS_CONNECTION}__credential", "password"),
     (f"{names.COSMOS_CONNECTION}__clientId", "my-identity"),
+    *(
+        (names.APPLICATIONINSIGHTS_CONNECTION_STRING, v)
+        for v in (
+            "garbage",
+            "InstrumentationKey=",
+            "InstrumentationKey=not-a-guid;IngestionEndpoint=https://x/",
+        )
+    ),
 ]
 # What infra/main.bicep sets in Azure (the forms Azure gives): all accepted.
 AZURE_APP_SETTINGS = {
@@ -91,6 +99,45 @@ def test_the_values_azure_gives_are_accepted() -> None:
     assert settings_from(system_assigned).cosmos == CosmosConnection(
         account_endpoint="https://acct.documents.azure.com"
     )
+
+
+IKEY = "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        f"InstrumentationKey={IKEY};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/;"
+        f"LiveEndpoint=https://westeurope.livediagnostics.monitor.azure.com/;ApplicationId={IKEY}",
+        f"instrumentationkey={IKEY}",
+        f"InstrumentationKey={IKEY};Authorization=ikey",
+        f"InstrumentationKey={IKEY};",  # the exporter cannot split an empty part
+        f"InstrumentationKey={IKEY.upper()}",
+        f"InstrumentationKey={IKEY};Authorization=AAD",
+        f"InstrumentationKey={IKEY};IngestionEndpoint=https://x/?a=b",
+        "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
+        "garbage",
+    ],
+)
+def test_the_application_insights_connection_is_checked_as_the_exporter_checks_it(
+    connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The exporter refuses a bad one on the first metric, failing that invocation: at start instead.
+    from azure.monitor.opentelemetry.exporter._connection_string_parser import ConnectionStringParser
+
+    for variable in (names.APPLICATIONINSIGHTS_CONNECTION_STRING, "APPINSIGHTS_INSTRUMENTATIONKEY"):
+        monkeypatch.delenv(variable, raising=False)
+    try:
+        ConnectionStringParser(connection)
+    except ValueError:
+        exporter_takes_it = False
+    else:
+        exporter_takes_it = True
+    env = {names.APPLICATIONINSIGHTS_CONNECTION_STRING: connection}
+    if exporter_takes_it:
+        assert settings_from(env).application_insights_connection == connection
+    else:
+        assert refusal(env).setting == names.APPLICATIONINSIGHTS_CONNECTION_STRING
 
 
 OVERRIDE_FORM = "expected comma-separated 'sensor-id:low:high'"
@@ -177,6 +224,12 @@ def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.Complete
             "61 * * * * *",
             "configuration error: setting GENERATOR_SCHEDULE: "
             "expected an NCRONTAB expression with six fields (seconds first) (got '61 * * * * *')",
+        ),
+        (  # the exporter would refuse it at the first metric, failing every generator tick
+            names.APPLICATIONINSIGHTS_CONNECTION_STRING,
+            "garbage",
+            "configuration error: setting APPLICATIONINSIGHTS_CONNECTION_STRING: expected "
+            "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it (got 'garbage')",
         ),
         # Read by the local host itself, before the settings.
         (LOG_FORMAT, "xml", "configuration error: setting LOG_FORMAT: expected text or json (got 'xml')"),
