@@ -1,14 +1,16 @@
 """A bad value of any documented setting stops start-up with one line naming the setting.
 
-docs/configuration.md promises it ("A bad value stops start-up with one line naming it");
-tests/test_settings.py covers the common forms, this module every setting with a
-constraint, and the local host (`python -m local_host`, what `make run` starts) printing
-exactly one `configuration error: setting NAME: ...` line and exiting with 2.
+docs/configuration.md promises it: "A bad value stops start-up with one line naming it". Its
+table is the list: every setting there has a bad value below (or is one that takes any value,
+with the reason), so a setting documented without one fails the first test. The local host
+(`python -m local_host`, what `make run` starts) is where a user sees the line: it prints
+exactly one `configuration error: setting NAME: ...` and exits with 2.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +23,52 @@ from pipeline.settings import CosmosConnection, SettingsError, Thresholds, setti
 from pipeline.telemetry import LOG_FORMAT, LOG_LEVEL, configure_logging
 from tests.servers import ROOT, free_port
 
-# (setting, bad value): settings_from must refuse each naming that setting.
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+IKEY = "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+
+# (setting, bad value): settings_from must refuse each, naming that setting.
 REFUSED: list[tuple[str, str]] = [
+    *((names.COSMOS_CONNECTION, v) for v in ("not a connection string", "AccountEndpoint=https://x/;")),
+    (names.COSMOS_VERIFY_TLS, "maybe"),
+    (names.PIPELINE_STORE, "mongo"),
+    *(
+        (name, v)
+        for name in (
+            names.COSMOS_DATABASE,
+            names.READINGS_CONTAINER,
+            names.SUMMARIES_CONTAINER,
+            names.LEASES_CONTAINER,
+            names.DEADLETTER_CONTAINER,
+        )
+        for v in ("bad/name", "-leading")
+    ),
+    (names.CREATE_LEASE_CONTAINER, "maybe"),
+    *((names.SENSOR_COUNT, v) for v in ("five", "0", "-3", "100001")),
+    *((names.SENSOR_IDS, v) for v in ("ok,../etc", "a,a", ",")),
+    *((names.WINDOW_SIZE, v) for v in ("abc", "0", "1001", "2.5")),
+    *((names.GENERATOR_SCHEDULE, v) for v in ("*/10 * * * *", "* * * * * * *")),
+    *((names.GENERATOR_SEED, v) for v in ("-1", "lucky")),
+    (names.GENERATOR_TIMING, "sometimes"),
+    *((names.GENERATOR_SPEED, v) for v in ("fast", "0", "1001")),
+    (names.TEMPERATURE_MODEL, "gaussian"),
+    *((names.DASHBOARD_POLL_SECONDS, v) for v in ("nan", "0.1", "3601")),
+    *((names.CHART_POINTS, v) for v in ("1", "501", "1e9")),
+    *((names.SUMMARISER_FEED_POLL_DELAY_MS, v) for v in ("49", "60001")),
+    *((names.SUMMARISER_MAX_ITEMS_PER_INVOCATION, v) for v in ("0", "10001")),
+    *((names.READ_REFRESH_SECONDS, v) for v in ("-1", "3")),  # 3: above READ_MAX_AGE_SECONDS, 2
+    *((names.READ_MAX_AGE_SECONDS, v) for v in ("abc", "301")),
+    *((names.READINGS_TTL_SECONDS, v) for v in ("0", "-2")),
+    (names.SUMMARIES_TTL_SECONDS, "0"),
+    *((names.ROLLUPS_TTL_SECONDS, v) for v in ("0", "86400")),  # a day: less than the readings' 30
+    *((names.PRUNE_EVERY_SECONDS, v) for v in ("-1", "86401")),
+    *((names.STORE_BREAKER_FAILURES, v) for v in ("0", "1001")),
+    *((names.STORE_BREAKER_COOLDOWN_SECONDS, v) for v in ("0", "3601")),
+    (names.HEALTH_MAX_FEED_LAG_SECONDS, "-1"),
+    *((names.SENSOR_INTERVAL_SECONDS, v) for v in ("0", "inf")),
+    (names.STALE_AFTER_MISSED_INTERVALS, "0"),
+    *((names.ALERT_HIGH_CELSIUS, v) for v in ("hot", "10")),  # 10: below the low threshold, 16
+    (names.ALERT_LOW_CELSIUS, "-300"),
+    (names.ALERT_OVERRIDES, "sensor-3:10"),  # every other refusal: test_a_bad_alert_override_...
     *((names.LIVE_SETTINGS_REFRESH_SECONDS, v) for v in ("abc", "0", "-5", "nan", "inf", "1e9", "0.04")),
     *(
         (names.APP_CONFIGURATION_ENDPOINT, v)
@@ -51,15 +97,100 @@ REFUSED: list[tuple[str, str]] = [
         )
     ),
 ]
+# (setting, bad value, the one line on stderr): read by the local host (or refused there by the
+# local timer's own parser), tested through the real process.
+STOPS_THE_LOCAL_HOST: list[tuple[str, str, str]] = [
+    (
+        names.LIVE_SETTINGS_REFRESH_SECONDS,
+        "abc",
+        "configuration error: setting LIVE_SETTINGS_REFRESH_SECONDS: "
+        "expected a number from 0.05 to 86400.0 (got 'abc')",
+    ),
+    (
+        names.ALERT_OVERRIDES,
+        "sensor-3:30:10",
+        "configuration error: setting ALERT_OVERRIDES: "
+        "expected low < high, both from -273.15 to 1000 °C (got 'sensor-3:30:10')",
+    ),
+    (  # six fields, but no second 61: the local timer's own parser refuses it at start
+        names.GENERATOR_SCHEDULE,
+        "61 * * * * *",
+        "configuration error: setting GENERATOR_SCHEDULE: "
+        "expected an NCRONTAB expression with six fields (seconds first) (got '61 * * * * *')",
+    ),
+    (  # the exporter would refuse it at the first metric, failing every generator tick
+        names.APPLICATIONINSIGHTS_CONNECTION_STRING,
+        "garbage",
+        "configuration error: setting APPLICATIONINSIGHTS_CONNECTION_STRING: expected "
+        "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it (got 'garbage')",
+    ),
+    # Read by the local host itself, before the settings.
+    (LOG_FORMAT, "xml", "configuration error: setting LOG_FORMAT: expected text or json (got 'xml')"),
+    (
+        LOG_LEVEL,
+        "LOUD",
+        "configuration error: setting LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR (got 'LOUD')",
+    ),
+    (
+        LOCAL_HEADER_TIMEOUT,
+        "0",
+        "configuration error: setting LOCAL_HEADER_TIMEOUT_SECONDS: "
+        "expected seconds, more than 0 and at most 600 (got '0')",
+    ),
+    (
+        LOCAL_BODY_TIMEOUT,
+        "abc",
+        "configuration error: setting LOCAL_BODY_TIMEOUT_SECONDS: "
+        "expected seconds, more than 0 and at most 600 (got 'abc')",
+    ),
+    (
+        "PORT",
+        "http",
+        "configuration error: setting PORT: expected a port number from 1 to 65535 (got 'http')",
+    ),
+]
+# Documented settings with no bad value to give, and why.
+ANY_VALUE = {
+    names.SQLITE_PATH: "any file path; the local host says at start when it cannot open the store there",
+    names.LIVE_SETTINGS_FILE: "any file path; a file not there (yet) holds no live values",
+    "AzureWebJobs.generate_readings.Disabled": "read as the Functions host reads it: true or 1 disables",
+}
 # What infra/main.bicep sets in Azure (the forms Azure gives): all accepted.
 AZURE_APP_SETTINGS = {
     f"{names.COSMOS_CONNECTION}__accountEndpoint": "https://cosmos-abc123.documents.azure.com:443/",
     f"{names.COSMOS_CONNECTION}__credential": "managedidentity",
-    f"{names.COSMOS_CONNECTION}__clientId": "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+    f"{names.COSMOS_CONNECTION}__clientId": IKEY,
     names.APP_CONFIGURATION_ENDPOINT: "https://appcs-abc123.azconfig.io",
-    names.APP_CONFIGURATION_CLIENT_ID: "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+    names.APP_CONFIGURATION_CLIENT_ID: IKEY,
     names.LIVE_SETTINGS_REFRESH_SECONDS: "60",
 }
+
+
+def documented_settings() -> set[str]:
+    """The setting names in the first column of docs/configuration.md's table."""
+    found: set[str] = set()
+    in_table = False
+    for line in CONFIGURATION.read_text(encoding="utf-8").splitlines():
+        if line.startswith("| setting |"):
+            in_table = True
+        elif in_table and line.startswith("|"):
+            found.update(re.findall(r"`([^`]+)`", line.split("|")[1]))
+        elif in_table:
+            break
+    return found
+
+
+def test_every_documented_setting_has_a_bad_value_here_or_takes_any_value() -> None:
+    documented = documented_settings()
+    assert {names.WINDOW_SIZE, names.ALERT_LOW_CELSIUS, names.LIVE_SETTINGS_REFRESH_SECONDS} <= documented
+    refused = {setting for setting, _ in REFUSED} | {setting for setting, _, _ in STOPS_THE_LOCAL_HOST}
+    assert documented - refused - set(ANY_VALUE) == set(), "documented, but no bad value tried here"
+    assert set(ANY_VALUE) <= documented and not set(ANY_VALUE) & refused
+
+
+def test_every_setting_named_in_names_is_documented() -> None:
+    settings = {value for key, value in vars(names).items() if key.isupper() and key == value}
+    assert settings - documented_settings() == set()
 
 
 def refusal(env: dict[str, str]) -> SettingsError:
@@ -86,7 +217,7 @@ def test_live_settings_refresh_accepts_its_documented_range() -> None:
 def test_the_values_azure_gives_are_accepted() -> None:
     live_source = settings_from(AZURE_APP_SETTINGS).live_source
     assert live_source.app_configuration_endpoint == "https://appcs-abc123.azconfig.io"
-    assert live_source.app_configuration_client_id == "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+    assert live_source.app_configuration_client_id == IKEY
     assert live_source.refresh_seconds == 60.0
     for endpoint in ("https://appcs-x.azconfig.io/", "https://appcs-x.azconfig.azure.cn:443"):
         accepted = settings_from({names.APP_CONFIGURATION_ENDPOINT: endpoint}).live_source
@@ -94,14 +225,11 @@ def test_the_values_azure_gives_are_accepted() -> None:
     cosmos = settings_from(AZURE_APP_SETTINGS).cosmos
     assert cosmos is not None
     assert cosmos.account_endpoint == "https://cosmos-abc123.documents.azure.com:443/"
-    assert cosmos.managed_identity_client_id == "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+    assert cosmos.managed_identity_client_id == IKEY
     system_assigned = {f"{names.COSMOS_CONNECTION}__accountEndpoint": "https://acct.documents.azure.com"}
     assert settings_from(system_assigned).cosmos == CosmosConnection(
         account_endpoint="https://acct.documents.azure.com"
     )
-
-
-IKEY = "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 
 
 @pytest.mark.parametrize(
@@ -204,59 +332,19 @@ def start_local_host(tmp_path: Path, env: dict[str, str]) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize(
-    ("setting", "value", "expected"),
-    [
-        (
-            names.LIVE_SETTINGS_REFRESH_SECONDS,
-            "abc",
-            "configuration error: setting LIVE_SETTINGS_REFRESH_SECONDS: "
-            "expected a number from 0.05 to 86400.0 (got 'abc')",
-        ),
-        (
-            names.ALERT_OVERRIDES,
-            "sensor-3:30:10",
-            "configuration error: setting ALERT_OVERRIDES: "
-            "expected low < high, both from -273.15 to 1000 °C (got 'sensor-3:30:10')",
-        ),
-        (  # six fields, but no second 61: the local timer's own parser refuses it at start
-            names.GENERATOR_SCHEDULE,
-            "61 * * * * *",
-            "configuration error: setting GENERATOR_SCHEDULE: "
-            "expected an NCRONTAB expression with six fields (seconds first) (got '61 * * * * *')",
-        ),
-        (  # the exporter would refuse it at the first metric, failing every generator tick
-            names.APPLICATIONINSIGHTS_CONNECTION_STRING,
-            "garbage",
-            "configuration error: setting APPLICATIONINSIGHTS_CONNECTION_STRING: expected "
-            "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it (got 'garbage')",
-        ),
-        # Read by the local host itself, before the settings.
-        (LOG_FORMAT, "xml", "configuration error: setting LOG_FORMAT: expected text or json (got 'xml')"),
-        (
-            LOG_LEVEL,
-            "LOUD",
-            "configuration error: setting LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR (got 'LOUD')",
-        ),
-        (
-            LOCAL_HEADER_TIMEOUT,
-            "0",
-            "configuration error: setting LOCAL_HEADER_TIMEOUT_SECONDS: "
-            "expected seconds, more than 0 and at most 600 (got '0')",
-        ),
-        (
-            LOCAL_BODY_TIMEOUT,
-            "abc",
-            "configuration error: setting LOCAL_BODY_TIMEOUT_SECONDS: "
-            "expected seconds, more than 0 and at most 600 (got 'abc')",
-        ),
-        (
-            "PORT",
-            "http",
-            "configuration error: setting PORT: expected a port number from 1 to 65535 (got 'http')",
-        ),
-    ],
-)
+def test_the_local_host_prints_the_documented_example_line(tmp_path: Path) -> None:
+    text = CONFIGURATION.read_text(encoding="utf-8")
+    [example] = re.findall(r"e\.g\. `(configuration error: [^`]+)`", text)
+    parts = re.fullmatch(r"configuration error: setting (\w+): .* \(got '(.*)'\)", example)
+    assert parts is not None, example
+    setting, value = parts.groups()
+    done = start_local_host(tmp_path, {setting: value})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [example]
+    assert not (tmp_path / "p.db").exists()
+
+
+@pytest.mark.parametrize(("setting", "value", "expected"), STOPS_THE_LOCAL_HOST)
 def test_the_local_host_stops_with_one_line_naming_the_setting(
     tmp_path: Path, setting: str, value: str, expected: str
 ) -> None:
