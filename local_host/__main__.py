@@ -29,18 +29,49 @@ LOCAL_HEADER_TIMEOUT = "LOCAL_HEADER_TIMEOUT_SECONDS"
 LOCAL_BODY_TIMEOUT = "LOCAL_BODY_TIMEOUT_SECONDS"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TIMEOUT_SECONDS = 600.0
+PORT = "PORT"
+DEFAULT_PORT = 7071
 
 
 def _timeout(parser: argparse.ArgumentParser, option: str, variable: str, given: str | None) -> float:
-    """A timeout from the option, else the environment, else 30 s; a bad one names both."""
+    """A timeout from the option, else the environment, else 30 s.
+
+    A bad option is a usage error; a bad environment value a SettingsError naming the variable.
+    """
     text = given if given is not None else os.environ.get(variable) or str(DEFAULT_TIMEOUT_SECONDS)
     try:
         seconds = float(text)
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds <= MAX_TIMEOUT_SECONDS:  # NaN fails too
+        if given is None:
+            raise SettingsError(variable, "seconds, more than 0 and at most 600", text)
         parser.error(f"{option} (or ${variable}) must be seconds, more than 0 and at most 600; got {text!r}")
     return seconds
+
+
+def _port_from_environment() -> int:
+    """$PORT, else 7071; SettingsError names a bad one."""
+    text = os.environ.get(PORT, "").strip()
+    if not text:
+        return DEFAULT_PORT
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise SettingsError(PORT, "a port number from 1 to 65535", text)
+    return int(text)
+
+
+def check_schedule(schedule: str) -> None:
+    """Refuse a timer schedule the local timer cannot run (in Azure the host checks its own).
+
+    `settings_from` checks the form only (six fields); croniter, the local timer's parser, is
+    not installed in Azure.
+    """
+    from croniter import croniter
+
+    if not croniter.is_valid(schedule, second_at_beginning=True):
+        raise SettingsError(
+            names.GENERATOR_SCHEDULE, "an NCRONTAB expression with six fields (seconds first)", schedule
+        )
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -49,10 +80,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         description="Run generator, summariser and visualiser together on the embedded store.",
     )
     parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("PORT") or 7071),
-        help="HTTP port of the dashboard and API (default: $PORT or 7071)",
+        "--port", type=int, help=f"HTTP port of the dashboard and API (default: ${PORT} or {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 to share it)"
@@ -121,7 +149,9 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         parser, "--header-timeout", LOCAL_HEADER_TIMEOUT, arguments.header_timeout
     )
     arguments.body_timeout = _timeout(parser, "--body-timeout", LOCAL_BODY_TIMEOUT, arguments.body_timeout)
-    if not 1 <= arguments.port <= 65535:
+    if arguments.port is None:
+        arguments.port = _port_from_environment()
+    elif not 1 <= arguments.port <= 65535:
         parser.error("--port must be from 1 to 65535")
     if arguments.interval is not None and not 1 <= arguments.interval <= 59:
         parser.error("--interval must be from 1 to 59 seconds")
@@ -156,18 +186,20 @@ def remove_store(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
+        # Environment values read here (timeouts, port, logging) fail like any setting: one line.
+        arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
         configure_logging(
             os.environ.get(LOG_FORMAT, "text").strip().lower() or "text",
             os.environ.get(LOG_LEVEL, "INFO").strip() or "INFO",
         )
-    except ValueError as error:
+    except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     apply_arguments(arguments)
     try:
         settings = load_settings()
+        check_schedule(settings.generator_schedule)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

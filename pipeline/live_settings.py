@@ -46,7 +46,7 @@ LIVE_SETTINGS: dict[str, str] = {
     names.ALERT_LOW_CELSIUS: "dashboard",
     names.ALERT_OVERRIDES: "dashboard",
 }
-DEFAULT_REFRESH_SECONDS = 30.0
+DEFAULT_REFRESH_SECONDS = names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS
 
 
 class Source(Protocol):
@@ -219,17 +219,26 @@ class LiveSettings:
 
 
 def _refresh_seconds(env: Mapping[str, str]) -> float:
+    """The refresh interval, or the default when the value is bad.
+
+    Lenient on purpose, like `binding_integer`: `settings_from` refuses a bad value at start
+    with the setting named, and this is read later, lazily, on first use (inside a request
+    in Azure), where failing again would only hide that message behind another.
+    """
     raw = env.get(names.LIVE_SETTINGS_REFRESH_SECONDS, "").strip()
     if not raw:
         return DEFAULT_REFRESH_SECONDS
+    low, high = names.LIVE_SETTINGS_REFRESH_SECONDS_RANGE
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
-    if not 0.05 <= seconds <= 86400:
+    if not low <= seconds <= high:  # NaN fails too
         log.warning(
-            "setting %s: expected seconds from 0.05 to 86400 (got %r); using %s",
+            "setting %s: expected seconds from %g to %g (got %r); using %s",
             names.LIVE_SETTINGS_REFRESH_SECONDS,
+            low,
+            high,
             raw,
             DEFAULT_REFRESH_SECONDS,
         )
@@ -238,7 +247,10 @@ def _refresh_seconds(env: Mapping[str, str]) -> float:
 
 
 def live_settings_from(env: Mapping[str, str]) -> LiveSettings:
-    """The live settings source the environment asks for (none: app settings only)."""
+    """The live settings source the environment asks for (none: app settings only).
+
+    Taken as given: `settings_from` refuses a bad endpoint, client id or interval at start.
+    """
     refresh = _refresh_seconds(env)
     endpoint = env.get(names.APP_CONFIGURATION_ENDPOINT, "").strip()
     if endpoint:

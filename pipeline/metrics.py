@@ -20,6 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.names import APPLICATIONINSIGHTS_CONNECTION_STRING
+
 NAMES_FILE = Path(__file__).with_name("telemetry_names.json")
 EXPORT_INTERVAL_MS = 60_000
 
@@ -51,7 +53,7 @@ _lock = threading.Lock()
 
 
 def _exporting_reader() -> Any | None:
-    connection = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    connection = os.environ.get(APPLICATIONINSIGHTS_CONNECTION_STRING, "").strip()
     if not connection:
         return None
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline import names
 from pipeline.readings import SENSOR_ID_PATTERN
@@ -71,6 +72,16 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True)
+class LiveSource:
+    """Where live settings come from and how often they are checked (`pipeline.live_settings`)."""
+
+    app_configuration_endpoint: str | None = None
+    app_configuration_client_id: str | None = None
+    file: Path | None = None
+    refresh_seconds: float = names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreKind
     sqlite_path: Path
@@ -101,9 +112,16 @@ class Settings:
     retention: Retention = field(default_factory=lambda: Retention())
     store_breaker_failures: int = names.DEFAULT_STORE_BREAKER_FAILURES
     store_breaker_cooldown_seconds: float = names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS
+    live_source: LiveSource = LiveSource()
+    application_insights_connection: str | None = None
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+# A managed identity's client id, as Azure shows it.
+_CLIENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+# The Azure Monitor exporter's own rule for an instrumentation key (lower-case hex only).
+_INSTRUMENTATION_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NCRONTAB_WITH_SECONDS = re.compile(r"^\S+( \S+){5}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -165,6 +183,60 @@ def _container(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _endpoint(env: Mapping[str, str], name: str, example: str) -> str | None:
+    """An Azure service endpoint: https, a host name and at most a port, as the portal shows it."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        url = urlsplit(raw)
+        url.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
+    except ValueError:
+        url = None
+    if (
+        url is None
+        or url.scheme != "https"
+        or not _HOST_NAME.fullmatch(url.hostname or "")
+        or url.username is not None
+        or url.path not in ("", "/")
+        or url.query
+        or url.fragment
+    ):
+        raise SettingsError(name, f"an https:// endpoint such as {example}", raw)
+    return raw
+
+
+def _client_id(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not _CLIENT_ID.fullmatch(raw):
+        raise SettingsError(name, "a client id such as 00000000-0000-0000-0000-000000000000", raw)
+    return raw or None
+
+
+def _application_insights(env: Mapping[str, str]) -> str | None:
+    """The Application Insights connection string, checked by the Azure Monitor exporter's rules.
+
+    The exporter is built on the first metric, so without this a bad value would fail every
+    invocation that records one (generator, summariser, chart) while the app seemed to run.
+    """
+    name = names.APPLICATIONINSIGHTS_CONNECTION_STRING
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    pairs = [part.split("=") for part in raw.split(";")]
+    fields = {pair[0].lower(): pair[1] for pair in pairs if len(pair) == 2}
+    if (
+        any(len(pair) != 2 for pair in pairs)
+        or fields.get("authorization", "ikey").lower() != "ikey"
+        or not _INSTRUMENTATION_KEY.fullmatch(fields.get("instrumentationkey", ""))
+    ):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise SettingsError(
+            name, "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it", shown
+        )
+    return raw
+
+
 def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
     explicit = env.get(names.SENSOR_IDS, "").strip()
     if explicit:
@@ -183,7 +255,14 @@ def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
 
 def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
     connection_string = env.get(names.COSMOS_CONNECTION, "").strip()
-    endpoint = env.get(f"{names.COSMOS_CONNECTION}__accountEndpoint", "").strip()
+    endpoint = _endpoint(
+        env, f"{names.COSMOS_CONNECTION}__accountEndpoint", "https://<account>.documents.azure.com:443/"
+    )
+    client_id = _client_id(env, f"{names.COSMOS_CONNECTION}__clientId")
+    credential = env.get(f"{names.COSMOS_CONNECTION}__credential", "").strip()
+    if credential and credential.lower() != "managedidentity":
+        # The only value the Functions host takes; it is read there, not here.
+        raise SettingsError(f"{names.COSMOS_CONNECTION}__credential", "managedidentity", credential)
     verify = _bool(env, names.COSMOS_VERIFY_TLS, True)
     if connection_string:
         parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
@@ -195,11 +274,6 @@ def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
             )
         return CosmosConnection(connection_string=connection_string, verify_tls=verify)
     if endpoint:
-        if not endpoint.startswith("https://"):
-            raise SettingsError(
-                f"{names.COSMOS_CONNECTION}__accountEndpoint", "an https:// account endpoint", endpoint
-            )
-        client_id = env.get(f"{names.COSMOS_CONNECTION}__clientId", "").strip() or None
         return CosmosConnection(
             account_endpoint=endpoint, managed_identity_client_id=client_id, verify_tls=verify
         )
@@ -213,8 +287,10 @@ def _overrides(env: Mapping[str, str], default: Thresholds) -> tuple[tuple[str, 
     overrides: dict[str, Thresholds] = {}
     for entry in filter(None, (part.strip() for part in raw.split(","))):
         parts = entry.split(":")
-        if len(parts) != 3 or not SENSOR_ID_PATTERN.match(parts[0]) or parts[0] in overrides:
+        if len(parts) != 3 or not SENSOR_ID_PATTERN.fullmatch(parts[0]):
             raise SettingsError(names.ALERT_OVERRIDES, expected, entry)
+        if parts[0] in overrides:
+            raise SettingsError(names.ALERT_OVERRIDES, "one entry per sensor", entry)
         try:
             low = float(parts[1]) if parts[1].strip() else default.low
             high = float(parts[2]) if parts[2].strip() else default.high
@@ -303,6 +379,25 @@ def _retention(env: Mapping[str, str]) -> Retention:
     )
 
 
+def _live_source(env: Mapping[str, str]) -> LiveSource:
+    """Checked here so that a bad value stops start-up like any other; read again, leniently,
+    where the live settings are built on first use (`pipeline.live_settings`)."""
+    file = env.get(names.LIVE_SETTINGS_FILE, "").strip()
+    return LiveSource(
+        app_configuration_endpoint=_endpoint(
+            env, names.APP_CONFIGURATION_ENDPOINT, "https://<store>.azconfig.io"
+        ),
+        app_configuration_client_id=_client_id(env, names.APP_CONFIGURATION_CLIENT_ID),
+        file=Path(file) if file else None,
+        refresh_seconds=_float(
+            env,
+            names.LIVE_SETTINGS_REFRESH_SECONDS,
+            names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS,
+            *names.LIVE_SETTINGS_REFRESH_SECONDS_RANGE,
+        ),
+    )
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
@@ -373,6 +468,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             0.1,
             3600.0,
         ),
+        live_source=_live_source(env),
+        application_insights_connection=_application_insights(env),
     )
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from pipeline import correlation
 from pipeline.readings import format_timestamp
+from pipeline.settings import SettingsError
 
 LOG_FORMAT = "LOG_FORMAT"
 LOG_LEVEL = "LOG_LEVEL"
@@ -97,9 +98,14 @@ class ContextFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str, level: str) -> None:
-    """Send every log record (and Python warnings) to stdout in the chosen format."""
+    """Send every log record (and Python warnings) to stdout in the chosen format.
+
+    Both are checked before anything changes: SettingsError names a bad one.
+    """
     if log_format not in ("text", "json"):
-        raise ValueError(f"setting {LOG_FORMAT}: expected text or json (got {log_format!r})")
+        raise SettingsError(LOG_FORMAT, "text or json", log_format)
+    if level.upper() not in logging.getLevelNamesMapping():
+        raise SettingsError(LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR", level)
     handler = logging.StreamHandler(sys.stdout)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -107,10 +113,7 @@ def configure_logging(log_format: str, level: str) -> None:
         handler.setFormatter(ContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    try:
-        root.setLevel(level.upper())
-    except ValueError:
-        raise ValueError(f"setting {LOG_LEVEL}: expected DEBUG, INFO, WARNING or ERROR") from None
+    root.setLevel(level.upper())
     logging.captureWarnings(True)
     # Third-party loggers that would otherwise print their own way or too much.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

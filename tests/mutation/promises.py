@@ -10,6 +10,7 @@ from tests.mutation.catalogue import Mutation, tests
 
 HTTP_PROMISES = tests("test_promises_http")
 LIMIT_PROMISES = tests("test_promises_limits")
+REFUSALS = tests("test_settings_refused")
 
 PROMISES: tuple[Mutation, ...] = (
     Mutation(
@@ -139,5 +140,70 @@ PROMISES: tuple[Mutation, ...] = (
         "",
         HTTP_PROMISES,
         "a chart drawn with other thresholds has another ETag",
+    ),
+    # docs/configuration.md: "A bad value stops start-up with one line naming it".
+    Mutation(
+        "live-settings-refresh-unchecked",
+        "pipeline/settings.py",
+        "        live_source=_live_source(env),\n",
+        "        live_source=LiveSource(),\n",
+        REFUSALS,
+        "a bad LIVE_SETTINGS_REFRESH_SECONDS stops start-up naming it",
+    ),
+    Mutation(
+        "app-configuration-over-http",
+        "pipeline/settings.py",
+        'or url.scheme != "https"',
+        'or url.scheme not in ("https", "http")',
+        REFUSALS,
+        "APP_CONFIGURATION_ENDPOINT must be an https:// endpoint",
+    ),
+    Mutation(
+        "override-id-by-its-prefix",
+        "pipeline/settings.py",
+        "SENSOR_ID_PATTERN.fullmatch(parts[0])",
+        "SENSOR_ID_PATTERN.match(parts[0])",
+        REFUSALS,
+        "an ALERT_OVERRIDES entry names a whole sensor id",
+    ),
+    Mutation(
+        "override-low-above-high",
+        "pipeline/settings.py",
+        "if not -273.15 <= low < high <= 1000:",
+        "if not (-273.15 <= low <= 1000 and -273.15 <= high <= 1000):",
+        REFUSALS,
+        "an ALERT_OVERRIDES entry with low >= high stops start-up naming the setting",
+    ),
+    Mutation(
+        "switch-true-is-false",
+        "pipeline/settings.py",
+        "    if raw in _TRUE:\n        return True",
+        "    if raw in _TRUE:\n        return False",
+        REFUSALS,
+        "COSMOS_VERIFY_TLS and CREATE_LEASE_CONTAINER take true, 1, yes and on",
+    ),
+    Mutation(
+        "log-level-checked-after-the-handlers",
+        "pipeline/telemetry.py",
+        "    if level.upper() not in logging.getLevelNamesMapping():\n",
+        "    if False:\n",
+        REFUSALS,
+        "a bad LOG_LEVEL stops the local host with one line naming it, changing nothing first",
+    ),
+    Mutation(
+        "schedule-not-checked-locally",
+        "local_host/__main__.py",
+        "        check_schedule(settings.generator_schedule)\n",
+        "",
+        REFUSALS,
+        "a GENERATOR_SCHEDULE the local timer cannot run stops start-up naming it",
+    ),
+    Mutation(
+        "application-insights-unchecked",
+        "pipeline/settings.py",
+        "        application_insights_connection=_application_insights(env),\n",
+        "",
+        REFUSALS,
+        "an Application Insights connection string the exporter refuses stops start-up naming it",
     ),
 )
