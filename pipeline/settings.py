@@ -15,19 +15,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pipeline import names
 from pipeline.readings import SENSOR_ID_PATTERN
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the setting and the expected form."""
-
-    def __init__(self, setting: str, expected: str, got: str | None = None) -> None:
-        shown = "" if got is None else f" (got {got!r})"
-        super().__init__(f"setting {setting}: expected {expected}{shown}")
-        self.setting = setting
+from pipeline.setting_parsers import (
+    SettingsError,
+    application_insights_setting,
+    bool_setting,
+    choice_setting,
+    client_id_setting,
+    container_setting,
+    endpoint_setting,
+    float_setting,
+    int_setting,
+    text_setting,
+)
 
 
 class StoreKind(StrEnum):
@@ -116,125 +118,7 @@ class Settings:
     application_insights_connection: str | None = None
 
 
-_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
-# A managed identity's client id, as Azure shows it.
-_CLIENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
-# The Azure Monitor exporter's own rule for an instrumentation key (lower-case hex only).
-_INSTRUMENTATION_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NCRONTAB_WITH_SECONDS = re.compile(r"^\S+( \S+){5}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip()
-    return value or default
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"a whole number from {low} to {high}", raw) from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"a whole number from {low} to {high}", raw)
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"a number from {low} to {high}", raw) from None
-    if not low <= value <= high:  # also rejects NaN
-        raise SettingsError(name, f"a number from {low} to {high}", raw)
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise SettingsError(name, "true or false", raw)
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _text(env, name, default).lower()
-    if value not in choices:
-        raise SettingsError(name, " or ".join(choices), value)
-    return value
-
-
-def _container(env: Mapping[str, str], name: str, default: str) -> str:
-    value = _text(env, name, default)
-    if not _CONTAINER_NAME.match(value):
-        raise SettingsError(name, "a container name of letters, digits, '-' or '_'", value)
-    return value
-
-
-def _endpoint(env: Mapping[str, str], name: str, example: str) -> str | None:
-    """An Azure service endpoint: https, a host name and at most a port, as the portal shows it."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        url = urlsplit(raw)
-        url.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
-    except ValueError:
-        url = None
-    if (
-        url is None
-        or url.scheme != "https"
-        or not _HOST_NAME.fullmatch(url.hostname or "")
-        or url.username is not None
-        or url.path not in ("", "/")
-        or url.query
-        or url.fragment
-    ):
-        raise SettingsError(name, f"an https:// endpoint such as {example}", raw)
-    return raw
-
-
-def _client_id(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name, "").strip()
-    if raw and not _CLIENT_ID.fullmatch(raw):
-        raise SettingsError(name, "a client id such as 00000000-0000-0000-0000-000000000000", raw)
-    return raw or None
-
-
-def _application_insights(env: Mapping[str, str]) -> str | None:
-    """The Application Insights connection string, checked by the Azure Monitor exporter's rules.
-
-    The exporter is built on the first metric, so without this a bad value would fail every
-    invocation that records one (generator, summariser, chart) while the app seemed to run.
-    """
-    name = names.APPLICATIONINSIGHTS_CONNECTION_STRING
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    pairs = [part.split("=") for part in raw.split(";")]
-    fields = {pair[0].lower(): pair[1] for pair in pairs if len(pair) == 2}
-    if (
-        any(len(pair) != 2 for pair in pairs)
-        or fields.get("authorization", "ikey").lower() != "ikey"
-        or not _INSTRUMENTATION_KEY.fullmatch(fields.get("instrumentationkey", ""))
-    ):
-        shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        raise SettingsError(
-            name, "'InstrumentationKey=<lower-case GUID>;IngestionEndpoint=...' as Azure gives it", shown
-        )
-    return raw
 
 
 def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -249,21 +133,21 @@ def _sensor_ids(env: Mapping[str, str]) -> tuple[str, ...]:
         if len(set(ids)) != len(ids):
             raise SettingsError(names.SENSOR_IDS, "ids without repeats", explicit)
         return ids
-    count = _int(env, names.SENSOR_COUNT, 5, 1, 100_000)
+    count = int_setting(env, names.SENSOR_COUNT, 5, 1, 100_000)
     return tuple(f"sensor-{n}" for n in range(1, count + 1))
 
 
 def _cosmos(env: Mapping[str, str]) -> CosmosConnection | None:
     connection_string = env.get(names.COSMOS_CONNECTION, "").strip()
-    endpoint = _endpoint(
+    endpoint = endpoint_setting(
         env, f"{names.COSMOS_CONNECTION}__accountEndpoint", "https://<account>.documents.azure.com:443/"
     )
-    client_id = _client_id(env, f"{names.COSMOS_CONNECTION}__clientId")
+    client_id = client_id_setting(env, f"{names.COSMOS_CONNECTION}__clientId")
     credential = env.get(f"{names.COSMOS_CONNECTION}__credential", "").strip()
     if credential and credential.lower() != "managedidentity":
         # The only value the Functions host takes; it is read there, not here.
         raise SettingsError(f"{names.COSMOS_CONNECTION}__credential", "managedidentity", credential)
-    verify = _bool(env, names.COSMOS_VERIFY_TLS, True)
+    verify = bool_setting(env, names.COSMOS_VERIFY_TLS, True)
     if connection_string:
         parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
         if not parts.get("AccountEndpoint") or not parts.get("AccountKey"):
@@ -304,16 +188,16 @@ def _overrides(env: Mapping[str, str], default: Thresholds) -> tuple[tuple[str, 
 
 def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
     thresholds = Thresholds(
-        low=_float(env, names.ALERT_LOW_CELSIUS, 16.0, -273.15, 1000.0),
-        high=_float(env, names.ALERT_HIGH_CELSIUS, 38.0, -273.15, 1000.0),
+        low=float_setting(env, names.ALERT_LOW_CELSIUS, 16.0, -273.15, 1000.0),
+        high=float_setting(env, names.ALERT_HIGH_CELSIUS, 38.0, -273.15, 1000.0),
     )
     if thresholds.low >= thresholds.high:
         raise SettingsError(
             names.ALERT_HIGH_CELSIUS, f"a number above {names.ALERT_LOW_CELSIUS}", str(thresholds.high)
         )
     return DashboardSettings(
-        sensor_interval_seconds=_float(env, names.SENSOR_INTERVAL_SECONDS, 10.0, 0.1, 86400.0),
-        stale_after_missed_intervals=_int(env, names.STALE_AFTER_MISSED_INTERVALS, 6, 1, 10_000),
+        sensor_interval_seconds=float_setting(env, names.SENSOR_INTERVAL_SECONDS, 10.0, 0.1, 86400.0),
+        stale_after_missed_intervals=int_setting(env, names.STALE_AFTER_MISSED_INTERVALS, 6, 1, 10_000),
         thresholds=thresholds,
         overrides=_overrides(env, thresholds),
     )
@@ -324,8 +208,8 @@ def _dashboard(env: Mapping[str, str]) -> DashboardSettings:
 
 def _read_cache(env: Mapping[str, str]) -> tuple[float, float]:
     """(refresh, max age) of the read side's shared copy; the refresh must come first."""
-    max_age = _float(env, names.READ_MAX_AGE_SECONDS, names.DEFAULT_READ_MAX_AGE_SECONDS, 0.0, 300.0)
-    refresh = _float(
+    max_age = float_setting(env, names.READ_MAX_AGE_SECONDS, names.DEFAULT_READ_MAX_AGE_SECONDS, 0.0, 300.0)
+    refresh = float_setting(
         env, names.READ_REFRESH_SECONDS, min(names.DEFAULT_READ_REFRESH_SECONDS, max_age), 0.0, 300.0
     )
     if refresh > max_age:
@@ -355,7 +239,7 @@ class Retention:
 
 
 def _ttl(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _int(env, name, default, FOREVER, 100 * 365 * DAY_SECONDS)
+    value = int_setting(env, name, default, FOREVER, 100 * 365 * DAY_SECONDS)
     if value == 0:
         raise SettingsError(name, "a number of seconds >= 1, or -1 for forever", "0")
     return value
@@ -375,7 +259,9 @@ def _retention(env: Mapping[str, str]) -> Retention:
         readings_seconds=readings,
         summaries_seconds=_ttl(env, names.SUMMARIES_TTL_SECONDS, default.summaries_seconds),
         rollups_seconds=rollups,
-        prune_every_seconds=_float(env, names.PRUNE_EVERY_SECONDS, default.prune_every_seconds, 0.0, 86400.0),
+        prune_every_seconds=float_setting(
+            env, names.PRUNE_EVERY_SECONDS, default.prune_every_seconds, 0.0, 86400.0
+        ),
     )
 
 
@@ -384,12 +270,12 @@ def _live_source(env: Mapping[str, str]) -> LiveSource:
     where the live settings are built on first use (`pipeline.live_settings`)."""
     file = env.get(names.LIVE_SETTINGS_FILE, "").strip()
     return LiveSource(
-        app_configuration_endpoint=_endpoint(
+        app_configuration_endpoint=endpoint_setting(
             env, names.APP_CONFIGURATION_ENDPOINT, "https://<store>.azconfig.io"
         ),
-        app_configuration_client_id=_client_id(env, names.APP_CONFIGURATION_CLIENT_ID),
+        app_configuration_client_id=client_id_setting(env, names.APP_CONFIGURATION_CLIENT_ID),
         file=Path(file) if file else None,
-        refresh_seconds=_float(
+        refresh_seconds=float_setting(
             env,
             names.LIVE_SETTINGS_REFRESH_SECONDS,
             names.DEFAULT_LIVE_SETTINGS_REFRESH_SECONDS,
@@ -402,7 +288,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables; raise SettingsError on bad values."""
     cosmos = _cosmos(env)
     default_store = StoreKind.COSMOS if cosmos else StoreKind.SQLITE
-    store = StoreKind(_choice(env, names.PIPELINE_STORE, default_store.value, tuple(StoreKind)))
+    store = StoreKind(choice_setting(env, names.PIPELINE_STORE, default_store.value, tuple(StoreKind)))
     if store is StoreKind.COSMOS and cosmos is None:
         raise SettingsError(
             names.COSMOS_CONNECTION,
@@ -414,42 +300,42 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             names.COSMOS_CONNECTION,
             f"{names.COSMOS_CONNECTION}__accountEndpoint when running in Azure",
         )
-    schedule = _text(env, names.GENERATOR_SCHEDULE, "*/10 * * * * *")
+    schedule = text_setting(env, names.GENERATOR_SCHEDULE, "*/10 * * * * *")
     if not _NCRONTAB_WITH_SECONDS.match(schedule):
         raise SettingsError(
             names.GENERATOR_SCHEDULE, "an NCRONTAB expression with six fields (seconds first)", schedule
         )
     seed_raw = env.get(names.GENERATOR_SEED, "").strip()
-    seed = _int(env, names.GENERATOR_SEED, 0, 0, 2**63 - 1) if seed_raw else None
+    seed = int_setting(env, names.GENERATOR_SEED, 0, 0, 2**63 - 1) if seed_raw else None
     read_refresh, read_max_age = _read_cache(env)
     return Settings(
         store=store,
-        sqlite_path=Path(_text(env, names.SQLITE_PATH, ".data/pipeline.db")),
+        sqlite_path=Path(text_setting(env, names.SQLITE_PATH, ".data/pipeline.db")),
         cosmos=cosmos,
-        database=_container(env, names.COSMOS_DATABASE, names.DEFAULT_DATABASE),
-        readings_container=_container(env, names.READINGS_CONTAINER, names.DEFAULT_READINGS),
-        summaries_container=_container(env, names.SUMMARIES_CONTAINER, names.DEFAULT_SUMMARIES),
-        leases_container=_container(env, names.LEASES_CONTAINER, names.DEFAULT_LEASES),
-        deadletter_container=_container(env, names.DEADLETTER_CONTAINER, names.DEFAULT_DEADLETTER),
-        create_lease_container=_bool(env, names.CREATE_LEASE_CONTAINER, False),
+        database=container_setting(env, names.COSMOS_DATABASE, names.DEFAULT_DATABASE),
+        readings_container=container_setting(env, names.READINGS_CONTAINER, names.DEFAULT_READINGS),
+        summaries_container=container_setting(env, names.SUMMARIES_CONTAINER, names.DEFAULT_SUMMARIES),
+        leases_container=container_setting(env, names.LEASES_CONTAINER, names.DEFAULT_LEASES),
+        deadletter_container=container_setting(env, names.DEADLETTER_CONTAINER, names.DEFAULT_DEADLETTER),
+        create_lease_container=bool_setting(env, names.CREATE_LEASE_CONTAINER, False),
         sensor_ids=_sensor_ids(env),
-        window_size=_int(env, names.WINDOW_SIZE, 10, 1, 1000),
+        window_size=int_setting(env, names.WINDOW_SIZE, 10, 1, 1000),
         generator_schedule=schedule,
         generator_seed=seed,
-        generator_timing=_choice(env, names.GENERATOR_TIMING, "poisson", ("poisson", "uniform")),
-        generator_speed=_float(env, names.GENERATOR_SPEED, 1.0, 0.01, 1000.0),
-        temperature_model=_choice(env, names.TEMPERATURE_MODEL, "uniform", ("uniform", "random-walk")),
-        dashboard_poll_seconds=_float(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
-        chart_points=_int(env, names.CHART_POINTS, 50, 2, 500),
-        health_max_feed_lag_seconds=_float(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
+        generator_timing=choice_setting(env, names.GENERATOR_TIMING, "poisson", ("poisson", "uniform")),
+        generator_speed=float_setting(env, names.GENERATOR_SPEED, 1.0, 0.01, 1000.0),
+        temperature_model=choice_setting(env, names.TEMPERATURE_MODEL, "uniform", ("uniform", "random-walk")),
+        dashboard_poll_seconds=float_setting(env, names.DASHBOARD_POLL_SECONDS, 2.0, 0.2, 3600.0),
+        chart_points=int_setting(env, names.CHART_POINTS, 50, 2, 500),
+        health_max_feed_lag_seconds=float_setting(env, names.HEALTH_MAX_FEED_LAG_SECONDS, 0.0, 0.0, 86400.0),
         dashboard=_dashboard(env),
-        feed_poll_delay_ms=_int(
+        feed_poll_delay_ms=int_setting(
             env,
             names.SUMMARISER_FEED_POLL_DELAY_MS,
             names.DEFAULT_FEED_POLL_DELAY_MS,
             *names.FEED_POLL_DELAY_MS_RANGE,
         ),
-        max_items_per_invocation=_int(
+        max_items_per_invocation=int_setting(
             env,
             names.SUMMARISER_MAX_ITEMS_PER_INVOCATION,
             names.DEFAULT_MAX_ITEMS_PER_INVOCATION,
@@ -458,10 +344,10 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         read_refresh_seconds=read_refresh,
         read_max_age_seconds=read_max_age,
         retention=_retention(env),
-        store_breaker_failures=_int(
+        store_breaker_failures=int_setting(
             env, names.STORE_BREAKER_FAILURES, names.DEFAULT_STORE_BREAKER_FAILURES, 1, 1000
         ),
-        store_breaker_cooldown_seconds=_float(
+        store_breaker_cooldown_seconds=float_setting(
             env,
             names.STORE_BREAKER_COOLDOWN_SECONDS,
             names.DEFAULT_STORE_BREAKER_COOLDOWN_SECONDS,
@@ -469,7 +355,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             3600.0,
         ),
         live_source=_live_source(env),
-        application_insights_connection=_application_insights(env),
+        application_insights_connection=application_insights_setting(env),
     )
 
 
@@ -480,7 +366,7 @@ def binding_integer(env: Mapping[str, str], name: str, default: int, low: int, h
     `settings_from` validates the same setting strictly and names it at start.
     """
     try:
-        return _int(env, name, default, low, high)
+        return int_setting(env, name, default, low, high)
     except SettingsError:
         return default
 

@@ -535,8 +535,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "conflicting-ids-accepted",
         "generator/ingest.py",
-        "if unique.setdefault((reading.sensor_id, reading.id), reading) != reading:",
-        "if unique.setdefault((reading.sensor_id, reading.id), reading) is None:",
+        "        if first != reading:",
+        "        if first is None:",
         SUBMISSION,
         "one id naming two different readings is refused",
     ),

@@ -152,7 +152,7 @@ PROMISES: tuple[Mutation, ...] = (
     ),
     Mutation(
         "app-configuration-over-http",
-        "pipeline/settings.py",
+        "pipeline/setting_parsers.py",
         'or url.scheme != "https"',
         'or url.scheme not in ("https", "http")',
         REFUSALS,
@@ -176,7 +176,7 @@ PROMISES: tuple[Mutation, ...] = (
     ),
     Mutation(
         "switch-true-is-false",
-        "pipeline/settings.py",
+        "pipeline/setting_parsers.py",
         "    if raw in _TRUE:\n        return True",
         "    if raw in _TRUE:\n        return False",
         REFUSALS,
@@ -201,7 +201,7 @@ PROMISES: tuple[Mutation, ...] = (
     Mutation(
         "application-insights-unchecked",
         "pipeline/settings.py",
-        "        application_insights_connection=_application_insights(env),\n",
+        "        application_insights_connection=application_insights_setting(env),\n",
         "",
         REFUSALS,
         "an Application Insights connection string the exporter refuses stops start-up naming it",
