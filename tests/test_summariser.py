@@ -865,3 +865,56 @@ def test_a_pointer_that_keeps_moving_fails_the_batch_and_its_redelivery_is_exact
     assert cache.get("sensor-1") is None
     deliver(store, batch, cache)  # redelivered once the rival is quiet
     assert_every_summary_is_exact(store, [*readings, *contended.rival_readings])
+
+
+class RivalPublishesOnce(RivalPublishesAfterEachRead):
+    """As above, but only after our first pointer read: one compare-and-swap lost, then quiet."""
+
+    def sensor_states(self, sensor_ids):
+        if self.rival_readings:
+            return self._inner.sensor_states(sensor_ids)
+        return super().sensor_states(sensor_ids)
+
+
+@pytest.mark.parametrize("contended", [False, True], ids=["alone", "a-rival-publishes-first"])
+def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
+    store: Store, contended: bool
+) -> None:
+    """A device's buffered upload lands among 160 summarised readings: about 150 summaries to
+    repair, more than one Cosmos DB transactional batch (100 operations) holds. They are
+    written in several batches, each moving the pointer by compare-and-swap; a rival's
+    publication before ours makes the first swap fail and the plan is made again."""
+    readings = [
+        Reading(
+            f"r{n:03d}",
+            "sensor-1",
+            round(15 + (n * 7) % 25 + 0.5, 2),
+            format_timestamp(START + timedelta(seconds=n)),
+        )
+        for n in range(160)
+    ]
+    cache = SensorStateCache()
+    for start in range(0, len(readings), 1):  # one summary per reading
+        deliver(store, readings[start : start + 1], cache)
+    late = [
+        Reading(
+            f"late-{n:03d}",
+            "sensor-1",
+            39.75,
+            format_timestamp(START + timedelta(seconds=n, milliseconds=500)),
+        )
+        for n in range(5, 155, 10)
+    ]
+    store.put_readings(r.to_document() for r in late)
+    handle: Store = RivalPublishesOnce(store, other_instance(store)) if contended else store
+    before = operations(store)
+
+    outcome = summarise_batch([r.to_document() for r in late], handle, WINDOW, NOW, cache=cache)
+
+    assert outcome.repaired > 100  # each late reading enters the 10 summaries after it (most change)
+    if not isinstance(store, SqliteStore):
+        assert operations(store)["batch"] - before["batch"] >= 2
+    rivals = handle.rival_readings if isinstance(handle, RivalPublishesOnce) else []
+    assert len(rivals) == (1 if contended else 0)
+    found = assert_every_summary_is_exact(store, [*readings, *late, *rivals])
+    assert len(found) == len(readings) + 1 + len(rivals)  # the batch's own summary: as of its newest
