@@ -918,3 +918,54 @@ def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
     assert len(rivals) == (1 if contended else 0)
     found = assert_every_summary_is_exact(store, [*readings, *late, *rivals])
     assert len(found) == len(readings) + 1 + len(rivals)  # the batch's own summary: as of its newest
+
+
+def test_a_swap_lost_between_the_batches_of_a_large_repair_writes_it_all_again(cosmos_store: Store) -> None:
+    """Cosmos DB: a rival publishes after the first of our repair's batches landed, so the
+    next batch's compare-and-swap fails. The summaries already written may rest on an old
+    snapshot: the next attempt plans again and writes them all, and everything is exact."""
+    readings = [
+        Reading(
+            f"r{n:03d}",
+            "sensor-1",
+            round(15 + (n * 7) % 25 + 0.5, 2),
+            format_timestamp(START + timedelta(seconds=n)),
+        )
+        for n in range(160)
+    ]
+    cache = SensorStateCache()
+    for reading in readings:
+        deliver(cosmos_store, [reading], cache)
+    late = [
+        Reading(
+            f"late-{n:03d}",
+            "sensor-1",
+            39.75,
+            format_timestamp(START + timedelta(seconds=n, milliseconds=500)),
+        )
+        for n in range(5, 155, 10)
+    ]
+    cosmos_store.put_readings(r.to_document() for r in late)
+    ours = other_instance(cosmos_store)
+    rival, rival_cache, rival_readings = other_instance(cosmos_store), SensorStateCache(), []
+    landed, calls = ours._batch, []
+
+    def batch_then_rival(sensor_id, operations):
+        written = landed(sensor_id, operations)
+        calls.append(written is not None)
+        if written is not None and not rival_readings:
+            moment = START + timedelta(minutes=10)
+            rival_readings.append(Reading("rival", "sensor-1", 30.5, format_timestamp(moment)))
+            deliver(rival, rival_readings, rival_cache)
+        return written
+
+    ours._batch = batch_then_rival
+
+    outcome = summarise_batch([r.to_document() for r in late], ours, WINDOW, NOW, cache=cache)
+
+    assert rival_readings and outcome.repaired  # (those the landed batch already put right are not counted)
+    # First attempt: one batch landed, the next lost its swap; second attempt: all of it,
+    # the landed batch's summaries included, in two batches again.
+    assert calls == [True, False, True, True]
+    found = assert_every_summary_is_exact(cosmos_store, [*readings, *late, *rival_readings])
+    assert len(found) == len(readings) + 1 + len(rival_readings)
