@@ -111,15 +111,17 @@ def _write_lag_seconds(documents: list[dict[str, Any]], now: datetime) -> float 
 def _summarise(documents: func.DocumentList, context: func.Context) -> None:
     batch = [document.to_dict() for document in documents]
     with invocation("summarise_readings", context.invocation_id), correlated(_correlation_ids(batch)) as ids:
-        settings = load_settings()
-        store = get_store()
-        # Requests (Cosmos DB) or SQL statements (SQLite) per batch; RU on Cosmos DB only.
-        meter = getattr(store, "meter", None)
-        requests_before = meter.total() if meter else 0
-        units_before = getattr(meter, "request_units", None)
-        started = time.perf_counter()
-        now = datetime.now(UTC)
+        # A bad setting or an unreachable store fails the batch like a failed write: on the
+        # last retry its lease moves on, so it is named (and alerted on) the same way.
         try:
+            settings = load_settings()
+            store = get_store()
+            # Requests (Cosmos DB) or SQL statements (SQLite) per batch; RU on Cosmos DB only.
+            meter = getattr(store, "meter", None)
+            requests_before = meter.total() if meter else 0
+            units_before = getattr(meter, "request_units", None)
+            started = time.perf_counter()
+            now = datetime.now(UTC)
             outcome = summarise_batch(
                 batch,
                 store,

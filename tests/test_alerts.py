@@ -23,6 +23,7 @@ from pycep import BicepParser
 import summariser.bindings
 from local_host.triggers import LocalContext
 from pipeline import metrics
+from pipeline.settings import SettingsError, load_settings
 from pipeline.storage import StoreError, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.state_cache import SensorStateCache
@@ -202,6 +203,37 @@ def test_the_given_up_log_line_the_rule_matches_is_emitted_on_the_last_retry(
             function(documents, context=RetryingContext(Retry(attempt, 8)))
     finally:
         reset_store(None)
+    given_up = [r for r in caplog.records if r.getMessage().startswith(NAMES["logs"]["batch_given_up"])]
+    assert bool(given_up) is logged
+
+
+@pytest.mark.parametrize("attempt, logged", [(8, True), (3, False)])
+def test_a_bad_setting_fails_the_batch_and_its_last_retry_is_named_as_given_up(
+    tmp_path, monkeypatch, caplog, attempt, logged
+) -> None:
+    """In Azure the settings are read on first use: a bad one fails every batch, and the one the
+    host is about to skip must raise the same alert as a failed write, not vanish silently."""
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "p.db"))
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=ABC")
+    load_settings.cache_clear()
+    monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    documents = func.DocumentList(
+        [
+            func.Document.from_dict(
+                {"id": "r1", "sensor_id": "sensor-1", "temperature": 20.5, "timestamp": now}
+            )
+        ]
+    )
+    function = registered_functions()["summarise_readings"].get_user_function()
+    try:
+        with (
+            caplog.at_level(logging.ERROR, logger="summariser.bindings"),
+            pytest.raises(SettingsError, match="APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        ):
+            function(documents, context=RetryingContext(Retry(attempt, 8)))
+    finally:
+        load_settings.cache_clear()
     given_up = [r for r in caplog.records if r.getMessage().startswith(NAMES["logs"]["batch_given_up"])]
     assert bool(given_up) is logged
 
