@@ -25,12 +25,17 @@ from pipeline.correlation import valid_correlation_id
 SENSOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CANONICAL_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
 READING_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-# An id a device may not choose: one the Cosmos DB extension's Json.NET would read as a date
-# (`DateParseHandling.DateTime`: date `T` time, a fraction, an optional zone) and hand to the
-# summariser rewritten (`….120Z` as `….12Z`, see local_host/jsonnet_dates.py). The reading
-# would then be counted twice: once under its stored id, once under the rewritten one.
+# An id a device may not choose: the form of every string the Cosmos DB extension's Json.NET
+# reads as a date-time (`DateParseHandling.DateTime`) and hands to the summariser rewritten
+# (`….120Z` as `….12Z`, see local_host/jsonnet_dates.py), where the reading would be counted
+# twice: under its stored id and under the rewritten one. Json.NET wants `yyyy-MM-ddTHH:mm:ss`,
+# reads up to 7 fraction digits, then a lenient zone (`Z`/`z`, or an optional sign and two
+# digits followed by an optional `:` and two digits) that must end the string. This takes the
+# form only, not whether the date exists: `tests/test_jsonnet_dates.py` checks it against a
+# port of Json.NET's reader. The OpenAPI document states the same pattern.
 DATE_TIME_ID = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|-[0-9]{2}(:?[0-9]{2})?)?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?"
+    r"([Zz]|([+-][0-9]{2})?(:([0-9]{2})?|[0-9]{2})?)$"
 )
 # RFC 3339 date-time (`T` or `t`, `Z`, `z` or +hh:mm), 0-9 fraction digits: every form in
 # which the Functions host's Json.NET round trip can hand a canonical time back (it drops
