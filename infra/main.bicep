@@ -112,7 +112,9 @@ param failedLocationCount int = 2
 param appConfiguration bool = false
 
 @description('Seconds between checks of App Configuration for changed live settings.')
+// The app refuses more than a day (LIVE_SETTINGS_REFRESH_SECONDS), so azd does too.
 @minValue(1)
+@maxValue(86400)
 param liveSettingsRefreshSeconds int = 60
 
 // The one place in the infrastructure where database, containers, partition keys and

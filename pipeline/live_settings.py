@@ -270,4 +270,7 @@ def live_settings() -> LiveSettings:
 
 def current(base: Settings | None = None) -> Settings:
     """The settings to use now: `base` (default: the app settings) with live values applied."""
-    return live_settings().apply(base if base is not None else load_settings())
+    # The app settings first: a bad one is refused by name before the live source is built
+    # (whose lenient reading would otherwise log that it carries on with a default).
+    settings = base if base is not None else load_settings()
+    return live_settings().apply(settings)

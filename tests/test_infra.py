@@ -359,3 +359,15 @@ def test_the_deployed_ttls_are_the_settings_defaults() -> None:
         "summariesTtlSeconds": kept.summaries_seconds,
         "rollupsTtlSeconds": kept.rollups_seconds,
     }
+
+
+def test_the_refresh_interval_infra_accepts_is_one_the_app_accepts(templates) -> None:
+    """A value azd would deploy must not be one the app refuses at start (every invocation failing)."""
+    from pipeline import names
+
+    limits = {
+        d["type"]: d["argument"]
+        for d in constraints(templates["main.bicep"]["parameters"]["liveSettingsRefreshSeconds"])
+    }
+    low, high = names.LIVE_SETTINGS_REFRESH_SECONDS_RANGE
+    assert low <= limits["min_value"] and limits["max_value"] <= high

@@ -373,3 +373,24 @@ def test_a_bad_environment_value_of_the_local_host_names_the_variable_not_the_op
     with pytest.raises(SettingsError, match="^setting PORT: "):
         parse_arguments(["--header-timeout", "5"])
     assert parse_arguments(["--header-timeout", "5", "--port", "8080"]).port == 8080
+
+
+def test_a_bad_refresh_interval_is_refused_without_a_warning_that_it_carries_on(monkeypatch, caplog) -> None:
+    """`current()` reads the app settings before it builds the live source, so the only word
+    about a bad LIVE_SETTINGS_REFRESH_SECONDS is the refusal, not 'using 30.0'."""
+    from pipeline import live_settings as live
+    from pipeline.settings import load_settings
+
+    monkeypatch.setenv(names.LIVE_SETTINGS_REFRESH_SECONDS, "abc")
+    load_settings.cache_clear()
+    live.live_settings.cache_clear()
+    try:
+        with (
+            caplog.at_level(logging.WARNING),
+            pytest.raises(SettingsError, match="LIVE_SETTINGS_REFRESH_SECONDS"),
+        ):
+            live.current()
+    finally:
+        load_settings.cache_clear()
+        live.live_settings.cache_clear()
+    assert not [record for record in caplog.records if "using" in record.getMessage()]
