@@ -136,6 +136,38 @@ CACHES: tuple[Mutation, ...] = (
 
 HOSTILE_INPUT: tuple[Mutation, ...] = (
     Mutation(
+        "date-like-id-with-a-lenient-zone-accepted",
+        "pipeline/readings.py",
+        'r"([Zz]|([+-][0-9]{2})?(:([0-9]{2})?|[0-9]{2})?)$"',
+        'r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?$"',
+        HOSTILE + tests("test_jsonnet_dates"),
+        "every id Json.NET reads as a date (its lenient zones too) is a 422: it would be counted twice",
+    ),
+    Mutation(
+        "date-like-id-accepted",
+        "pipeline/readings.py",
+        "    elif isinstance(reading_id, str) and DATE_TIME_ID.fullmatch(reading_id):",
+        "    elif False:",
+        HOSTILE,
+        "an id of the form of a date-time is a 422 naming id",
+    ),
+    Mutation(
+        "summaries-pruned-by-their-own-time",
+        "pipeline/storage/sqlite_retention.py",
+        "COALESCE(written_at, julianday(timestamp))",
+        "julianday(timestamp)",
+        ROLLUPS_API,
+        "SQLite keeps a summary from its write, as a Cosmos DB TTL counts (a late upload keeps them)",
+    ),
+    Mutation(
+        "bad-setting-skips-a-batch-silently",
+        "summariser/bindings.py",
+        "        except Exception:\n            _log_if_last_attempt(context, len(documents))\n",
+        "        except RuntimeError:\n            _log_if_last_attempt(context, len(documents))\n",
+        tests("test_alerts"),
+        "a summariser batch failing on a bad setting is named as given up on its last retry",
+    ),
+    Mutation(
         "duplicate-json-key-last-wins",
         "generator/http_api.py",
         "            raise DuplicateKey(key)",
