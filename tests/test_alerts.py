@@ -23,6 +23,7 @@ from pycep import BicepParser
 import summariser.bindings
 from local_host.triggers import LocalContext
 from pipeline import metrics
+from pipeline.invocations import Invocations
 from pipeline.settings import SettingsError, load_settings
 from pipeline.storage import StoreError, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
@@ -173,6 +174,12 @@ class RetryingContext(LocalContext):
     @property
     def retry_context(self) -> Retry:
         return self._retry
+
+
+@pytest.fixture(autouse=True)
+def own_invocation_record(monkeypatch) -> None:
+    """The failures these tests cause are not the process's: /api/health reads that record."""
+    monkeypatch.setattr(summariser.bindings, "INVOCATIONS", Invocations())
 
 
 @pytest.mark.parametrize("attempt, logged", [(8, True), (3, False)])
