@@ -62,7 +62,7 @@ tails = st.from_regex(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.one_of(ids, st.builds(str.__add__, dates, tails)))
 def test_every_id_json_net_or_the_local_host_takes_for_a_date_is_refused(text: str) -> None:
     """The pattern ingest refuses ids by (and the OpenAPI document states) names every string

@@ -880,7 +880,7 @@ class RivalPublishesOnce(RivalPublishesAfterEachRead):
 def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
     store: Store, contended: bool
 ) -> None:
-    """A device's buffered upload lands among 160 summarised readings: about 150 summaries to
+    """A device's buffered upload lands among 130 summarised readings: about 110 summaries to
     repair, more than one Cosmos DB transactional batch (100 operations) holds. They are
     written in several batches, each moving the pointer by compare-and-swap; a rival's
     publication before ours makes the first swap fail and the plan is made again."""
@@ -891,7 +891,7 @@ def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
             round(15 + (n * 7) % 25 + 0.5, 2),
             format_timestamp(START + timedelta(seconds=n)),
         )
-        for n in range(160)
+        for n in range(130)
     ]
     cache = SensorStateCache()
     for start in range(0, len(readings), 1):  # one summary per reading
@@ -903,7 +903,7 @@ def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
             39.75,
             format_timestamp(START + timedelta(seconds=n, milliseconds=500)),
         )
-        for n in range(5, 155, 10)
+        for n in range(5, 125, 10)
     ]
     store.put_readings(r.to_document() for r in late)
     handle: Store = RivalPublishesOnce(store, other_instance(store)) if contended else store
@@ -931,7 +931,7 @@ def test_a_swap_lost_between_the_batches_of_a_large_repair_writes_it_all_again(c
             round(15 + (n * 7) % 25 + 0.5, 2),
             format_timestamp(START + timedelta(seconds=n)),
         )
-        for n in range(160)
+        for n in range(130)
     ]
     cache = SensorStateCache()
     for reading in readings:
@@ -943,7 +943,7 @@ def test_a_swap_lost_between_the_batches_of_a_large_repair_writes_it_all_again(c
             39.75,
             format_timestamp(START + timedelta(seconds=n, milliseconds=500)),
         )
-        for n in range(5, 155, 10)
+        for n in range(5, 125, 10)
     ]
     cosmos_store.put_readings(r.to_document() for r in late)
     ours = other_instance(cosmos_store)
