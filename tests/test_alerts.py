@@ -182,6 +182,20 @@ def own_invocation_record(monkeypatch) -> None:
     monkeypatch.setattr(summariser.bindings, "INVOCATIONS", Invocations())
 
 
+def summarise_on_attempt(
+    attempt: int, caplog, failure: tuple[type[BaseException], ...], match: str = ""
+) -> bool:
+    """Run the registered summariser on one reading as retry `attempt` of 8, expecting it to
+    fail with `failure`; whether it logged the given-up line the alert rule matches."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    reading = {"id": "r1", "sensor_id": "sensor-1", "temperature": 20.5, "timestamp": now}
+    documents = func.DocumentList([func.Document.from_dict(reading)])
+    function = registered_functions()["summarise_readings"].get_user_function()
+    with caplog.at_level(logging.ERROR, logger="summariser.bindings"), pytest.raises(failure, match=match):
+        function(documents, context=RetryingContext(Retry(attempt, 8)))
+    return any(r.getMessage().startswith(NAMES["logs"]["batch_given_up"]) for r in caplog.records)
+
+
 @pytest.mark.parametrize("attempt, logged", [(8, True), (3, False)])
 def test_the_given_up_log_line_the_rule_matches_is_emitted_on_the_last_retry(
     tmp_path, monkeypatch, caplog, attempt, logged
@@ -193,25 +207,10 @@ def test_the_given_up_log_line_the_rule_matches_is_emitted_on_the_last_retry(
         connection.execute("DROP TABLE summaries")
     reset_store(store)
     monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    documents = func.DocumentList(
-        [
-            func.Document.from_dict(
-                {"id": "r1", "sensor_id": "sensor-1", "temperature": 20.5, "timestamp": now}
-            )
-        ]
-    )
-    function = registered_functions()["summarise_readings"].get_user_function()
     try:
-        with (
-            caplog.at_level(logging.ERROR, logger="summariser.bindings"),
-            pytest.raises((StoreError, sqlite3.Error)),
-        ):
-            function(documents, context=RetryingContext(Retry(attempt, 8)))
+        assert summarise_on_attempt(attempt, caplog, (StoreError, sqlite3.Error)) is logged
     finally:
         reset_store(None)
-    given_up = [r for r in caplog.records if r.getMessage().startswith(NAMES["logs"]["batch_given_up"])]
-    assert bool(given_up) is logged
 
 
 @pytest.mark.parametrize("attempt, logged", [(8, True), (3, False)])
@@ -224,25 +223,14 @@ def test_a_bad_setting_fails_the_batch_and_its_last_retry_is_named_as_given_up(
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=ABC")
     load_settings.cache_clear()
     monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    documents = func.DocumentList(
-        [
-            func.Document.from_dict(
-                {"id": "r1", "sensor_id": "sensor-1", "temperature": 20.5, "timestamp": now}
-            )
-        ]
-    )
-    function = registered_functions()["summarise_readings"].get_user_function()
     try:
-        with (
-            caplog.at_level(logging.ERROR, logger="summariser.bindings"),
-            pytest.raises(SettingsError, match="APPLICATIONINSIGHTS_CONNECTION_STRING"),
-        ):
-            function(documents, context=RetryingContext(Retry(attempt, 8)))
+        failed_as = (SettingsError,)
+        assert (
+            summarise_on_attempt(attempt, caplog, failed_as, "APPLICATIONINSIGHTS_CONNECTION_STRING")
+            is logged
+        )
     finally:
         load_settings.cache_clear()
-    given_up = [r for r in caplog.records if r.getMessage().startswith(NAMES["logs"]["batch_given_up"])]
-    assert bool(given_up) is logged
 
 
 @pytest.mark.slow

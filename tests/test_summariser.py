@@ -876,14 +876,9 @@ class RivalPublishesOnce(RivalPublishesAfterEachRead):
         return super().sensor_states(sensor_ids)
 
 
-@pytest.mark.parametrize("contended", [False, True], ids=["alone", "a-rival-publishes-first"])
-def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
-    store: Store, contended: bool
-) -> None:
-    """A device's buffered upload lands among 130 summarised readings: about 110 summaries to
-    repair, more than one Cosmos DB transactional batch (100 operations) holds. They are
-    written in several batches, each moving the pointer by compare-and-swap; a rival's
-    publication before ours makes the first swap fail and the plan is made again."""
+def summarised_with_a_late_upload(store: Store) -> tuple[list[Reading], list[Reading], SensorStateCache]:
+    """130 readings of one sensor summarised one by one, then 12 late ones stored (not yet
+    summarised), each half a second after a reading: together they enter about 110 summaries."""
     readings = [
         Reading(
             f"r{n:03d}",
@@ -894,8 +889,8 @@ def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
         for n in range(130)
     ]
     cache = SensorStateCache()
-    for start in range(0, len(readings), 1):  # one summary per reading
-        deliver(store, readings[start : start + 1], cache)
+    for reading in readings:  # one summary per reading
+        deliver(store, [reading], cache)
     late = [
         Reading(
             f"late-{n:03d}",
@@ -906,6 +901,18 @@ def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
         for n in range(5, 125, 10)
     ]
     store.put_readings(r.to_document() for r in late)
+    return readings, late, cache
+
+
+@pytest.mark.parametrize("contended", [False, True], ids=["alone", "a-rival-publishes-first"])
+def test_late_readings_repairing_more_summaries_than_one_batch_holds_stay_exact(
+    store: Store, contended: bool
+) -> None:
+    """A device's buffered upload lands among 130 summarised readings: about 110 summaries to
+    repair, more than one Cosmos DB transactional batch (100 operations) holds. They are
+    written in several batches, each moving the pointer by compare-and-swap; a rival's
+    publication before ours makes the first swap fail and the plan is made again."""
+    readings, late, cache = summarised_with_a_late_upload(store)
     handle: Store = RivalPublishesOnce(store, other_instance(store)) if contended else store
     before = operations(store)
 
@@ -924,28 +931,7 @@ def test_a_swap_lost_between_the_batches_of_a_large_repair_writes_it_all_again(c
     """Cosmos DB: a rival publishes after the first of our repair's batches landed, so the
     next batch's compare-and-swap fails. The summaries already written may rest on an old
     snapshot: the next attempt plans again and writes them all, and everything is exact."""
-    readings = [
-        Reading(
-            f"r{n:03d}",
-            "sensor-1",
-            round(15 + (n * 7) % 25 + 0.5, 2),
-            format_timestamp(START + timedelta(seconds=n)),
-        )
-        for n in range(130)
-    ]
-    cache = SensorStateCache()
-    for reading in readings:
-        deliver(cosmos_store, [reading], cache)
-    late = [
-        Reading(
-            f"late-{n:03d}",
-            "sensor-1",
-            39.75,
-            format_timestamp(START + timedelta(seconds=n, milliseconds=500)),
-        )
-        for n in range(5, 125, 10)
-    ]
-    cosmos_store.put_readings(r.to_document() for r in late)
+    readings, late, cache = summarised_with_a_late_upload(cosmos_store)
     ours = other_instance(cosmos_store)
     rival, rival_cache, rival_readings = other_instance(cosmos_store), SensorStateCache(), []
     landed, calls = ours._batch, []
