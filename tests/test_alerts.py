@@ -183,7 +183,7 @@ def own_invocation_record(monkeypatch) -> None:
 
 
 def summarise_on_attempt(
-    attempt: int, caplog, failure: tuple[type[BaseException], ...], match: str = ""
+    attempt: int, caplog, failure: tuple[type[BaseException], ...], match: str | None = None
 ) -> bool:
     """Run the registered summariser on one reading as retry `attempt` of 8, expecting it to
     fail with `failure`; whether it logged the given-up line the alert rule matches."""
