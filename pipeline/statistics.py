@@ -25,8 +25,7 @@ def _mean_of_cents(cents: list[int]) -> float:
     """
     total, count = sum(cents), len(cents)
     rounded = (2 * abs(total) + count) // (2 * count)  # |total| / count, halves up
-    # -(0 / 100) is -0.0, as the decimal mean gives for a negative mean that rounds to 0 cents.
-    return rounded / 100 if total >= 0 else -(rounded / 100)
+    return rounded / 100 if total >= 0 else -(rounded / 100) + 0.0  # + 0.0: never -0.0
 
 
 def mean_to_cents(values: Sequence[float]) -> float:
@@ -42,4 +41,5 @@ def mean_to_cents(values: Sequence[float]) -> float:
         if None not in cents:
             return _mean_of_cents(cents)  # type: ignore[arg-type]
     total = sum((Decimal(repr(value)) for value in values), Decimal(0))
-    return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP))
+    # A negative mean that rounds to 0 cents is 0.0, not -0.0: people read "-0.0" as below zero.
+    return float((total / len(values)).quantize(CENT, rounding=ROUND_HALF_UP)) + 0.0

@@ -14,7 +14,8 @@ from pipeline.statistics import mean_to_cents
 def decimal_mean(values: Sequence[float]) -> float:
     """The mean as it was computed before whole cents: every value's repr summed in decimal."""
     total = sum((Decimal(repr(value)) for value in values), Decimal(0))
-    return float((total / len(values)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    # Plus 0.0: a negative mean that rounds to 0 cents is shown as 0.0, never -0.0.
+    return float((total / len(values)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) + 0.0
 
 
 def outcome(mean: Callable[[Sequence[float]], float], values: Sequence[float]) -> str:
@@ -41,7 +42,7 @@ temperatures = st.one_of(
 @given(st.lists(temperatures, max_size=25) | st.lists(cents, min_size=1, max_size=25))
 @example([0.62, 0.63])  # 0.625: halves go away from zero
 @example([-0.62, -0.63])
-@example([-0.01, 0.0, 0.0])  # a negative mean that rounds to zero is -0.0
+@example([-0.01, 0.0, 0.0])  # a negative mean that rounds to zero is 0.0, not -0.0
 @example([0.01, 0.0, 0.0])
 @example([-0.01, 0.01])
 @example([-0.0])
@@ -52,3 +53,9 @@ temperatures = st.one_of(
 @example([])
 def test_the_mean_is_the_decimal_mean_to_the_bit(values: list[float]) -> None:
     assert outcome(mean_to_cents, values) == outcome(decimal_mean, values)
+
+
+def test_a_negative_mean_that_rounds_to_zero_is_zero_not_minus_zero() -> None:
+    """An average of -0.003 °C is shown as 0.0, as a single -0.0 reading is (docs/http-api.md)."""
+    assert repr(mean_to_cents([-0.01, 0.0, 0.0])) == "0.0"
+    assert repr(mean_to_cents([-0.001, 0.0, 0.0])) == "0.0"  # the decimal path: not whole cents
