@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,7 @@ SECURITY_HEADERS = {
 }
 RETRY_AFTER_SECONDS = 5
 CORRELATION_HEADER = "X-Correlation-Id"
+PARAMETER_CHECKED_PREFIXES = ("/api/", "/plot/")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -87,6 +89,21 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
+def repeated_parameter(path: str, query_string: bytes) -> str | None:
+    """The first query parameter named twice on an API or chart route (each takes one value).
+
+    The dashboard page itself is left alone: its query is read by the page's script.
+    """
+    if not path.startswith(PARAMETER_CHECKED_PREFIXES):
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name[:64]
+        seen.add(name)
+    return None
+
+
 def create_base_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
     """An app with no routes yet; without arguments it uses the process-wide store and settings."""
     app = FastAPI(
@@ -134,6 +151,15 @@ def create_base_app(store: Store | None = None, settings: Settings | None = None
         # The last resort (Starlette's outermost layer, which then re-raises).
         log.exception("unhandled error on %s", request.url.path)
         return error_response(500, "internal error")
+
+    @app.middleware("http")
+    async def one_value_per_parameter(request: Request, call_next: Any) -> Any:
+        # `?limit=1&limit=500` would otherwise silently take the last: say which one came twice.
+        repeated = repeated_parameter(request.url.path, request.scope.get("query_string", b""))
+        if repeated is not None:
+            details = [{"location": f"query.{repeated}", "error": "given more than once"}]
+            return JSONResponse({"error": "invalid request", "details": details}, status_code=400)
+        return await call_next(request)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:

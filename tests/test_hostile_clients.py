@@ -122,6 +122,28 @@ def test_if_none_match_star_on_a_missing_resource_is_not_304(client: TestClient)
     assert client.get("/plot/no-such-sensor.png", headers={"If-None-Match": "*"}).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/sensors/sensor-1/summaries?limit=1&limit=500", "limit"),
+        ("/api/sensors/sensor-1/readings?limit=2&%6Cimit=3", "limit"),  # %6C is "l"
+        ("/plot/sensor-1.png?points=20&points=50", "points"),
+        ("/api/sensors?ids=sensor-1&ids=sensor-2", "ids"),
+        ("/api/summary-timestamps?since=0&since=", "since"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_a_400_naming_it(client: TestClient, path: str, name: str) -> None:
+    # One value each: silently taking the last would answer a question nobody asked.
+    response = client.get(path)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"location": f"query.{name}", "error": "given more than once"}]
+    assert response.headers["x-content-type-options"] == "nosniff"  # an answer like any other
+
+
+def test_the_page_takes_its_query_as_it_comes(client: TestClient) -> None:
+    assert client.get("/?page=1&page=2").status_code == 200  # read by the page's script
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE"])
 def test_undeclared_methods_on_the_readings_route_are_405_with_allow(client: TestClient, method: str) -> None:
     response = client.request(method, "/api/readings")
