@@ -136,6 +136,14 @@ CACHES: tuple[Mutation, ...] = (
 
 HOSTILE_INPUT: tuple[Mutation, ...] = (
     Mutation(
+        "query-parameter-twice-last-wins",
+        "pipeline/web.py",
+        "        if name in seen:\n            return name[:64]\n",
+        "        if False:\n            return name[:64]\n",
+        HOSTILE,
+        "a query parameter given twice on an API or chart route is a 400 naming it",
+    ),
+    Mutation(
         "date-like-id-with-a-lenient-zone-accepted",
         "pipeline/readings.py",
         'r"([Zz]|([+-][0-9]{2})?(:([0-9]{2})?|[0-9]{2})?)$"',
