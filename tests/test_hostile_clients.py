@@ -251,3 +251,18 @@ def test_an_offset_whose_plus_arrived_as_a_space_is_a_400_saying_so(client: Test
     assert refused.status_code == 400, refused.text
     assert "a '+' in a query string means a space: send it as %2B" in refused.json()["error"]
     assert client.get(path.format(t=start.replace("+", "%2B"), end=end)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sensors/sensor-1/history?start={t}&end={end}",
+        "/plot/sensor-1.png?start={t}&end={end}",
+        "/api/sensors/sensor-1/rollups?from={t}",
+    ],
+)
+def test_a_space_that_was_not_a_plus_is_a_400_without_the_plus_hint(client: TestClient, path: str) -> None:
+    end = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    refused = client.get(path.format(t="yesterday noon", end=end))
+    assert refused.status_code == 400, refused.text
+    assert "%2B" not in refused.json()["error"]

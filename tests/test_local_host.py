@@ -111,3 +111,43 @@ def test_progress_lines_and_help(tmp_path) -> None:
     assert f"running at http://localhost:{host.port}/" in log
     assert "3 sensors" in log
     assert "readings generated" in log and "feed backlog" in log and "dead letters" in log
+
+
+def test_reset_starts_from_nothing_even_after_a_kill(tmp_path) -> None:
+    # A user resets after a crash: the killed host left its store, `-wal` and `-shm` behind.
+    with local_host(tmp_path, "--interval", "1", "--speed", "4") as host:
+        eventually(lambda: readings_written(host.store_path) > 0, 30, "readings written")
+        assert host.process is not None
+        host.process.kill()
+        host.process.wait(10)
+    fresh = LocalHost(host.port, host.store_path, ("--reset", "--no-generator"), tmp_path / "reset.log")
+    fresh.start()
+    assert httpx.get(f"{fresh.url}/api/summary-timestamps").json() == {}
+    assert fresh.stop() == 0, fresh.log()
+    assert readings_written(host.store_path) == 0
+
+
+def test_a_port_in_use_stops_the_host_with_one_clear_line(tmp_path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "local_host", "--port", str(port), "--store", str(tmp_path / "p.db")],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"could not serve on 127.0.0.1:{port} (is the port in use?)" in output
+    assert "Traceback" not in output
