@@ -21,7 +21,7 @@ def test_every_line_is_json_with_function_and_invocation(tmp_path, monkeypatch) 
     with local_host(tmp_path, "--interval", "1", "--speed", "4") as host:
         eventually(lambda: len(httpx.get(f"{host.url}/api/summary-timestamps").json()) == 5, 30, "summaries")
         # Traffic that logs: a chart render, bad input, an unknown sensor, a poison document.
-        httpx.get(f"{host.url}/plot/sensor-1.png")
+        httpx.get(f"{host.url}/plot/sensor-1.png", timeout=60)  # the first chart imports matplotlib
         httpx.get(f"{host.url}/plot/nobody.png")
         httpx.get(f"{host.url}/api/sensors/bad%20id/readings")
         httpx.post(f"{host.url}/api/readings", json={"sensor_id": "x", "temperature": "hot"})
