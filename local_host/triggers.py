@@ -78,12 +78,22 @@ class Counters:
                 setattr(self, name, getattr(self, name) + amount)
 
 
+@dataclass(frozen=True)
+class LocalRetryContext:
+    """What the host passes as `context.retry_context`: the attempt (from 0) and the policy's maximum."""
+
+    retry_count: int
+    max_retry_count: int
+    exception: None = None
+
+
 class LocalContext(func.Context):
     """The invocation context the Functions host passes, for one local invocation."""
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, retry: LocalRetryContext | None = None) -> None:
         self._function_name = function_name
         self._invocation_id = str(uuid.uuid4())
+        self._retry = retry
 
     @property
     def invocation_id(self) -> str:
@@ -103,17 +113,19 @@ class LocalContext(func.Context):
 
     @property
     def retry_context(self) -> Any:
-        return None
+        return self._retry
 
     @property
     def thread_local_storage(self) -> Any:
         return threading.local()
 
 
-def context_arguments(name: str, function: Callable[..., Any]) -> dict[str, Any]:
-    """`context=` for functions that declare it, as the host does."""
+def context_arguments(
+    name: str, function: Callable[..., Any], retry: LocalRetryContext | None = None
+) -> dict[str, Any]:
+    """`context=` for functions that declare it, as the host does (with the retry's attempt)."""
     if "context" in inspect.signature(function).parameters:
-        return {"context": LocalContext(name)}
+        return {"context": LocalContext(name, retry)}
     return {}
 
 
@@ -185,16 +197,20 @@ class RetryPolicy:
 
 def _call_with_retries(
     name: str,
-    call: Callable[[], None],
+    call: Callable[[LocalRetryContext], None],
     policy: RetryPolicy,
     stopping: threading.Event,
     counters: Counters,
 ) -> bool:
-    """Run `call`, retrying per policy; False when retries are exhausted or we are stopping."""
+    """Run `call`, retrying per policy; False when retries are exhausted or we are stopping.
+
+    Each call is told its attempt, as the host's `retry_context` tells the function, so a
+    function can name the batch it is about to lose on its last attempt.
+    """
     attempt = 0
     while True:
         try:
-            call()
+            call(LocalRetryContext(attempt, policy.max_retry_count))
             return True
         except Exception:
             attempt += 1
@@ -235,7 +251,7 @@ class TimerRunner:
                 raise UnsupportedBinding(f"{self.name}: output binding {spec} is not supported locally")
             self._outputs.append(spec["name"])
 
-    def _invoke(self, past_due: bool) -> None:
+    def _invoke(self, past_due: bool, retry: LocalRetryContext) -> None:
         now = datetime.now(UTC)
         # The host's timer payload (TimerInfo), as JSON text.
         payload = {
@@ -249,7 +265,7 @@ class TimerRunner:
         }
         timer = decode_trigger("timerTrigger", Datum(json.dumps(payload), "json"))
         outputs = {name: CollectingOut() for name in self._outputs}
-        self._function(timer, **outputs, **context_arguments(self.name, self._function))
+        self._function(timer, **outputs, **context_arguments(self.name, self._function, retry))
         for out in outputs.values():
             if out.get() is None:
                 continue
@@ -332,7 +348,7 @@ class FeedTriggerRunner:
         text = json.dumps(delivered)
         succeeded = _call_with_retries(
             self.name,
-            lambda: self._invoke(text, len(batch.documents), stopping),
+            lambda retry: self._invoke(text, len(batch.documents), stopping, retry),
             self._policy,
             stopping,
             self._counters,
@@ -348,12 +364,12 @@ class FeedTriggerRunner:
         self._feed.commit_feed(self.consumer, batch.position)
         return len(batch.documents)
 
-    def _invoke(self, text: str, size: int, stopping: threading.Event) -> None:
+    def _invoke(self, text: str, size: int, stopping: threading.Event, retry: LocalRetryContext) -> None:
         # Decoded afresh for every attempt, as the host sends the batch again on a retry.
         documents = decode_trigger("cosmosDBTrigger", Datum(text, "json"))
         if self._park_path:
             self._park(size, stopping)
-        self._function(documents, **context_arguments(self.name, self._function))
+        self._function(documents, **context_arguments(self.name, self._function, retry))
 
     def _park(self, size: int, stopping: threading.Event) -> None:
         Path(self._park_path).write_text(f"{size}\n")  # type: ignore[arg-type]

@@ -7,19 +7,21 @@ checkpoint, so the next start delivers it again; a batch that succeeded is check
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 import summariser.bindings
-from local_host.triggers import Counters, FeedTriggerRunner
+from local_host.triggers import Counters, FeedTriggerRunner, RetryPolicy
 from pipeline.settings import settings_from
 from pipeline.storage import StoreUnavailable, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
 from summariser.state_cache import SensorStateCache
 from tests.checks import ListFeed, eventually
-from tests.servers import registered_functions
+from tests.servers import ROOT, registered_functions
 from tests.test_summariser import make_readings
 
 CONSUMER = "summarise_readings:readings"
@@ -86,3 +88,22 @@ def test_a_processed_batch_is_checkpointed(runner) -> None:
 
     assert feed.feed_backlog(CONSUMER) == 0
     assert trigger._counters.batches == 1
+
+
+def test_a_batch_failing_every_retry_is_named_then_skipped_as_the_host_does(runner, caplog) -> None:
+    """When the retries run out the lease moves on (Azure's behaviour, modelled here), and the
+    summariser names the batch on its last attempt: the line the `summariser-gave-up` alert
+    matches, which the local host's log shows too."""
+    trigger, feed, store = runner
+    trigger._policy = RetryPolicy(max_retry_count=2, minimum_interval=0.01, maximum_interval=0.01)
+    store.down.set()
+
+    with caplog.at_level(logging.ERROR):
+        assert trigger.run_once(threading.Event()) == 20
+
+    given_up = json.loads((ROOT / "pipeline" / "telemetry_names.json").read_text())["logs"]["batch_given_up"]
+    named = [record for record in caplog.records if record.getMessage().startswith(given_up)]
+    assert len(named) == 1  # on the third (last) attempt only
+    assert trigger._counters.failed_attempts == 3
+    assert trigger._counters.batches_skipped == 1
+    assert feed.feed_backlog(CONSUMER) == 0  # skipped: replayed by resetting the checkpoint

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from local_host.http_gateway import FunctionsHttpGateway, allowed_host_names, http_functions
 from local_host.jsonnet_dates import reserialise_dates
-from local_host.triggers import Counters, FeedTriggerRunner, TimerRunner
+from local_host.triggers import Counters, FeedTriggerRunner, LocalRetryContext, TimerRunner
 from pipeline.readings import format_timestamp
 from pipeline.settings import load_settings
 from pipeline.storage import reset_store
@@ -75,7 +75,7 @@ def test_the_timer_gets_the_hosts_json_through_the_converter_and_its_output_is_e
     runner = TimerRunner(
         registered_functions()["generate_readings"], load_settings(), pipeline_store, Counters()
     )
-    runner._invoke(past_due=True)
+    runner._invoke(past_due=True, retry=LocalRetryContext(0, 3))
     [(datum, timer)] = decoded.calls
     assert datum.type == "json" and json.loads(datum.value)["IsPastDue"] is True
     assert timer.past_due is True
