@@ -136,6 +136,14 @@ CACHES: tuple[Mutation, ...] = (
 
 HOSTILE_INPUT: tuple[Mutation, ...] = (
     Mutation(
+        "local-retry-context-missing",
+        "local_host/triggers.py",
+        "        return self._retry\n",
+        "        return None\n",
+        tests("test_checkpoint"),
+        "the local host names a batch it is about to skip, as the host's retry_context lets Azure",
+    ),
+    Mutation(
         "query-parameter-twice-last-wins",
         "pipeline/web.py",
         "        if name in seen:\n            return name[:64]\n",
