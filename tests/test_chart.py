@@ -176,3 +176,20 @@ def test_every_label_stays_on_the_canvas_with_the_widest_tick_labels() -> None:
         assert drawn.x0 >= 0 and drawn.y0 >= 0, drawn
         assert drawn.x1 <= WIDTH_PX / CSS_DPI and drawn.y1 <= HEIGHT_PX / CSS_DPI, drawn
         assert "°C" in [text.get_text() for text in figure.texts], "the unit is drawn"
+
+
+def test_a_shared_range_widens_in_whole_steps_to_cover_a_charts_older_values() -> None:
+    """The shared y-range comes from every sensor's latest summary; a chart's older summaries
+    beyond it, colder or hotter, widen that chart's range instead of being cut off."""
+    from dataclasses import replace
+
+    from visualiser.chart_options import Y_STEP, covering
+
+    history = fixed_summaries()
+    inside = covering((0.0, 50.0), history)
+    assert inside == (0.0, 50.0)  # nothing beyond: the shared range as it is
+    colder = replace(history[-1], min_temp=-3.2)
+    hotter = replace(history[-2], max_temp=43.1)
+    low, high = covering((10.0, 40.0), [*history[:-2], hotter, colder])
+    assert (low, high) == (-10.0, 50.0)  # -3.2 -> -5 - one step; 43.1 -> 45 + one step
+    assert low % Y_STEP == 0 and high % Y_STEP == 0
