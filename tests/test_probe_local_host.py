@@ -73,3 +73,30 @@ def test_a_body_refused_unread_closes_the_connection_at_once(host: LocalHost) ->
             received += chunk
     assert received.startswith(b"HTTP/1.1 413")
     assert b"connection: close" in received.lower()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--port", "0", "--port must be from 1 to 65535"),
+        ("--port", "65536", "--port must be from 1 to 65535"),
+        ("--interval", "0", "--interval must be from 1 to 59 seconds"),
+        ("--interval", "60", "--interval must be from 1 to 59 seconds"),
+    ],
+)
+def test_a_port_or_interval_out_of_range_stops_at_start_saying_so(
+    option: str, value: str, said: str, capsys
+) -> None:
+    from local_host.__main__ import parse_arguments
+
+    with pytest.raises(SystemExit) as stopped:
+        parse_arguments([option, value])
+    assert stopped.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_port_and_interval_at_their_limits_are_taken() -> None:
+    from local_host.__main__ import parse_arguments
+
+    assert parse_arguments(["--port", "65535", "--interval", "59"]).port == 65535
+    assert parse_arguments(["--port", "1", "--interval", "1"]).interval == 1
