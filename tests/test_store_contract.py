@@ -447,3 +447,39 @@ def test_readings_that_keep_colliding_are_refused_as_unavailable_never_acknowled
     monkeypatch.undo()
     assert cosmos_store.put_readings(r.to_document() for r in mine) == 12  # the device's retry
     assert len(cosmos_store.recent_readings("sensor-1", 20)) == 12
+
+
+@pytest.mark.cosmos
+def test_the_configured_store_is_cosmos_db_with_the_named_database_and_containers(cosmos, tmp_path) -> None:
+    """`open_store` (what every function's `get_store()` builds) reads the Cosmos DB settings:
+    the connection string, TLS, and the database and container names, not their defaults."""
+    import uuid
+
+    from pipeline.settings import settings_from
+    from pipeline.storage import open_store
+    from pipeline.storage.cosmos_store import CosmosStore
+
+    database = f"test-{uuid.uuid4().hex[:12]}"
+    settings = settings_from(
+        {
+            "PIPELINE_STORE": "cosmos",
+            "COSMOS_CONNECTION": cosmos.connection_string,
+            "COSMOS_VERIFY_TLS": "false",
+            "COSMOS_DATABASE": database,
+            "READINGS_CONTAINER": "my-readings",
+            "SUMMARIES_CONTAINER": "my-summaries",
+            "DEADLETTER_CONTAINER": "my-deadletter",
+            "SQLITE_PATH": str(tmp_path / "unused.db"),
+        }
+    )
+    store = open_store(settings)
+    try:
+        assert isinstance(store, CosmosStore)
+        store.ensure_ready()
+        store.put_readings([Reading("r1", "sensor-1", 20.5, "2026-12-06T10:00:00.000Z").to_document()])
+        assert [r.id for r in store.recent_readings("sensor-1", 5)] == ["r1"]
+        containers = {c["id"] for c in store._client.get_database_client(database).list_containers()}
+        assert {"my-readings", "my-summaries", "my-deadletter"} <= containers
+        assert not (tmp_path / "unused.db").exists()
+    finally:
+        store.close()
