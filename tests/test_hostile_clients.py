@@ -266,3 +266,15 @@ def test_a_space_that_was_not_a_plus_is_a_400_without_the_plus_hint(client: Test
     refused = client.get(path.format(t="yesterday noon", end=end))
     assert refused.status_code == 400, refused.text
     assert "%2B" not in refused.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["no-such-file.js", "..%2F..%2Fpyproject.toml", "..%2Fapi_docs.py", "swagger-ui.css.map"],
+)
+def test_only_the_api_docs_own_files_are_served(client: TestClient, name: str) -> None:
+    # The docs' assets are an allow-list: a name from a request never becomes a path.
+    response = client.get(f"/api/docs/{name}")
+    assert response.status_code == 404, response.text
+    assert response.json()["error"].lower() == "not found"  # ours, or no route at all for a "/"
+    assert client.get("/api/docs/swagger-ui.css").status_code == 200
