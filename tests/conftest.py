@@ -28,6 +28,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 os.environ.setdefault("SUMMARISER_FEED_POLL_DELAY_MS", "250")
 
 
+@pytest.fixture(autouse=True)
+def fresh_health_record() -> Iterator[None]:
+    """Each test starts with what a new process has: no function failures on record.
+
+    `/api/health` reads the process-wide record; a test that fails a function on purpose
+    would otherwise make a later test in the same worker see it unhealthy.
+    """
+    from pipeline.invocations import INVOCATIONS
+
+    INVOCATIONS._records.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def cosmos() -> Iterator[CosmosServer]:
     with cosmos_server() as server:

@@ -16,6 +16,7 @@ import pytest
 
 import summariser.bindings
 from local_host.triggers import Counters, FeedTriggerRunner, RetryPolicy
+from pipeline.invocations import Invocations
 from pipeline.settings import settings_from
 from pipeline.storage import StoreUnavailable, reset_store
 from pipeline.storage.sqlite_store import SqliteStore
@@ -50,6 +51,8 @@ class Outage:
 @pytest.fixture
 def runner(sqlite_store: SqliteStore, monkeypatch) -> Iterator[tuple[FeedTriggerRunner, ListFeed, Outage]]:
     monkeypatch.setattr(summariser.bindings, "_states", SensorStateCache())
+    # The failures these tests cause are not the process's: /api/health reads that record.
+    monkeypatch.setattr(summariser.bindings, "INVOCATIONS", Invocations())
     store = Outage(sqlite_store)
     reset_store(store)  # type: ignore[arg-type]
     feed = ListFeed()
