@@ -113,12 +113,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the mean of temperatures of at most 2 decimals rounds halves away from zero too",
     ),
     Mutation(
-        "mean-of-cents-loses-negative-zero",
+        "mean-of-cents-shows-negative-zero",
         "pipeline/statistics.py",
+        "return rounded / 100 if total >= 0 else -(rounded / 100) + 0.0",
         "return rounded / 100 if total >= 0 else -(rounded / 100)",
-        "return rounded / 100 if total >= 0 else -rounded / 100",
         STATISTICS,
-        "the integer mean is the decimal mean's float to the bit, -0.0 included",
+        "the integer mean is the decimal mean's float to the bit, and a mean rounding to zero is 0.0",
     ),
     Mutation(
         "max-is-min",
