@@ -218,47 +218,21 @@ class LiveSettings:
         self._raw, self._values = raw, parse_live_values(raw, self._env)
 
 
-def _refresh_seconds(env: Mapping[str, str]) -> float:
-    """The refresh interval, or the default when the value is bad.
-
-    Lenient on purpose, like `binding_integer`: `settings_from` refuses a bad value at start
-    with the setting named, and this is read later, lazily, on first use (inside a request
-    in Azure), where failing again would only hide that message behind another.
-    """
-    raw = env.get(names.LIVE_SETTINGS_REFRESH_SECONDS, "").strip()
-    if not raw:
-        return DEFAULT_REFRESH_SECONDS
-    low, high = names.LIVE_SETTINGS_REFRESH_SECONDS_RANGE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not low <= seconds <= high:  # NaN fails too
-        log.warning(
-            "setting %s: expected seconds from %g to %g (got %r); using %s",
-            names.LIVE_SETTINGS_REFRESH_SECONDS,
-            low,
-            high,
-            raw,
-            DEFAULT_REFRESH_SECONDS,
-        )
-        return DEFAULT_REFRESH_SECONDS
-    return seconds
-
-
 def live_settings_from(env: Mapping[str, str]) -> LiveSettings:
     """The live settings source the environment asks for (none: app settings only).
 
-    Taken as given: `settings_from` refuses a bad endpoint, client id or interval at start.
+    Read from the app settings' `live_source`, which `settings_from` checked: a bad
+    endpoint, client id or interval is a SettingsError naming it, as at start.
     """
-    refresh = _refresh_seconds(env)
-    endpoint = env.get(names.APP_CONFIGURATION_ENDPOINT, "").strip()
-    if endpoint:
-        client_id = env.get(names.APP_CONFIGURATION_CLIENT_ID, "").strip() or None
-        return LiveSettings(AppConfigurationSource(endpoint, client_id, refresh), refresh)
-    path = env.get(names.LIVE_SETTINGS_FILE, "").strip()
-    if path:
-        return LiveSettings(FileSource(Path(path)), refresh)
+    source = settings_from(env).live_source
+    refresh = source.refresh_seconds
+    if source.app_configuration_endpoint:
+        client_id = source.app_configuration_client_id
+        return LiveSettings(
+            AppConfigurationSource(source.app_configuration_endpoint, client_id, refresh), refresh
+        )
+    if source.file is not None:
+        return LiveSettings(FileSource(source.file), refresh)
     return LiveSettings(None)
 
 
@@ -270,7 +244,4 @@ def live_settings() -> LiveSettings:
 
 def current(base: Settings | None = None) -> Settings:
     """The settings to use now: `base` (default: the app settings) with live values applied."""
-    # The app settings first: a bad one is refused by name before the live source is built
-    # (whose lenient reading would otherwise log that it carries on with a default).
-    settings = base if base is not None else load_settings()
-    return live_settings().apply(settings)
+    return live_settings().apply(base if base is not None else load_settings())

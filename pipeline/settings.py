@@ -266,8 +266,8 @@ def _retention(env: Mapping[str, str]) -> Retention:
 
 
 def _live_source(env: Mapping[str, str]) -> LiveSource:
-    """Checked here so that a bad value stops start-up like any other; read again, leniently,
-    where the live settings are built on first use (`pipeline.live_settings`)."""
+    """Where live settings come from, checked here so that a bad value stops start-up like any
+    other; `pipeline.live_settings` builds its source from this."""
     file = env.get(names.LIVE_SETTINGS_FILE, "").strip()
     return LiveSource(
         app_configuration_endpoint=endpoint_setting(

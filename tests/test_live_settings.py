@@ -274,7 +274,7 @@ def test_a_value_changed_in_app_configuration_is_used_after_the_refresh_interval
     chosen = live_settings_from(
         {
             names.APP_CONFIGURATION_ENDPOINT: "https://appcs-x.azconfig.io",
-            names.APP_CONFIGURATION_CLIENT_ID: "client-id",
+            names.APP_CONFIGURATION_CLIENT_ID: "00000000-0000-0000-0000-000000000001",
             names.LIVE_SETTINGS_REFRESH_SECONDS: "60",
         }
     )
